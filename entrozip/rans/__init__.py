@@ -1,0 +1,144 @@
+"""entrozip's entropy coder: chunked, 32-lane interleaved rANS (docs/FORMAT.md).
+
+    from entrozip import rans
+    model = rans.StaticModel.from_symbols(symbols)           # or rans.StaticModel(freqs, precision=...)
+    model = rans.IndexedModel(cdfs, cdf_lengths, offsets)    # quantised CDF rows, CompressAI semantics
+    blob = rans.encode(symbols, model, indexes=None, threads=None)
+    out = rans.decode(blob, model, indexes=None, threads=None)
+
+Backends: "cpu" (C++, threads over chunks; the default) and "reference" (plain
+Python, the specification). They write the same bytes, and the bytes never
+depend on the thread count.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FormatError
+from . import _native, reference, stream
+from ._arrays import as_int32
+from .models import IndexedModel, StaticModel, quantize_counts
+from .stream import LANES
+
+__all__ = [
+    "StaticModel",
+    "IndexedModel",
+    "quantize_counts",
+    "encode",
+    "decode",
+    "stream_info",
+    "StreamInfo",
+    "LANES",
+]
+
+BACKENDS = ("cpu", "reference")
+
+
+def _check(model, indexes, backend):
+    if not isinstance(model, (StaticModel, IndexedModel)):
+        raise TypeError(f"model must be a StaticModel or an IndexedModel, got {type(model).__name__}")
+    if isinstance(model, IndexedModel) and indexes is None:
+        raise ValueError("an IndexedModel needs `indexes` (one CDF index per symbol)")
+    if isinstance(model, StaticModel) and indexes is not None:
+        raise ValueError("a StaticModel takes no `indexes`")
+    backend = backend or "cpu"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def _threads(threads):
+    if threads is None:
+        return os.cpu_count() or 1
+    if int(threads) < 1:
+        raise ValueError("threads must be >= 1")
+    return int(threads)
+
+
+def encode(symbols, model, indexes=None, threads=None, chunk_size=None, backend=None) -> bytes:
+    """Code `symbols` (any integer array, flattened in C order) into one stream.
+
+    indexes: one CDF index per symbol for an IndexedModel, None for a StaticModel.
+    threads: CPU threads over chunks (default: all cores); never changes the bytes.
+    chunk_size: symbols per chunk (rounded up to a multiple of 32); default: chosen
+        from the estimated size so chunk framing stays near 0.5 % (docs/FORMAT.md).
+    """
+    backend = _check(model, indexes, backend)
+    sym = as_int32(symbols, "symbols")
+    idx = None if indexes is None else as_int32(indexes, "indexes")
+    if idx is not None and len(idx) != len(sym):
+        raise ValueError(f"{len(sym)} symbols but {len(idx)} indexes")
+    if backend == "reference":
+        if chunk_size is None:
+            chunk_size = stream.auto_chunk_symbols(len(sym), reference.cost_q8_total(model, sym, idx))
+        return reference.encode(sym, model, idx, stream.check_chunk_symbols(chunk_size))
+    native = model._native
+    if chunk_size is None:
+        cost = native.cost_q8(sym) if idx is None else native.cost_q8(sym, idx)
+        chunk_size = stream.auto_chunk_symbols(len(sym), cost)
+    chunk_symbols = stream.check_chunk_symbols(chunk_size)
+    prefix = stream.make_prefix(model.kind, model.fingerprint, len(sym), chunk_symbols)
+    if idx is None:
+        return native.encode(sym, prefix, chunk_symbols, _threads(threads))
+    return native.encode(sym, idx, prefix, chunk_symbols, _threads(threads))
+
+
+def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=None) -> np.ndarray:
+    """Symbols of a stream made by `encode` with the same model, as a flat int32 array.
+
+    Raises FormatError for a truncated or corrupted stream, another format
+    version, or a stream coded with a different model. max_symbols bounds the
+    symbol count a static stream may claim (default: 512 per stream byte);
+    for an IndexedModel the count is len(indexes).
+    """
+    backend = _check(model, indexes, backend)
+    idx = None if indexes is None else as_int32(indexes, "indexes")
+    if idx is not None:
+        max_symbols = len(idx)
+    layout = stream.parse(blob, max_symbols)
+    if layout.kind != model.kind:
+        raise FormatError(
+            f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
+            f"but a {stream.KIND_NAMES[model.kind]} model was given"
+        )
+    if layout.fingerprint != model.fingerprint:
+        raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
+    if idx is not None and len(idx) != layout.n:
+        raise ValueError(f"the stream holds {layout.n} symbols but {len(idx)} indexes were given")
+    if backend == "reference":
+        return reference.decode(layout, model, idx)
+    native = model._native
+    try:
+        if idx is None:
+            return native.decode(layout.payload, layout.bounds, layout.n, layout.chunk_symbols, _threads(threads))
+        return native.decode(idx, layout.payload, layout.bounds, layout.n, layout.chunk_symbols, _threads(threads))
+    except _native.cpu.CorruptStreamError as e:
+        raise FormatError(f"rANS stream: {e}") from None
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    version: int
+    kind: str
+    fingerprint: int
+    num_symbols: int
+    chunk_symbols: int
+    num_chunks: int
+    num_bytes: int
+
+
+def stream_info(blob) -> StreamInfo:
+    """What a stream's prefix says, without decoding it."""
+    layout = stream.parse(blob, max_symbols=1 << 62)
+    return StreamInfo(
+        layout.version,
+        stream.KIND_NAMES[layout.kind],
+        layout.fingerprint,
+        layout.n,
+        layout.chunk_symbols,
+        layout.num_chunks,
+        len(memoryview(blob).cast("B")),
+    )

@@ -1,0 +1,75 @@
+// rANS core shared by the CPU backend (and, later, the CUDA kernels).
+//
+// Format invariants (docs/FORMAT.md, rANS stream v1):
+//   * lane state x is a uint32 in [L, 2^32) with L = 2^16 between symbols;
+//   * renormalisation moves exactly one 16-bit word (L = 2^16, word = 16 bits,
+//     so one shift always brings x back below the encoder's x_max);
+//   * probability precision n in [1, 16]: frequencies sum to M = 2^n.
+// The arithmetic is pure 32/64/128-bit integer code, so every compiler and
+// every device produces the same bytes.
+#pragma once
+#include <cstdint>
+
+namespace ez {
+
+constexpr uint32_t kLanes = 32;             // symbol i of a chunk goes to lane i % 32
+constexpr uint32_t kStateLow = 1u << 16;     // L
+constexpr uint32_t kMaxPrecision = 16;
+constexpr int kLog2FracBits = 48;            // fixed-point log2 used by the table builder
+
+// What the encoder needs for one symbol of one model.
+struct EncSymbol {
+  uint64_t rcp;        // ceil(2^(32+s) / freq) with s = ceil(log2 freq)
+  uint32_t rcp_shift;  // 32 + s; then x / freq == (x * rcp) >> rcp_shift exactly for x < 2^32
+  uint32_t start;      // cumulative frequency below the symbol
+  uint32_t freq;       // >= 1
+  uint32_t cmpl_freq;  // M - freq
+};
+
+inline EncSymbol make_enc_symbol(uint32_t start, uint32_t freq, uint32_t precision) {
+  // Exactness of the reciprocal (Alverson): with k = 32 + s and rcp = (2^k + e) / freq,
+  // 0 <= e < freq <= 2^s, the error term x*e / (freq*2^k) stays below 1/freq for every x < 2^32.
+  uint32_t s = 0;
+  while ((1ull << s) < freq) ++s;
+  EncSymbol e;
+  e.rcp_shift = 32 + s;
+  e.rcp = ((1ull << e.rcp_shift) + freq - 1) / freq;
+  e.start = start;
+  e.freq = freq;
+  e.cmpl_freq = (1u << precision) - freq;
+  return e;
+}
+
+// True when encoding `e` from state x must first flush a word: x >= freq * 2^(32-n).
+inline bool enc_needs_flush(uint32_t x, const EncSymbol& e, uint32_t precision) {
+  return x >= (uint64_t(e.freq) << (32 - precision));
+}
+
+// x -> floor(x / freq) * M + (x mod freq) + start, written without a division.
+inline uint32_t enc_step(uint32_t x, const EncSymbol& e) {
+  uint32_t q = uint32_t((static_cast<unsigned __int128>(x) * e.rcp) >> e.rcp_shift);
+  return x + e.start + q * e.cmpl_freq;  // wraps only in intermediate terms; the result is < 2^32
+}
+
+// Inverse of enc_step for the symbol owning `slot` (= x mod M).
+inline uint32_t dec_step(uint32_t x, uint32_t start, uint32_t freq, uint32_t precision) {
+  return freq * (x >> precision) + (x & ((1u << precision) - 1)) - start;
+}
+
+// floor-ish log2(v) in Q48, by repeated squaring of the mantissa in Q62. Deterministic
+// integer code: the Python reference (reference.log2_fixed) computes the same bits.
+inline uint64_t log2_fixed(uint64_t v) {
+  int k = 63 - __builtin_clzll(v);
+  uint64_t m = v << (62 - k);  // mantissa in [1, 2) as Q62 (v <= 2^17 keeps this exact)
+  uint64_t result = uint64_t(k) << kLog2FracBits;
+  for (int bit = kLog2FracBits - 1; bit >= 0; --bit) {
+    m = uint64_t((static_cast<unsigned __int128>(m) * m) >> 62);
+    if (m >= (uint64_t(2) << 62)) {
+      m >>= 1;
+      result |= uint64_t(1) << bit;
+    }
+  }
+  return result;
+}
+
+}  // namespace ez

@@ -1,0 +1,580 @@
+// CPU backend of the entrozip rANS coder: the bit-exact twin of reference.py.
+//
+// One stream = prefix (written by Python) + chunk index + chunks. Each chunk is
+// an independent sub-stream coded by 32 interleaved lanes (symbol i of the chunk
+// -> lane i % 32). Threads take whole chunks, so the bytes never depend on the
+// thread count. See docs/FORMAT.md for the byte layout.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "rans_core.hpp"
+
+namespace py = pybind11;
+using namespace ez;
+
+namespace {
+
+// Raised for streams that cannot be the output of the encoder with this model.
+struct CorruptStream : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+using u128 = unsigned __int128;
+
+// ---------------------------------------------------------------- log table
+
+// LOG2[f] = log2_fixed(f) for f in [1, 2^16 + 1]; built once (~10 ms).
+const std::vector<uint64_t>& log2_table() {
+  static const std::vector<uint64_t> table = [] {
+    std::vector<uint64_t> t((1u << kMaxPrecision) + 2, 0);
+    for (uint64_t f = 1; f < t.size(); ++f) t[f] = log2_fixed(f);
+    return t;
+  }();
+  return table;
+}
+
+// Cost of a symbol of frequency f at precision n, in 1/256 bits (Q8), rounded down.
+inline uint64_t cost_q8(uint32_t f, uint32_t precision) {
+  return ((uint64_t(precision) << kLog2FracBits) - log2_table()[f]) >> (kLog2FracBits - 8);
+}
+
+// ------------------------------------------------------- table quantisation
+
+// Integer-only, deterministic quantisation of a histogram to frequencies summing
+// to 2^precision that minimises sum_k counts[k] * -log2(freq[k] / 2^precision)
+// (in Q48 fixed point). Every present symbol gets freq >= 1; absent ones get 0.
+// Steps: proportional start, greedy fill by largest marginal gain, then exchanges
+// (unit from the smallest marginal loss to the largest gain) while they pay.
+// Ties go to the smaller symbol index. reference.quantize_counts is the same rule.
+std::vector<uint32_t> quantize_counts_impl(const uint64_t* counts, size_t A, uint32_t precision) {
+  if (precision < 1 || precision > kMaxPrecision) throw std::invalid_argument("precision must be in [1, 16]");
+  const uint64_t M = uint64_t(1) << precision;
+  const auto& LOG = log2_table();
+  u128 N = 0;
+  uint64_t K = 0;
+  for (size_t k = 0; k < A; ++k) {
+    N += counts[k];
+    K += counts[k] > 0;
+  }
+  if (K == 0) throw std::invalid_argument("histogram is empty: no symbol has a non-zero count");
+  if (K > M)
+    throw std::invalid_argument("alphabet of " + std::to_string(K) + " symbols does not fit precision " +
+                                std::to_string(precision));
+  std::vector<uint32_t> f(A, 0);
+  const uint64_t R = M - K;
+  uint64_t total = 0;
+  for (size_t k = 0; k < A; ++k) {
+    if (!counts[k]) continue;
+    f[k] = uint32_t(1 + uint64_t(u128(counts[k]) * R / N));
+    total += f[k];
+  }
+  struct Entry {
+    u128 key;
+    uint32_t k, f;
+  };
+  auto gain = [&](size_t k) { return u128(counts[k]) * (LOG[f[k] + 1] - LOG[f[k]]); };
+  auto loss = [&](size_t k) { return u128(counts[k]) * (LOG[f[k]] - LOG[f[k] - 1]); };
+  // max gain first, ties -> smaller k
+  auto gain_less = [](const Entry& a, const Entry& b) { return a.key < b.key || (a.key == b.key && a.k > b.k); };
+  // min loss first, ties -> smaller k
+  auto loss_less = [](const Entry& a, const Entry& b) { return a.key > b.key || (a.key == b.key && a.k > b.k); };
+  std::priority_queue<Entry, std::vector<Entry>, decltype(gain_less)> gains(gain_less);
+  std::priority_queue<Entry, std::vector<Entry>, decltype(loss_less)> losses(loss_less);
+  for (size_t k = 0; k < A; ++k)
+    if (counts[k]) gains.push({gain(k), uint32_t(k), f[k]});
+  for (; total < M; ++total) {
+    Entry e = gains.top();
+    gains.pop();
+    ++f[e.k];
+    gains.push({gain(e.k), e.k, f[e.k]});
+  }
+  for (size_t k = 0; k < A; ++k)
+    if (counts[k] && f[k] >= 2) losses.push({loss(k), uint32_t(k), f[k]});
+  while (true) {
+    while (!gains.empty() && gains.top().f != f[gains.top().k]) gains.pop();
+    while (!losses.empty() && losses.top().f != f[losses.top().k]) losses.pop();
+    if (gains.empty() || losses.empty()) break;
+    const Entry a = gains.top(), b = losses.top();
+    if (a.k == b.k || !(a.key > b.key)) break;
+    ++f[a.k];
+    --f[b.k];
+    gains.push({gain(a.k), a.k, f[a.k]});
+    gains.push({gain(b.k), b.k, f[b.k]});
+    losses.push({loss(a.k), a.k, f[a.k]});
+    if (f[b.k] >= 2) losses.push({loss(b.k), b.k, f[b.k]});
+  }
+  return f;
+}
+
+// ------------------------------------------------------------- byte helpers
+
+inline void put_u32(uint8_t* p, uint32_t v) {
+  for (int b = 0; b < 4; ++b) p[b] = uint8_t(v >> (8 * b));
+}
+inline uint32_t get_u32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+inline void put_varint(std::vector<uint8_t>& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(uint8_t(v) | 0x80);
+    v >>= 7;
+  }
+  out.push_back(uint8_t(v));
+}
+// LEB128 with at most `max_bytes` bytes; false on truncation or overlong input.
+inline bool get_varint(const uint8_t*& p, const uint8_t* end, uint64_t& v, int max_bytes) {
+  v = 0;
+  for (int b = 0; b < max_bytes; ++b) {
+    if (p >= end) return false;
+    uint8_t byte = *p++;
+    v |= uint64_t(byte & 0x7F) << (7 * b);
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+// Largest escape payload: zigzag of (value - offset) for int32 values and offsets < 2^34.
+constexpr int kMaxEscapeVarintBytes = 5;
+
+// ------------------------------------------------------------------ models
+
+// One frequency table for every symbol. Symbol v codes as k = v - offset.
+struct StaticTables {
+  uint32_t precision;
+  int64_t offset;
+  std::vector<uint32_t> freq, start;
+  std::vector<EncSymbol> enc;
+  std::vector<uint16_t> slot_to_k;  // 2^precision entries
+  std::vector<uint64_t> cost;       // Q8 bits per symbol
+
+  StaticTables(py::array_t<uint32_t, py::array::c_style | py::array::forcecast> freqs, uint32_t prec, int64_t off)
+      : precision(prec), offset(off) {
+    if (prec < 1 || prec > kMaxPrecision) throw std::invalid_argument("precision must be in [1, 16]");
+    const size_t A = size_t(freqs.size());
+    if (A == 0 || A > (size_t(1) << kMaxPrecision)) throw std::invalid_argument("alphabet size must be in [1, 65536]");
+    freq.assign(freqs.data(), freqs.data() + A);
+    start.resize(A);
+    uint64_t total = 0;
+    for (size_t k = 0; k < A; ++k) {
+      start[k] = uint32_t(std::min<uint64_t>(total, 0xFFFFFFFFu));
+      total += freq[k];
+    }
+    if (total != (uint64_t(1) << prec)) throw std::invalid_argument("frequencies must sum to 2^precision");
+    enc.resize(A);
+    cost.resize(A);
+    slot_to_k.resize(size_t(1) << prec);
+    for (size_t k = 0; k < A; ++k) {
+      if (!freq[k]) continue;
+      enc[k] = make_enc_symbol(start[k], freq[k], prec);
+      cost[k] = cost_q8(freq[k], prec);
+      std::fill(slot_to_k.begin() + start[k], slot_to_k.begin() + start[k] + freq[k], uint16_t(k));
+    }
+  }
+
+  // 0: codable; -1: value outside the alphabet or of zero probability.
+  struct Encoder {
+    const StaticTables& t;
+    const int32_t* sym;
+    int lookup(size_t i, const EncSymbol*& e, uint64_t&) const {
+      int64_t k = int64_t(sym[i]) - t.offset;
+      if (k < 0 || k >= int64_t(t.freq.size()) || !t.freq[size_t(k)]) return -1;
+      e = &t.enc[size_t(k)];
+      return 0;
+    }
+    uint64_t cost(size_t i) const {
+      const EncSymbol* e;
+      uint64_t raw;
+      return lookup(i, e, raw) == 0 ? t.cost[size_t(int64_t(sym[i]) - t.offset)] : 0;
+    }
+  };
+  struct Decoder {
+    const StaticTables& t;
+    template <class Esc>
+    int decode(size_t, uint32_t slot, uint32_t& st, uint32_t& fr, int32_t& value, Esc&) const {
+      uint32_t k = t.slot_to_k[slot];
+      st = t.start[k];
+      fr = t.freq[k];
+      value = int32_t(t.offset + k);
+      return 0;
+    }
+  };
+};
+
+// A table of quantised CDFs (CompressAI semantics); each symbol carries an index.
+// Row c has cdf_lengths[c] entries cdf[0] = 0 < ... < cdf[len-1] = 2^precision;
+// coded indexes are 0 .. len-2, and index len-2 is the escape.
+struct IndexedTables {
+  static constexpr uint32_t kBucketBits = 8;
+  uint32_t precision, bucket_bits, bucket_shift;
+  std::vector<uint32_t> cdf;       // all rows, flattened
+  std::vector<uint32_t> row_base;  // row c starts at cdf[row_base[c]]
+  std::vector<uint32_t> length;
+  std::vector<int32_t> offset;
+  std::vector<EncSymbol> enc;      // aligned with cdf
+  std::vector<uint64_t> cost;      // Q8, aligned with cdf
+  std::vector<uint16_t> bucket;    // per row 2^bucket_bits entries: first k whose range meets the bucket
+
+  IndexedTables(py::array_t<int32_t, py::array::c_style | py::array::forcecast> cdfs,
+                py::array_t<int32_t, py::array::c_style | py::array::forcecast> lengths,
+                py::array_t<int32_t, py::array::c_style | py::array::forcecast> offsets, uint32_t prec)
+      : precision(prec) {
+    if (prec < 1 || prec > kMaxPrecision) throw std::invalid_argument("precision must be in [1, 16]");
+    if (cdfs.ndim() != 2) throw std::invalid_argument("cdfs must be a 2-D array");
+    const size_t C = size_t(cdfs.shape(0)), width = size_t(cdfs.shape(1));
+    if (C == 0) throw std::invalid_argument("cdfs must hold at least one row");
+    if (size_t(lengths.size()) != C || size_t(offsets.size()) != C)
+      throw std::invalid_argument("cdf_lengths and offsets need one entry per cdf row");
+    bucket_bits = std::min(kBucketBits, prec);
+    bucket_shift = prec - bucket_bits;
+    const uint32_t M = 1u << prec;
+    row_base.resize(C);
+    length.resize(C);
+    offset.assign(offsets.data(), offsets.data() + C);
+    bucket.resize(C << bucket_bits);
+    for (size_t c = 0; c < C; ++c) {
+      const int32_t len = lengths.data()[c];
+      if (len < 2 || size_t(len) > width || len > int32_t(M) + 1)
+        throw std::invalid_argument("cdf_lengths[" + std::to_string(c) + "] out of range");
+      const int32_t* row = cdfs.data() + c * width;
+      if (row[0] != 0 || uint32_t(row[len - 1]) != M)
+        throw std::invalid_argument("cdf row " + std::to_string(c) + " must start at 0 and end at 2^precision");
+      row_base[c] = uint32_t(cdf.size());
+      length[c] = uint32_t(len);
+      for (int32_t k = 0; k < len; ++k) {
+        if (k && row[k] <= row[k - 1])
+          throw std::invalid_argument("cdf row " + std::to_string(c) + " must be strictly increasing");
+        cdf.push_back(uint32_t(row[k]));
+      }
+    }
+    enc.resize(cdf.size());
+    cost.resize(cdf.size());
+    for (size_t c = 0; c < C; ++c) {
+      const uint32_t* row = &cdf[row_base[c]];
+      for (uint32_t k = 0; k + 1 < length[c]; ++k) {
+        enc[row_base[c] + k] = make_enc_symbol(row[k], row[k + 1] - row[k], prec);
+        cost[row_base[c] + k] = cost_q8(row[k + 1] - row[k], prec);
+      }
+      uint32_t k = 0;
+      for (uint32_t b = 0; b < (1u << bucket_bits); ++b) {
+        while (row[k + 1] <= (b << bucket_shift)) ++k;
+        bucket[(c << bucket_bits) + b] = uint16_t(k);
+      }
+    }
+  }
+
+  // Escape payload: zigzag of the distance outside [0, len-2): below -> odd, above -> even.
+  struct Encoder {
+    const IndexedTables& t;
+    const int32_t* sym;
+    const int32_t* idx;
+    // 0: in support; 1: escape (raw set); -2: index out of range.
+    int lookup(size_t i, const EncSymbol*& e, uint64_t& raw) const {
+      const int32_t c = idx[i];
+      if (c < 0 || size_t(c) >= t.length.size()) return -2;
+      const int64_t max_value = int64_t(t.length[c]) - 2;
+      int64_t k = int64_t(sym[i]) - t.offset[c];
+      int status = 0;
+      if (k < 0) {
+        raw = uint64_t(-2 * k - 1);
+        k = max_value;
+        status = 1;
+      } else if (k >= max_value) {
+        raw = uint64_t(2 * (k - max_value));
+        k = max_value;
+        status = 1;
+      }
+      e = &t.enc[t.row_base[c] + size_t(k)];
+      return status;
+    }
+    uint64_t cost(size_t i) const {
+      const EncSymbol* e;
+      uint64_t raw = 0;
+      int st = lookup(i, e, raw);
+      if (st < 0) return 0;
+      uint64_t bits = t.cost[size_t(e - t.enc.data())];
+      if (st == 1) {
+        int n = 1;
+        while (raw >>= 7) ++n;
+        bits += uint64_t(n) * 8 * 256;
+      }
+      return bits;
+    }
+  };
+  struct Decoder {
+    const IndexedTables& t;
+    const int32_t* idx;
+    template <class Esc>
+    int decode(size_t i, uint32_t slot, uint32_t& st, uint32_t& fr, int32_t& value, Esc& esc) const {
+      const int32_t c = idx[i];
+      if (c < 0 || size_t(c) >= t.length.size()) return -2;
+      const uint32_t* row = &t.cdf[t.row_base[c]];
+      uint32_t k = t.bucket[(size_t(c) << t.bucket_bits) + (slot >> t.bucket_shift)];
+      while (row[k + 1] <= slot) ++k;
+      st = row[k];
+      fr = row[k + 1] - row[k];
+      int64_t v = int64_t(k);
+      if (k == t.length[c] - 2) {
+        uint64_t raw;
+        if (!esc.next(raw)) return -3;
+        v = (raw & 1) ? -int64_t((raw + 1) >> 1) : int64_t(k) + int64_t(raw >> 1);
+      }
+      v += t.offset[c];
+      if (v < INT32_MIN || v > INT32_MAX) return -3;
+      value = int32_t(v);
+      return 0;
+    }
+  };
+};
+
+// ------------------------------------------------------------ chunk coding
+
+struct EscapeReader {
+  const uint8_t* p;
+  const uint8_t* end;
+  bool next(uint64_t& raw) { return get_varint(p, end, raw, kMaxEscapeVarintBytes) && raw < (uint64_t(1) << 34); }
+};
+
+// Encode symbols [begin, begin+count) of the stream into one chunk:
+//   varint escape_bytes | escape varints (symbol order) | u32 lane states | u16 words (decode order)
+// Returns 0 or the first negative lookup status (bad_pos receives its position).
+template <class Enc>
+int encode_chunk(const Enc& m, uint32_t precision, size_t begin, size_t count, std::vector<uint8_t>& out,
+                 size_t& bad_pos) {
+  uint32_t x[kLanes];
+  std::fill(x, x + kLanes, kStateLow);
+  std::vector<uint16_t> words;
+  words.reserve(count / 4 + 16);
+  std::vector<uint64_t> escapes;  // reverse symbol order
+  const size_t rows = (count + kLanes - 1) / kLanes;
+  for (size_t r = rows; r-- > 0;) {
+    const size_t row_begin = begin + r * kLanes;
+    const uint32_t lanes = uint32_t(std::min<size_t>(kLanes, begin + count - row_begin));
+    // Lanes in descending order: the words land in the buffer back to front,
+    // so the decoder reads each row's words in ascending lane order.
+    for (uint32_t j = lanes; j-- > 0;) {
+      const EncSymbol* e;
+      uint64_t raw = 0;
+      const int st = m.lookup(row_begin + j, e, raw);
+      if (st < 0) {
+        bad_pos = row_begin + j;
+        return st;
+      }
+      if (st == 1) escapes.push_back(raw);
+      if (enc_needs_flush(x[j], *e, precision)) {
+        words.push_back(uint16_t(x[j]));
+        x[j] >>= 16;
+      }
+      x[j] = enc_step(x[j], *e);
+    }
+  }
+  std::vector<uint8_t> esc;
+  for (auto it = escapes.rbegin(); it != escapes.rend(); ++it) put_varint(esc, *it);
+  out.clear();
+  put_varint(out, esc.size());
+  out.insert(out.end(), esc.begin(), esc.end());
+  const uint32_t lanes_used = uint32_t(std::min<size_t>(kLanes, count));
+  size_t pos = out.size();
+  out.resize(pos + 4 * lanes_used + 2 * words.size());
+  for (uint32_t j = 0; j < lanes_used; ++j, pos += 4) put_u32(&out[pos], x[j]);
+  for (auto it = words.rbegin(); it != words.rend(); ++it, pos += 2) {
+    out[pos] = uint8_t(*it);
+    out[pos + 1] = uint8_t(*it >> 8);
+  }
+  return 0;
+}
+
+// Decode one chunk; 0 on success, -2 bad index, -3 corrupt chunk.
+template <class Dec>
+int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len, size_t begin, size_t count,
+                 int32_t* out) {
+  const uint8_t* end = p + len;
+  uint64_t esc_len;
+  if (!get_varint(p, end, esc_len, 9) || esc_len > uint64_t(end - p)) return -3;
+  EscapeReader esc{p, p + esc_len};
+  p += esc_len;
+  const uint32_t lanes_used = uint32_t(std::min<size_t>(kLanes, count));
+  if (uint64_t(end - p) < 4ull * lanes_used || (end - p - 4 * lanes_used) % 2) return -3;
+  uint32_t x[kLanes];
+  for (uint32_t j = 0; j < lanes_used; ++j, p += 4) x[j] = get_u32(p);
+  const uint8_t* w = p;
+  const uint32_t mask = (1u << precision) - 1;
+  const size_t rows = (count + kLanes - 1) / kLanes;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t row_begin = begin + r * kLanes;
+    const uint32_t lanes = uint32_t(std::min<size_t>(kLanes, begin + count - row_begin));
+    for (uint32_t j = 0; j < lanes; ++j) {
+      uint32_t st, fr;
+      const int rc = m.decode(row_begin + j, x[j] & mask, st, fr, out[row_begin + j], esc);
+      if (rc) return rc;
+      x[j] = dec_step(x[j], st, fr, precision);
+      if (x[j] < kStateLow) {
+        if (w + 2 > end) return -3;
+        x[j] = (x[j] << 16) | uint32_t(w[0]) | uint32_t(w[1]) << 8;
+        w += 2;
+      }
+    }
+  }
+  // The encoder started every lane at L and consumed every byte: anything else is corruption.
+  if (w != end || esc.p != esc.end) return -3;
+  for (uint32_t j = 0; j < lanes_used; ++j)
+    if (x[j] != kStateLow) return -3;
+  return 0;
+}
+
+// Run fn(chunk) for every chunk on up to `threads` threads (inline for one).
+template <class Fn>
+void for_each_chunk(size_t chunks, int threads, Fn fn) {
+  const size_t workers = std::max<size_t>(1, std::min<size_t>(size_t(std::max(threads, 1)), chunks));
+  if (workers == 1) {
+    for (size_t c = 0; c < chunks; ++c) fn(c);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < workers; ++t)
+    pool.emplace_back([&] {
+      for (size_t c; (c = next.fetch_add(1)) < chunks;) fn(c);
+    });
+  for (auto& th : pool) th.join();
+}
+
+size_t num_chunks_for(size_t n, size_t chunk_symbols) { return n ? (n + chunk_symbols - 1) / chunk_symbols : 0; }
+
+template <class Enc>
+py::bytes encode_stream(const Enc& m, uint32_t precision, size_t n, const std::string& prefix, size_t chunk_symbols,
+                        int threads) {
+  if (chunk_symbols == 0 || chunk_symbols % kLanes) throw std::invalid_argument("chunk_symbols must be a positive multiple of 32");
+  const size_t chunks = num_chunks_for(n, chunk_symbols);
+  std::vector<std::vector<uint8_t>> bufs(chunks);
+  std::vector<int> status(chunks, 0);
+  std::vector<size_t> bad(chunks, 0);
+  {
+    py::gil_scoped_release release;
+    for_each_chunk(chunks, threads, [&](size_t c) {
+      const size_t begin = c * chunk_symbols;
+      status[c] = encode_chunk(m, precision, begin, std::min(chunk_symbols, n - begin), bufs[c], bad[c]);
+    });
+  }
+  for (size_t c = 0; c < chunks; ++c) {
+    if (status[c] == -1)
+      throw std::invalid_argument("symbol at position " + std::to_string(bad[c]) +
+                                  " has zero probability under this static model");
+    if (status[c] == -2) throw std::invalid_argument("index at position " + std::to_string(bad[c]) + " is out of range");
+    if (bufs[c].size() > 0xFFFFFFFFull) throw std::invalid_argument("chunk larger than 4 GiB: use a smaller chunk_size");
+  }
+  size_t total = prefix.size() + 4 * (chunks ? chunks - 1 : 0);
+  for (auto& b : bufs) total += b.size();
+  PyObject* obj = PyBytes_FromStringAndSize(nullptr, Py_ssize_t(total));
+  if (!obj) throw py::error_already_set();
+  uint8_t* dst = reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(obj));
+  std::memcpy(dst, prefix.data(), prefix.size());
+  dst += prefix.size();
+  for (size_t c = 0; c + 1 < chunks; ++c, dst += 4) put_u32(dst, uint32_t(bufs[c].size()));
+  for (auto& b : bufs) {
+    std::memcpy(dst, b.data(), b.size());
+    dst += b.size();
+  }
+  return py::reinterpret_steal<py::bytes>(obj);
+}
+
+// payload: the chunk bytes; bounds: chunks+1 byte offsets into it (checked by the caller).
+template <class Dec>
+py::array_t<int32_t> decode_stream(const Dec& m, uint32_t precision, py::buffer payload,
+                                   py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n,
+                                   size_t chunk_symbols, int threads) {
+  py::buffer_info info = payload.request();
+  const uint8_t* base = static_cast<const uint8_t*>(info.ptr);
+  const size_t size = size_t(info.size * info.itemsize);
+  const size_t chunks = num_chunks_for(n, chunk_symbols);
+  if (size_t(bounds.size()) != chunks + 1) throw std::invalid_argument("bounds must have chunks + 1 entries");
+  const uint64_t* b = bounds.data();
+  for (size_t c = 0; c < chunks; ++c)
+    if (b[c] > b[c + 1] || b[c + 1] > size) throw CorruptStream("chunk index points outside the stream");
+  py::array_t<int32_t> out{py::ssize_t(n)};
+  int32_t* o = out.mutable_data();
+  std::vector<int> status(chunks, 0);
+  {
+    py::gil_scoped_release release;
+    for_each_chunk(chunks, threads, [&](size_t c) {
+      const size_t begin = c * chunk_symbols;
+      status[c] = decode_chunk(m, precision, base + b[c], size_t(b[c + 1] - b[c]), begin,
+                               std::min(chunk_symbols, n - begin), o);
+    });
+  }
+  for (size_t c = 0; c < chunks; ++c) {
+    if (status[c] == -2) throw std::invalid_argument("an index is out of range for this model");
+    if (status[c] == -3)
+      throw CorruptStream("chunk " + std::to_string(c) + " of " + std::to_string(chunks) +
+                          " is corrupt (or was coded with another model)");
+  }
+  return out;
+}
+
+template <class Enc>
+uint64_t estimate_cost(const Enc& m, size_t n) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += m.cost(i);
+  return total;
+}
+
+using I32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+}  // namespace
+
+PYBIND11_MODULE(_rans_cpu, mod) {
+  mod.doc() = "entrozip rANS coder, C++ CPU backend (bit-exact twin of entrozip.rans.reference)";
+  py::register_exception<CorruptStream>(mod, "CorruptStreamError", PyExc_ValueError);
+
+  mod.def("log2_fixed", [](uint64_t v) {
+    if (v < 1 || v > (1u << 17)) throw std::invalid_argument("log2_fixed takes 1 <= v <= 2^17");
+    return log2_fixed(v);
+  });
+  mod.def("quantize_counts", [](py::array_t<uint64_t, py::array::c_style | py::array::forcecast> counts, uint32_t precision) {
+    auto f = quantize_counts_impl(counts.data(), size_t(counts.size()), precision);
+    py::array_t<uint32_t> out{py::ssize_t(f.size())};
+    std::copy(f.begin(), f.end(), out.mutable_data());
+    return out;
+  });
+
+  py::class_<StaticTables>(mod, "StaticTables")
+      .def(py::init<py::array_t<uint32_t, py::array::c_style | py::array::forcecast>, uint32_t, int64_t>())
+      .def("cost_q8", [](const StaticTables& t, I32Array sym) {
+        StaticTables::Encoder e{t, sym.data()};
+        py::gil_scoped_release release;
+        return estimate_cost(e, size_t(sym.size()));
+      })
+      .def("encode", [](const StaticTables& t, I32Array sym, const std::string& prefix, size_t chunk_symbols, int threads) {
+        return encode_stream(StaticTables::Encoder{t, sym.data()}, t.precision, size_t(sym.size()), prefix, chunk_symbols, threads);
+      })
+      .def("decode", [](const StaticTables& t, py::buffer payload, py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds,
+                        size_t n, size_t chunk_symbols, int threads) {
+        return decode_stream(StaticTables::Decoder{t}, t.precision, payload, bounds, n, chunk_symbols, threads);
+      });
+
+  py::class_<IndexedTables>(mod, "IndexedTables")
+      .def(py::init<I32Array, I32Array, I32Array, uint32_t>())
+      .def("cost_q8", [](const IndexedTables& t, I32Array sym, I32Array idx) {
+        if (sym.size() != idx.size()) throw std::invalid_argument("symbols and indexes differ in length");
+        IndexedTables::Encoder e{t, sym.data(), idx.data()};
+        py::gil_scoped_release release;
+        return estimate_cost(e, size_t(sym.size()));
+      })
+      .def("encode", [](const IndexedTables& t, I32Array sym, I32Array idx, const std::string& prefix, size_t chunk_symbols, int threads) {
+        if (sym.size() != idx.size()) throw std::invalid_argument("symbols and indexes differ in length");
+        return encode_stream(IndexedTables::Encoder{t, sym.data(), idx.data()}, t.precision, size_t(sym.size()), prefix, chunk_symbols, threads);
+      })
+      .def("decode", [](const IndexedTables& t, I32Array idx, py::buffer payload,
+                        py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n, size_t chunk_symbols, int threads) {
+        if (size_t(idx.size()) != n) throw std::invalid_argument("indexes must have one entry per coded symbol");
+        return decode_stream(IndexedTables::Decoder{t, idx.data()}, t.precision, payload, bounds, n, chunk_symbols, threads);
+      });
+}

@@ -1,0 +1,143 @@
+"""The rANS stream's outer layout: prefix, chunk index, chunk policy (docs/FORMAT.md).
+
+Shared by every backend, so the reference and the C++ coder cannot disagree on
+anything but the chunk payloads, which the tests compare byte for byte.
+
+    u8      version (1)
+    u8      model kind: 0 static table, 1 indexed CDFs
+    u32 LE  model fingerprint (CRC32 of the model tables): a wrong model is an error, not garbage
+    varint  n, the number of symbols
+    varint  rows per chunk, R >= 1 (absent when n == 0); a chunk holds 32*R symbols
+    u32 LE  byte length of every chunk but the last      (chunks - 1 entries)
+    ...     the chunks, back to back
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FormatError
+
+VERSION = 1
+LANES = 32
+STATE_LOW = 1 << 16  # L: lane states live in [L, 2^32)
+MAX_PRECISION = 16
+KIND_STATIC, KIND_INDEXED = 0, 1
+KIND_NAMES = {KIND_STATIC: "static", KIND_INDEXED: "indexed"}
+
+# Chunk policy. Each chunk costs ~133 bytes of framing (32 lane states of 4 bytes,
+# its index entry, its escape-length byte), so a stream gets one chunk per
+# FRAMING_TARGET_INV * 133 estimated payload bytes (framing <= ~0.5 %), and no
+# chunk holds fewer than MIN_CHUNK_SYMBOLS symbols.
+CHUNK_FRAMING_BYTES = 4 * LANES + 4 + 1
+FRAMING_TARGET_INV = 200
+MIN_CHUNK_SYMBOLS = 64 * LANES
+
+# Without a caller-given bound, a static stream may claim at most this many
+# symbols per byte of stream (2 KiB of int32 output per input byte).
+MAX_SYMBOLS_PER_BYTE = 512
+
+
+def put_varint(out: bytearray, v: int) -> None:
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+
+
+def get_varint(buf, pos: int, end: int, max_bytes: int, what: str) -> tuple[int, int]:
+    """LEB128 value at buf[pos:end] of at most max_bytes bytes -> (value, new pos)."""
+    v = 0
+    for b in range(max_bytes):
+        if pos >= end:
+            raise FormatError(f"rANS stream truncated inside {what}")
+        byte = buf[pos]
+        pos += 1
+        v |= (byte & 0x7F) << (7 * b)
+        if not byte & 0x80:
+            return v, pos
+    raise FormatError(f"rANS stream has an overlong varint for {what}")
+
+
+def auto_chunk_symbols(n: int, cost_q8: int) -> int:
+    """Symbols per chunk for a stream of n symbols whose estimated cost is
+    cost_q8 / 256 bits. Integer arithmetic only: every backend picks the same."""
+    if n == 0:
+        return LANES
+    est_bytes = cost_q8 >> 11
+    chunks = max(1, min(est_bytes // (FRAMING_TARGET_INV * CHUNK_FRAMING_BYTES), -(-n // MIN_CHUNK_SYMBOLS)))
+    per_chunk = -(-n // chunks)
+    return -(-per_chunk // LANES) * LANES
+
+
+def check_chunk_symbols(chunk_symbols: int) -> int:
+    if chunk_symbols <= 0:
+        raise ValueError("chunk_size must be positive")
+    return -(-int(chunk_symbols) // LANES) * LANES  # round up to whole rows
+
+
+def num_chunks(n: int, chunk_symbols: int) -> int:
+    return -(-n // chunk_symbols) if n else 0
+
+
+def make_prefix(kind: int, fingerprint: int, n: int, chunk_symbols: int) -> bytes:
+    out = bytearray(struct.pack("<BBI", VERSION, kind, fingerprint))
+    put_varint(out, n)
+    if n:
+        put_varint(out, chunk_symbols // LANES)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """Where everything is in one stream; `bounds` are chunk byte offsets into `payload`."""
+
+    version: int
+    kind: int
+    fingerprint: int
+    n: int
+    chunk_symbols: int
+    payload: memoryview
+    bounds: np.ndarray  # uint64, chunks + 1 entries
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.bounds) - 1
+
+
+def parse(blob, max_symbols: int | None = None) -> StreamLayout:
+    """Check and split a stream. Every length is checked before it is used."""
+    buf = memoryview(blob).cast("B")
+    if len(buf) < 7:
+        raise FormatError(f"rANS stream too short ({len(buf)} bytes)")
+    version, kind, fingerprint = struct.unpack_from("<BBI", buf, 0)
+    if version != VERSION:
+        raise FormatError(f"rANS stream version {version} is not supported (this entrozip reads version {VERSION})")
+    if kind not in KIND_NAMES:
+        raise FormatError(f"rANS stream has unknown model kind {kind}")
+    n, pos = get_varint(buf, 6, len(buf), 9, "the symbol count")
+    limit = max_symbols if max_symbols is not None else max(1 << 16, MAX_SYMBOLS_PER_BYTE * len(buf))
+    if n > limit:
+        raise FormatError(f"rANS stream claims {n} symbols, more than allowed ({limit}) for a {len(buf)}-byte stream")
+    if n == 0:
+        if pos != len(buf):
+            raise FormatError("rANS stream has trailing bytes after an empty stream")
+        return StreamLayout(version, kind, fingerprint, 0, LANES, buf[pos:], np.zeros(1, np.uint64))
+    rows, pos = get_varint(buf, pos, len(buf), 9, "the chunk size")
+    if rows == 0 or rows > -(-n // LANES):
+        raise FormatError(f"rANS stream has an invalid chunk size ({rows} rows for {n} symbols)")
+    chunk_symbols = rows * LANES
+    chunks = num_chunks(n, chunk_symbols)
+    index_bytes = 4 * (chunks - 1)
+    if index_bytes > len(buf) - pos:
+        raise FormatError(f"rANS stream truncated: chunk index of {chunks} chunks does not fit")
+    lengths = np.frombuffer(buf, dtype="<u4", count=chunks - 1, offset=pos).astype(np.uint64)
+    payload = buf[pos + index_bytes :]
+    bounds = np.zeros(chunks + 1, np.uint64)
+    np.cumsum(lengths, out=bounds[1:chunks])
+    if chunks > 1 and int(bounds[chunks - 1]) > len(payload):
+        raise FormatError("rANS stream truncated: chunk lengths exceed the stream")
+    bounds[chunks] = len(payload)
+    return StreamLayout(version, kind, fingerprint, n, chunk_symbols, payload, bounds)

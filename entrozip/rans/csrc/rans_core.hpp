@@ -19,8 +19,10 @@ constexpr int kLog2FracBits = 48;            // fixed-point log2 used by the tab
 
 // What the encoder needs for one symbol of one model.
 struct EncSymbol {
-  uint64_t rcp;        // ceil(2^(32+s) / freq) with s = ceil(log2 freq)
-  uint32_t rcp_shift;  // 32 + s; then x / freq == (x * rcp) >> rcp_shift exactly for x < 2^32
+  uint64_t x_max;      // freq * 2^(32 - precision): states at or above it flush a word first
+  uint32_t rcp_lo;     // rcp = ceil(2^(32+s) / freq) < 2^34 with s = ceil(log2 freq),
+  uint32_t rcp_hi;     //   split as rcp_hi * 2^32 + rcp_lo so that 64-bit products suffice
+  uint32_t rcp_shift;  // s; then x / freq == (x * rcp) >> (32 + s) exactly for every x < 2^32
   uint32_t start;      // cumulative frequency below the symbol
   uint32_t freq;       // >= 1
   uint32_t cmpl_freq;  // M - freq
@@ -32,28 +34,28 @@ inline EncSymbol make_enc_symbol(uint32_t start, uint32_t freq, uint32_t precisi
   uint32_t s = 0;
   while ((1ull << s) < freq) ++s;
   EncSymbol e;
-  e.rcp_shift = 32 + s;
-  e.rcp = ((1ull << e.rcp_shift) + freq - 1) / freq;
+  const uint64_t rcp = ((1ull << (32 + s)) + freq - 1) / freq;
+  e.rcp_lo = uint32_t(rcp);
+  e.rcp_hi = uint32_t(rcp >> 32);
+  e.rcp_shift = s;
   e.start = start;
   e.freq = freq;
   e.cmpl_freq = (1u << precision) - freq;
+  e.x_max = uint64_t(freq) << (32 - precision);
   return e;
-}
-
-// True when encoding `e` from state x must first flush a word: x >= freq * 2^(32-n).
-inline bool enc_needs_flush(uint32_t x, const EncSymbol& e, uint32_t precision) {
-  return x >= (uint64_t(e.freq) << (32 - precision));
 }
 
 // x -> floor(x / freq) * M + (x mod freq) + start, written without a division.
 inline uint32_t enc_step(uint32_t x, const EncSymbol& e) {
-  uint32_t q = uint32_t((static_cast<unsigned __int128>(x) * e.rcp) >> e.rcp_shift);
+  // (x * rcp) >> 32 = x * rcp_hi + ((x * rcp_lo) >> 32), all below 2^36
+  const uint64_t prod_hi = uint64_t(x) * e.rcp_hi + ((uint64_t(x) * e.rcp_lo) >> 32);
+  const uint32_t q = uint32_t(prod_hi >> e.rcp_shift);
   return x + e.start + q * e.cmpl_freq;  // wraps only in intermediate terms; the result is < 2^32
 }
 
-// Inverse of enc_step for the symbol owning `slot` (= x mod M).
-inline uint32_t dec_step(uint32_t x, uint32_t start, uint32_t freq, uint32_t precision) {
-  return freq * (x >> precision) + (x & ((1u << precision) - 1)) - start;
+// Inverse of enc_step: `bias` = slot - start, where slot = x mod M lies in the symbol's range.
+inline uint32_t dec_step(uint32_t x, uint32_t freq, uint32_t bias, uint32_t precision) {
+  return freq * (x >> precision) + bias;
 }
 
 // floor-ish log2(v) in Q48, by repeated squaring of the mantissa in Q62. Deterministic

@@ -153,7 +153,7 @@ struct StaticTables {
   int64_t offset;
   std::vector<uint32_t> freq, start;
   std::vector<EncSymbol> enc;
-  std::vector<uint16_t> slot_to_k;  // 2^precision entries
+  std::vector<uint64_t> slot_info;  // per slot (2^precision): (freq - 1) | (slot - start) << 16 | k << 32
   std::vector<uint64_t> cost;       // Q8 bits per symbol
 
   StaticTables(py::array_t<uint32_t, py::array::c_style | py::array::forcecast> freqs, uint32_t prec, int64_t off)
@@ -171,12 +171,14 @@ struct StaticTables {
     if (total != (uint64_t(1) << prec)) throw std::invalid_argument("frequencies must sum to 2^precision");
     enc.resize(A);
     cost.resize(A);
-    slot_to_k.resize(size_t(1) << prec);
+    slot_info.resize(size_t(1) << prec);
     for (size_t k = 0; k < A; ++k) {
-      if (!freq[k]) continue;
+      if (!freq[k]) continue;  // enc[k].freq == 0 marks an uncodable symbol
       enc[k] = make_enc_symbol(start[k], freq[k], prec);
       cost[k] = cost_q8(freq[k], prec);
-      std::fill(slot_to_k.begin() + start[k], slot_to_k.begin() + start[k] + freq[k], uint16_t(k));
+      for (uint32_t b = 0; b < freq[k]; ++b) {
+        slot_info[start[k] + b] = (freq[k] - 1) | uint64_t(b) << 16 | uint64_t(k) << 32;
+      }
     }
   }
 
@@ -185,9 +187,9 @@ struct StaticTables {
     const StaticTables& t;
     const int32_t* sym;
     int lookup(size_t i, const EncSymbol*& e, uint64_t&) const {
-      int64_t k = int64_t(sym[i]) - t.offset;
-      if (k < 0 || k >= int64_t(t.freq.size()) || !t.freq[size_t(k)]) return -1;
-      e = &t.enc[size_t(k)];
+      const uint64_t k = uint64_t(int64_t(sym[i]) - t.offset);
+      if (k >= t.enc.size() || !t.enc[k].freq) return -1;
+      e = &t.enc[k];
       return 0;
     }
     uint64_t cost(size_t i) const {
@@ -197,13 +199,15 @@ struct StaticTables {
     }
   };
   struct Decoder {
-    const StaticTables& t;
+    static constexpr bool kCanFail = false;  // every slot decodes; no escapes
+    const uint64_t* info;
+    int32_t offset;
     template <class Esc>
-    int decode(size_t, uint32_t slot, uint32_t& st, uint32_t& fr, int32_t& value, Esc&) const {
-      uint32_t k = t.slot_to_k[slot];
-      st = t.start[k];
-      fr = t.freq[k];
-      value = int32_t(t.offset + k);
+    int decode(size_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int32_t& value, Esc&) const {
+      const uint64_t v = info[slot];
+      fr = uint32_t(v & 0xFFFF) + 1;
+      bias = uint32_t(v >> 16) & 0xFFFF;
+      value = offset + int32_t(v >> 32);
       return 0;
     }
   };
@@ -222,6 +226,12 @@ struct IndexedTables {
   std::vector<EncSymbol> enc;      // aligned with cdf
   std::vector<uint64_t> cost;      // Q8, aligned with cdf
   std::vector<uint16_t> bucket;    // per row 2^bucket_bits entries: first k whose range meets the bucket
+  struct Row {
+    uint32_t base;       // into cdf / enc / cost
+    int32_t offset;
+    uint32_t max_value;  // len - 2, the escape
+  };
+  std::vector<Row> rows;
 
   IndexedTables(py::array_t<int32_t, py::array::c_style | py::array::forcecast> cdfs,
                 py::array_t<int32_t, py::array::c_style | py::array::forcecast> lengths,
@@ -257,6 +267,8 @@ struct IndexedTables {
     }
     enc.resize(cdf.size());
     cost.resize(cdf.size());
+    rows.resize(C);
+    for (size_t c = 0; c < C; ++c) rows[c] = {row_base[c], offset[c], length[c] - 2};
     for (size_t c = 0; c < C; ++c) {
       const uint32_t* row = &cdf[row_base[c]];
       for (uint32_t k = 0; k + 1 < length[c]; ++k) {
@@ -278,10 +290,11 @@ struct IndexedTables {
     const int32_t* idx;
     // 0: in support; 1: escape (raw set); -2: index out of range.
     int lookup(size_t i, const EncSymbol*& e, uint64_t& raw) const {
-      const int32_t c = idx[i];
-      if (c < 0 || size_t(c) >= t.length.size()) return -2;
-      const int64_t max_value = int64_t(t.length[c]) - 2;
-      int64_t k = int64_t(sym[i]) - t.offset[c];
+      const uint32_t c = uint32_t(idx[i]);
+      if (c >= t.rows.size()) return -2;
+      const Row row = t.rows[c];
+      const int64_t max_value = row.max_value;
+      int64_t k = int64_t(sym[i]) - row.offset;
       int status = 0;
       if (k < 0) {
         raw = uint64_t(-2 * k - 1);
@@ -292,7 +305,7 @@ struct IndexedTables {
         k = max_value;
         status = 1;
       }
-      e = &t.enc[t.row_base[c] + size_t(k)];
+      e = &t.enc[row.base + size_t(k)];
       return status;
     }
     uint64_t cost(size_t i) const {
@@ -310,24 +323,26 @@ struct IndexedTables {
     }
   };
   struct Decoder {
+    static constexpr bool kCanFail = true;  // bad indexes, corrupt escapes
     const IndexedTables& t;
     const int32_t* idx;
     template <class Esc>
-    int decode(size_t i, uint32_t slot, uint32_t& st, uint32_t& fr, int32_t& value, Esc& esc) const {
-      const int32_t c = idx[i];
-      if (c < 0 || size_t(c) >= t.length.size()) return -2;
-      const uint32_t* row = &t.cdf[t.row_base[c]];
+    int decode(size_t i, uint32_t slot, uint32_t& fr, uint32_t& bias, int32_t& value, Esc& esc) const {
+      const uint32_t c = uint32_t(idx[i]);
+      if (c >= t.rows.size()) return -2;
+      const Row r = t.rows[c];
+      const uint32_t* row = &t.cdf[r.base];
       uint32_t k = t.bucket[(size_t(c) << t.bucket_bits) + (slot >> t.bucket_shift)];
       while (row[k + 1] <= slot) ++k;
-      st = row[k];
+      bias = slot - row[k];
       fr = row[k + 1] - row[k];
       int64_t v = int64_t(k);
-      if (k == t.length[c] - 2) {
+      if (k == r.max_value) {
         uint64_t raw;
         if (!esc.next(raw)) return -3;
         v = (raw & 1) ? -int64_t((raw + 1) >> 1) : int64_t(k) + int64_t(raw >> 1);
       }
-      v += t.offset[c];
+      v += r.offset;
       if (v < INT32_MIN || v > INT32_MAX) return -3;
       value = int32_t(v);
       return 0;
@@ -351,30 +366,34 @@ int encode_chunk(const Enc& m, uint32_t precision, size_t begin, size_t count, s
                  size_t& bad_pos) {
   uint32_t x[kLanes];
   std::fill(x, x + kLanes, kStateLow);
-  std::vector<uint16_t> words;
-  words.reserve(count / 4 + 16);
+  std::vector<uint16_t> words(count + 1);  // at most one word per symbol (+1: the unconditional store)
+  size_t nw = 0;
   std::vector<uint64_t> escapes;  // reverse symbol order
+  // Rows last to first, lanes 31..0: words land back to front, so the decoder
+  // reads each row's words in ascending lane order. Three passes per row keep the
+  // table look-ups of the 32 lanes independent; only the cheap flush pass is serial.
+  const EncSymbol* e[kLanes];
   const size_t rows = (count + kLanes - 1) / kLanes;
   for (size_t r = rows; r-- > 0;) {
     const size_t row_begin = begin + r * kLanes;
     const uint32_t lanes = uint32_t(std::min<size_t>(kLanes, begin + count - row_begin));
-    // Lanes in descending order: the words land in the buffer back to front,
-    // so the decoder reads each row's words in ascending lane order.
     for (uint32_t j = lanes; j-- > 0;) {
-      const EncSymbol* e;
       uint64_t raw = 0;
-      const int st = m.lookup(row_begin + j, e, raw);
-      if (st < 0) {
-        bad_pos = row_begin + j;
-        return st;
+      if (const int st = m.lookup(row_begin + j, e[j], raw)) {
+        if (st < 0) {
+          bad_pos = row_begin + j;
+          return st;
+        }
+        escapes.push_back(raw);
       }
-      if (st == 1) escapes.push_back(raw);
-      if (enc_needs_flush(x[j], *e, precision)) {
-        words.push_back(uint16_t(x[j]));
-        x[j] >>= 16;
-      }
-      x[j] = enc_step(x[j], *e);
     }
+    for (uint32_t j = lanes; j-- > 0;) {  // branch-free flush: always store, advance when needed
+      const uint32_t flush = x[j] >= e[j]->x_max;
+      words[nw] = uint16_t(x[j]);
+      nw += flush;
+      x[j] = flush ? x[j] >> 16 : x[j];
+    }
+    for (uint32_t j = 0; j < lanes; ++j) x[j] = enc_step(x[j], *e[j]);
   }
   std::vector<uint8_t> esc;
   for (auto it = escapes.rbegin(); it != escapes.rend(); ++it) put_varint(esc, *it);
@@ -383,11 +402,11 @@ int encode_chunk(const Enc& m, uint32_t precision, size_t begin, size_t count, s
   out.insert(out.end(), esc.begin(), esc.end());
   const uint32_t lanes_used = uint32_t(std::min<size_t>(kLanes, count));
   size_t pos = out.size();
-  out.resize(pos + 4 * lanes_used + 2 * words.size());
+  out.resize(pos + 4 * lanes_used + 2 * nw);
   for (uint32_t j = 0; j < lanes_used; ++j, pos += 4) put_u32(&out[pos], x[j]);
-  for (auto it = words.rbegin(); it != words.rend(); ++it, pos += 2) {
-    out[pos] = uint8_t(*it);
-    out[pos + 1] = uint8_t(*it >> 8);
+  for (size_t w = nw; w-- > 0; pos += 2) {
+    out[pos] = uint8_t(words[w]);
+    out[pos + 1] = uint8_t(words[w] >> 8);
   }
   return 0;
 }
@@ -405,26 +424,45 @@ int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len,
   if (uint64_t(end - p) < 4ull * lanes_used || (end - p - 4 * lanes_used) % 2) return -3;
   uint32_t x[kLanes];
   for (uint32_t j = 0; j < lanes_used; ++j, p += 4) x[j] = get_u32(p);
-  const uint8_t* w = p;
+  const uint8_t* words = p;
+  const size_t wlen = size_t(end - p);
+  size_t wpos = 0;
+  static const uint8_t kZeros[2] = {0, 0};
   const uint32_t mask = (1u << precision) - 1;
-  const size_t rows = (count + kLanes - 1) / kLanes;
-  for (size_t r = 0; r < rows; ++r) {
-    const size_t row_begin = begin + r * kLanes;
-    const uint32_t lanes = uint32_t(std::min<size_t>(kLanes, begin + count - row_begin));
+  // Two passes per row: the independent table look-ups of all lanes, then the
+  // refills, the only serial part (one shared word pointer), kept branch-free.
+  auto lookups = [&](size_t row_begin, uint32_t lanes) -> int {
     for (uint32_t j = 0; j < lanes; ++j) {
-      uint32_t st, fr;
-      const int rc = m.decode(row_begin + j, x[j] & mask, st, fr, out[row_begin + j], esc);
-      if (rc) return rc;
-      x[j] = dec_step(x[j], st, fr, precision);
-      if (x[j] < kStateLow) {
-        if (w + 2 > end) return -3;
-        x[j] = (x[j] << 16) | uint32_t(w[0]) | uint32_t(w[1]) << 8;
-        w += 2;
-      }
+      uint32_t fr, bias;
+      const int rc = m.decode(row_begin + j, x[j] & mask, fr, bias, out[row_begin + j], esc);
+      if constexpr (Dec::kCanFail)
+        if (rc) return rc;
+      x[j] = dec_step(x[j], fr, bias, precision);
     }
+    return 0;
+  };
+  auto refill = [&](uint32_t lanes, bool checked) {
+    for (uint32_t j = 0; j < lanes; ++j) {
+      // Unchecked when a whole row's worth of words (32) remains; past the end a
+      // checked refill reads zeros and the final check reports the corruption.
+      const uint8_t* src = !checked || wpos + 2 <= wlen ? words + wpos : kZeros;
+      const uint32_t word = uint32_t(src[0]) | uint32_t(src[1]) << 8;
+      const uint32_t need = x[j] < kStateLow;
+      x[j] = need ? (x[j] << 16) | word : x[j];
+      wpos += 2 * need;
+    }
+  };
+  const size_t full_rows = count / kLanes;
+  for (size_t r = 0; r < full_rows; ++r) {
+    if (int rc = lookups(begin + r * kLanes, kLanes)) return rc;
+    refill(kLanes, wpos + 2 * kLanes > wlen);
   }
-  // The encoder started every lane at L and consumed every byte: anything else is corruption.
-  if (w != end || esc.p != esc.end) return -3;
+  if (const uint32_t tail = uint32_t(count % kLanes)) {
+    if (int rc = lookups(begin + full_rows * kLanes, tail)) return rc;
+    refill(tail, true);
+  }
+  // The encoder started every lane at L and wrote nothing unused: anything else is corruption.
+  if (wpos != wlen || esc.p != esc.end) return -3;
   for (uint32_t j = 0; j < lanes_used; ++j)
     if (x[j] != kStateLow) return -3;
   return 0;
@@ -557,7 +595,7 @@ PYBIND11_MODULE(_rans_cpu, mod) {
       })
       .def("decode", [](const StaticTables& t, py::buffer payload, py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds,
                         size_t n, size_t chunk_symbols, int threads) {
-        return decode_stream(StaticTables::Decoder{t}, t.precision, payload, bounds, n, chunk_symbols, threads);
+        return decode_stream(StaticTables::Decoder{t.slot_info.data(), int32_t(t.offset)}, t.precision, payload, bounds, n, chunk_symbols, threads);
       });
 
   py::class_<IndexedTables>(mod, "IndexedTables")

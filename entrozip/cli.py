@@ -1,0 +1,167 @@
+"""The `entrozip` command line: compress, decompress, info, demo.
+
+Every error a user can cause (bad file, wrong option) ends as one line on
+stderr and exit status 2; no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import __version__
+from .errors import EntrozipError
+
+DESCRIPTION = """\
+entrozip: learned compression on one rANS entropy layer.
+
+  entrozip demo                       code a bundled Kodak photo through the coder
+  entrozip compress IN OUT.ezc        compress a file into an .ezc container
+  entrozip decompress IN.ezc OUT      restore it (the codec is read from the file)
+  entrozip info FILE.ezc              show what a file holds
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_compress(args) -> int:
+    from .codecs import open_codec
+
+    codec = open_codec(args.codec, threads=args.threads)
+    t = time.perf_counter()
+    codec.compress_file(args.input, args.output)
+    dt = time.perf_counter() - t
+    src, dst = os.path.getsize(args.input), os.path.getsize(args.output)
+    ratio = src / dst if dst else float("inf")
+    print(f"{args.input} -> {args.output}: {_size(src)} -> {_size(dst)} (ratio {ratio:.3f}, {args.codec}, {dt:.2f} s)")
+    return 0
+
+
+def cmd_decompress(args) -> int:
+    from .codecs import codec_for_file
+
+    codec = codec_for_file(args.input, threads=args.threads)
+    t = time.perf_counter()
+    codec.decompress_file(args.input, args.output)
+    dt = time.perf_counter() - t
+    print(f"{args.input} -> {args.output}: {_size(os.path.getsize(args.output))} ({codec.codec_id}, {dt:.2f} s)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from . import rans
+    from .container import read_file
+
+    c = read_file(args.file, verify=not args.no_verify)
+    sections = []
+    for name, payload in c.sections.items():
+        entry = {"name": name, "bytes": len(payload)}
+        try:  # sections that are rANS streams say what they hold
+            s = rans.stream_info(payload)
+            entry["rans"] = {
+                "kind": s.kind,
+                "symbols": s.num_symbols,
+                "chunks": s.num_chunks,
+                "chunk_symbols": s.chunk_symbols,
+            }
+        except (EntrozipError, ValueError):
+            pass
+        sections.append(entry)
+    if args.json:
+        print(json.dumps({"file": args.file, "size": c.size, "format_version": c.version, "codec": c.codec,
+                          "header": c.header, "sections": sections}, indent=2))
+        return 0
+    print(f"{args.file}: entrozip container v{c.version}, codec {c.codec!r}, {_size(c.size)}"
+          + ("" if args.no_verify else ", CRCs ok"))
+    print("header:")
+    for key, value in sorted(c.header.items()):
+        print(f"  {key}: {json.dumps(value)}")
+    print(f"sections ({len(sections)}):")
+    for e in sections:
+        extra = ""
+        if "rans" in e:
+            r = e["rans"]
+            extra = f"  rANS {r['kind']}, {r['symbols']:,} symbols in {r['chunks']} chunk(s)"
+        print(f"  {e['name']:24} {e['bytes']:>12,} B{extra}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run
+
+    rows = run(args.image, threads=args.threads)
+    return 0 if all(r["lossless"] for r in rows) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="entrozip", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"entrozip {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    threads = argparse.ArgumentParser(add_help=False)
+    threads.add_argument("--threads", type=_positive_int, default=None,
+                         help="CPU threads for the coder (default: all cores; never changes the bytes)")
+
+    c = sub.add_parser("compress", parents=[threads], help="compress a file into an .ezc container",
+                       description="Compress IN into the .ezc container OUT.")
+    c.add_argument("input", metavar="IN")
+    c.add_argument("output", metavar="OUT")
+    c.add_argument("--codec", default="bytes", help="codec id (default: bytes, lossless order-0 rANS)")
+    c.set_defaults(func=cmd_compress)
+
+    d = sub.add_parser("decompress", parents=[threads], help="restore a file from an .ezc container",
+                       description="Decompress the .ezc container IN to OUT; the codec is read from IN.")
+    d.add_argument("input", metavar="IN")
+    d.add_argument("output", metavar="OUT")
+    d.set_defaults(func=cmd_decompress)
+
+    i = sub.add_parser("info", help="show the header and sections of an .ezc file",
+                       description="Print the container header, sections and rANS stream summaries of FILE.")
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.add_argument("--no-verify", action="store_true", help="skip the payload CRC checks")
+    i.set_defaults(func=cmd_info)
+
+    m = sub.add_parser("demo", parents=[threads], help="code a bundled Kodak photo through the rANS coder",
+                       description="Code the pixels of a real photo (bundled kodim23, or --image) through "
+                                   "the rANS coder and print size vs ideal and MB/s.")
+    m.add_argument("--image", default=None, help="use this image instead of the bundled one")
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (EntrozipError, ValueError, TypeError, OSError, ImportError) as e:
+        msg = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror}"
+        print(f"entrozip: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("entrozip: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

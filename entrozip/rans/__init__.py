@@ -74,12 +74,12 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, backend=
     if backend == "reference":
         if chunk_size is None:
             chunk_size = stream.auto_chunk_symbols(len(sym), reference.cost_q8_total(model, sym, idx))
-        return reference.encode(sym, model, idx, stream.check_chunk_symbols(chunk_size))
+        return reference.encode(sym, model, idx, stream.check_chunk_symbols(chunk_size, len(sym)))
     native = model._native
     if chunk_size is None:
         cost = native.cost_q8(sym) if idx is None else native.cost_q8(sym, idx)
         chunk_size = stream.auto_chunk_symbols(len(sym), cost)
-    chunk_symbols = stream.check_chunk_symbols(chunk_size)
+    chunk_symbols = stream.check_chunk_symbols(chunk_size, len(sym))
     prefix = stream.make_prefix(model.kind, model.fingerprint, len(sym), chunk_symbols)
     if idx is None:
         return native.encode(sym, prefix, chunk_symbols, _threads(threads))

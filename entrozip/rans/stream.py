@@ -72,10 +72,12 @@ def auto_chunk_symbols(n: int, cost_q8: int) -> int:
     return -(-per_chunk // LANES) * LANES
 
 
-def check_chunk_symbols(chunk_symbols: int) -> int:
+def check_chunk_symbols(chunk_symbols: int, n: int) -> int:
+    """A caller's chunk size as stored: whole rows, no larger than the stream needs."""
     if chunk_symbols <= 0:
         raise ValueError("chunk_size must be positive")
-    return -(-int(chunk_symbols) // LANES) * LANES  # round up to whole rows
+    rows = min(-(-int(chunk_symbols) // LANES), max(1, -(-n // LANES)))
+    return rows * LANES
 
 
 def num_chunks(n: int, chunk_symbols: int) -> int:

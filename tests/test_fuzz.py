@@ -1,0 +1,97 @@
+"""Decoders fed random, truncated and bit-flipped input raise FormatError (or, for a
+rANS stream without a checksum, return the right number of symbols) and never
+crash or hang. A short pass runs in the suite; `pytest --run-slow -k fuzz`
+runs a long one (FUZZ_ROUNDS, default 20000)."""
+import os
+
+import numpy as np
+import pytest
+from conftest import random_cdf_rows
+
+from entrozip import FormatError, open_codec, rans
+from entrozip.container import parse
+
+
+def corpus():
+    rng = np.random.default_rng(11)
+    model = random_cdf_rows(rng, 6, 20)
+    idx = rng.integers(0, 6, 700).astype(np.int32)
+    sym = (rng.integers(-3, 22, 700) + model.offsets[idx]).astype(np.int32)
+    sym[::97] = 2**31 - 1  # escapes
+    static_sym = rng.integers(0, 40, 3000).astype(np.int32)
+    static = rans.StaticModel.from_symbols(static_sym)
+    return [
+        (rans.encode(sym, model, idx, chunk_size=128), model, idx),
+        (rans.encode(static_sym, static, chunk_size=256), static, None),
+        (rans.encode(static_sym[:5], static), static, None),
+    ]
+
+
+def mutate(rng, blob: bytes) -> bytes:
+    b = bytearray(blob)
+    kind = rng.integers(4)
+    if kind == 0 and len(b):  # bit flips
+        for _ in range(rng.integers(1, 4)):
+            b[rng.integers(len(b))] ^= 1 << rng.integers(8)
+    elif kind == 1:  # truncation
+        b = b[: rng.integers(len(b) + 1)]
+    elif kind == 2 and len(b):  # random bytes over a span
+        at = rng.integers(len(b))
+        span = rng.integers(1, 16)
+        b[at : at + span] = rng.integers(0, 256, min(span, len(b) - at), dtype=np.uint8).tobytes()
+    else:  # pure noise
+        b = bytearray(rng.integers(0, 256, rng.integers(0, 64), dtype=np.uint8).tobytes())
+    return bytes(b)
+
+
+def fuzz_rans(rounds: int, backend: str):
+    rng = np.random.default_rng(12)
+    cases = corpus()
+    outcomes = {"error": 0, "decoded": 0}
+    for r in range(rounds):
+        blob, model, idx = cases[r % len(cases)]
+        damaged = mutate(rng, blob)
+        try:
+            out = rans.decode(damaged, model, idx, backend=backend)
+        except FormatError:
+            outcomes["error"] += 1
+            continue
+        outcomes["decoded"] += 1
+        assert out.dtype == np.int32
+        if idx is not None:
+            assert len(out) == len(idx)
+    return outcomes
+
+
+def fuzz_container(rounds: int):
+    rng = np.random.default_rng(13)
+    codec = open_codec("bytes")
+    blob = codec.compress(b"entrozip fuzz corpus " * 200 + bytes(range(256)))
+    for _ in range(rounds):
+        damaged = mutate(rng, blob)
+        if damaged == blob:
+            continue
+        with pytest.raises(FormatError):  # CRCs catch every change
+            codec.decompress(damaged)
+        with pytest.raises(FormatError):
+            parse(damaged)
+
+
+def test_fuzz_rans_short():
+    out = fuzz_rans(3000, "cpu")
+    assert out["error"] > 2500  # the end-of-chunk checks catch nearly all damage
+
+
+def test_fuzz_rans_reference_short():
+    fuzz_rans(300, "reference")
+
+
+def test_fuzz_container_short():
+    fuzz_container(500)
+
+
+@pytest.mark.slow
+def test_fuzz_long():
+    rounds = int(os.environ.get("FUZZ_ROUNDS", "20000"))
+    fuzz_rans(rounds, "cpu")
+    fuzz_container(rounds // 4)

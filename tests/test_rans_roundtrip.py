@@ -11,10 +11,10 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 fast = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def check_twins(symbols, model, indexes=None, chunk_size=None):
+def check_twins(symbols, model, indexes=None, chunk_size=None, lanes=None):
     """Both backends: same bytes, each decodes the other, exact round trip."""
-    cpp = rans.encode(symbols, model, indexes, chunk_size=chunk_size)
-    ref = rans.encode(symbols, model, indexes, chunk_size=chunk_size, backend="reference")
+    cpp = rans.encode(symbols, model, indexes, chunk_size=chunk_size, lanes=lanes)
+    ref = rans.encode(symbols, model, indexes, chunk_size=chunk_size, lanes=lanes, backend="reference")
     assert cpp == ref
     expected = np.asarray(symbols, dtype=np.int64).reshape(-1)
     for backend in ("cpu", "reference"):
@@ -31,14 +31,15 @@ def check_twins(symbols, model, indexes=None, chunk_size=None):
     precision=st.integers(9, 16),
     n=st.integers(0, 1500),
     chunk_rows=st.one_of(st.none(), st.integers(1, 20)),
+    lanes=st.sampled_from([None, 1, 2, 4, 8, 16, 32]),
 )
-def test_static_random(data, alphabet, precision, n, chunk_rows):
+def test_static_random(data, alphabet, precision, n, chunk_rows, lanes):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     offset = data.draw(st.integers(-1000, 1000))
     weights = rng.pareto(1.0, alphabet) + 1e-3
     symbols = rng.choice(alphabet, n, p=weights / weights.sum()).astype(np.int32) + offset
     model = rans.StaticModel.from_symbols(symbols, precision) if n else rans.StaticModel([1], precision)
-    check_twins(symbols, model, chunk_size=None if chunk_rows is None else 32 * chunk_rows)
+    check_twins(symbols, model, chunk_size=None if chunk_rows is None else 32 * chunk_rows, lanes=lanes)
 
 
 @fast
@@ -54,7 +55,8 @@ def test_indexed_random_with_escapes(data, n, num_cdfs, max_len, peaked, precisi
         where = rng.integers(0, n, min(n, 5))
         symbols[where] = extremes[: len(where)]
     chunk = data.draw(st.one_of(st.none(), st.integers(1, 10).map(lambda r: 32 * r)))
-    check_twins(symbols, model, indexes, chunk)
+    lanes = data.draw(st.sampled_from([None, 1, 4, 32]))
+    check_twins(symbols, model, indexes, chunk, lanes)
 
 
 @pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 63, 64, 65, 1000, 4097])
@@ -63,7 +65,8 @@ def test_odd_lengths(n):
     symbols = rng.integers(0, 5, n).astype(np.int32)
     model = rans.StaticModel([5, 1, 3, 1, 9], precision=12)
     for chunk in (None, 32, 64, 96):
-        check_twins(symbols, model, chunk_size=chunk)
+        for lanes in (None, 1, 2, 32):
+            check_twins(symbols, model, chunk_size=chunk, lanes=lanes)
 
 
 def test_one_symbol_alphabet_costs_nothing():
@@ -72,7 +75,9 @@ def test_one_symbol_alphabet_costs_nothing():
     assert model.alphabet_size == 1 and model.freqs[0] == 1 << 16
     blob = check_twins(symbols, model)
     info = rans.stream_info(blob)
-    assert len(blob) <= 16 + info.num_chunks * (4 * 32 + 5)  # prefix + lane states only
+    assert info.lanes == 1 and len(blob) <= 16  # prefix + one lane state: zero information
+    blob = check_twins(symbols, model, lanes=32)
+    assert len(blob) <= 16 + 4 * 32
 
 
 def test_probability_near_zero_and_one():
@@ -106,6 +111,20 @@ def test_bytes_do_not_depend_on_threads(gaussian):
     assert rans.stream_info(blob).num_chunks > 8
     for t in (1, 2, 5):
         np.testing.assert_array_equal(rans.decode(blob, model, idx, threads=t), sym)
+
+
+def test_lanes_follow_the_stream_size(gaussian):
+    model, scales = gaussian
+    rng = np.random.default_rng(4)
+    seen = []
+    for n in (200, 2_000, 20_000, 200_000):
+        idx = rng.integers(20, 50, n).astype(np.int32)
+        sym = np.round(rng.normal(0, scales[idx])).astype(np.int32)
+        blob = check_twins(sym, model, idx) if n <= 20_000 else rans.encode(sym, model, idx)
+        seen.append(rans.stream_info(blob).lanes)
+    assert seen == sorted(seen) and seen[0] < 8 and seen[-1] == 32
+    with pytest.raises(ValueError, match="lanes"):
+        rans.encode(sym, model, idx, lanes=3)
 
 
 def test_inputs_numpy_dtypes_and_torch():

@@ -58,32 +58,36 @@ def _threads(threads):
     return int(threads)
 
 
-def encode(symbols, model, indexes=None, threads=None, chunk_size=None, backend=None) -> bytes:
+def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=None, backend=None) -> bytes:
     """Code `symbols` (any integer array, flattened in C order) into one stream.
 
     indexes: one CDF index per symbol for an IndexedModel, None for a StaticModel.
     threads: CPU threads over chunks (default: all cores); never changes the bytes.
-    chunk_size: symbols per chunk (rounded up to a multiple of 32); default: chosen
-        from the estimated size so chunk framing stays near 0.5 % (docs/FORMAT.md).
+    lanes: interleaved lanes per chunk (1, 2, 4, 8, 16 or 32); chunk_size: symbols
+        per chunk (rounded up to whole rows of `lanes`). By default both are chosen
+        from the estimated size so that framing stays near 0.5 % (docs/FORMAT.md).
     """
     backend = _check(model, indexes, backend)
     sym = as_int32(symbols, "symbols")
     idx = None if indexes is None else as_int32(indexes, "indexes")
     if idx is not None and len(idx) != len(sym):
         raise ValueError(f"{len(sym)} symbols but {len(idx)} indexes")
-    if backend == "reference":
-        if chunk_size is None:
-            chunk_size = stream.auto_chunk_symbols(len(sym), reference.cost_q8_total(model, sym, idx))
-        return reference.encode(sym, model, idx, stream.check_chunk_symbols(chunk_size, len(sym)))
-    native = model._native
-    if chunk_size is None:
-        cost = native.cost_q8(sym) if idx is None else native.cost_q8(sym, idx)
-        chunk_size = stream.auto_chunk_symbols(len(sym), cost)
-    chunk_symbols = stream.check_chunk_symbols(chunk_size, len(sym))
-    prefix = stream.make_prefix(model.kind, model.fingerprint, len(sym), chunk_symbols)
+    native = None if backend == "reference" else model._native
+    if lanes is None or chunk_size is None:
+        if native is None:
+            cost = reference.cost_q8_total(model, sym, idx)
+        else:
+            cost = native.cost_q8(sym) if idx is None else native.cost_q8(sym, idx)
+        lanes = stream.auto_lanes(cost) if lanes is None else lanes
+        chunk_size = stream.auto_chunk_symbols(len(sym), cost, lanes) if chunk_size is None else chunk_size
+    lanes = stream.check_lanes(lanes)
+    chunk_symbols = stream.check_chunk_symbols(chunk_size, len(sym), lanes)
+    if native is None:
+        return reference.encode(sym, model, idx, lanes, chunk_symbols)
+    prefix = stream.make_prefix(model.kind, model.fingerprint, len(sym), lanes, chunk_symbols)
     if idx is None:
-        return native.encode(sym, prefix, chunk_symbols, _threads(threads))
-    return native.encode(sym, idx, prefix, chunk_symbols, _threads(threads))
+        return native.encode(sym, prefix, lanes, chunk_symbols, _threads(threads))
+    return native.encode(sym, idx, prefix, lanes, chunk_symbols, _threads(threads))
 
 
 def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=None) -> np.ndarray:
@@ -107,14 +111,13 @@ def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=No
     if layout.fingerprint != model.fingerprint:
         raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
     if idx is not None and len(idx) != layout.n:
-        raise ValueError(f"the stream holds {layout.n} symbols but {len(idx)} indexes were given")
+        raise FormatError(f"the stream holds {layout.n} symbols but {len(idx)} indexes were given")
     if backend == "reference":
         return reference.decode(layout, model, idx)
     native = model._native
     try:
-        if idx is None:
-            return native.decode(layout.payload, layout.bounds, layout.n, layout.chunk_symbols, _threads(threads))
-        return native.decode(idx, layout.payload, layout.bounds, layout.n, layout.chunk_symbols, _threads(threads))
+        args = (layout.payload, layout.bounds, layout.n, layout.lanes, layout.chunk_symbols, _threads(threads))
+        return native.decode(*args) if idx is None else native.decode(idx, *args)
     except _native.cpu.CorruptStreamError as e:
         raise FormatError(f"rANS stream: {e}") from None
 
@@ -125,6 +128,7 @@ class StreamInfo:
     kind: str
     fingerprint: int
     num_symbols: int
+    lanes: int
     chunk_symbols: int
     num_chunks: int
     num_bytes: int
@@ -138,6 +142,7 @@ def stream_info(blob) -> StreamInfo:
         stream.KIND_NAMES[layout.kind],
         layout.fingerprint,
         layout.n,
+        layout.lanes,
         layout.chunk_symbols,
         layout.num_chunks,
         len(memoryview(blob).cast("B")),

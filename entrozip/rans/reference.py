@@ -3,7 +3,7 @@
 This file is the specification the C++ (and CUDA) backends are tested against,
 byte for byte. docs/FORMAT.md describes the same thing in prose.
 
-Lane coder (one of the 32 lanes of a chunk):
+Lane coder (one of the W lanes of a chunk, W in {1, 2, 4, 8, 16, 32}):
     state x: an integer in [L, 2^32) with L = 2^16; the encoder starts at x = L
     encode (start, freq), M = 2^precision:
         if x >= freq * 2^(32 - precision): emit the word x mod 2^16, x //= 2^16
@@ -12,13 +12,14 @@ Lane coder (one of the 32 lanes of a chunk):
         slot = x mod M; find the symbol with start <= slot < start + freq
         x = freq * (x // M) + slot - start
         if x < L: x = x * 2^16 + next word
-A chunk's symbol i goes to lane i mod 32. The encoder walks the chunk backwards
-(last row first, lanes 31 .. 0 within a row) and pushes words to the back; the
-decoder walks forwards (row 0 first, lanes 0 .. 31) and reads them from the front.
+A chunk's symbol i goes to lane i mod W; a row is W consecutive symbols. The
+encoder walks the chunk backwards (last row first, lanes W-1 .. 0 within a row)
+and pushes words to the back; the decoder walks forwards (row 0 first, lanes
+0 .. W-1) and reads them from the front.
 
 Chunk bytes:
     varint E, then E bytes: one varint per escaped symbol, in symbol order
-    u32 LE final state of each used lane (min(32, chunk symbols) lanes)
+    u32 LE final state of each used lane (min(W, chunk symbols) lanes)
     u16 LE words, in the order the decoder reads them
 """
 from __future__ import annotations
@@ -33,7 +34,6 @@ import numpy as np
 from ..errors import FormatError
 from .stream import (
     KIND_STATIC,
-    LANES,
     STATE_LOW,
     StreamLayout,
     get_varint,
@@ -197,13 +197,13 @@ def cost_q8_total(model, symbols, indexes=None) -> int:
     return total
 
 
-def encode_chunk(coded, precision: int) -> bytes:
+def encode_chunk(coded, precision: int, lanes: int) -> bytes:
     """One chunk from [(start, freq, escape payload or None)]."""
-    x = [STATE_LOW] * LANES
+    x = [STATE_LOW] * lanes
     words = []
-    rows = -(-len(coded) // LANES)
+    rows = -(-len(coded) // lanes)
     for r in reversed(range(rows)):
-        row = coded[r * LANES : (r + 1) * LANES]
+        row = coded[r * lanes : (r + 1) * lanes]
         for j in reversed(range(len(row))):
             start, freq, _ = row[j]
             if x[j] >= freq << (32 - precision):
@@ -217,21 +217,22 @@ def encode_chunk(coded, precision: int) -> bytes:
     out = bytearray()
     put_varint(out, len(escapes))
     out += escapes
-    out += struct.pack(f"<{min(LANES, len(coded))}I", *x[: min(LANES, len(coded))])
+    used = min(lanes, len(coded))
+    out += struct.pack(f"<{used}I", *x[:used])
     out += struct.pack(f"<{len(words)}H", *reversed(words))
     return bytes(out)
 
 
-def encode(symbols: np.ndarray, model, indexes, chunk_symbols: int) -> bytes:
+def encode(symbols: np.ndarray, model, indexes, lanes: int, chunk_symbols: int) -> bytes:
     """The whole stream: prefix, chunk index, chunks."""
     coded = _coded_static(model, symbols) if indexes is None else _coded_indexed(model, symbols, indexes)
     n = len(coded)
     chunks = [
-        encode_chunk(coded[c * chunk_symbols : (c + 1) * chunk_symbols], model.precision)
+        encode_chunk(coded[c * chunk_symbols : (c + 1) * chunk_symbols], model.precision, lanes)
         for c in range(num_chunks(n, chunk_symbols))
     ]
     index = struct.pack(f"<{max(0, len(chunks) - 1)}I", *[len(ch) for ch in chunks[:-1]])
-    return make_prefix(model.kind, model.fingerprint, n, chunk_symbols) + index + b"".join(chunks)
+    return make_prefix(model.kind, model.fingerprint, n, lanes, chunk_symbols) + index + b"".join(chunks)
 
 
 class _EscapeReader:
@@ -249,7 +250,7 @@ class _EscapeReader:
         return raw
 
 
-def decode_chunk(buf, find, precision: int, indexes, begin: int, count: int, out: np.ndarray, chunk_id: int) -> None:
+def decode_chunk(buf, find, precision: int, lanes: int, indexes, begin: int, count: int, out, chunk_id: int) -> None:
     corrupt = FormatError(f"rANS chunk {chunk_id} is corrupt (or was coded with another model)")
     end = len(buf)
     esc_len, pos = get_varint(buf, 0, end, 9, "an escape section length")
@@ -257,14 +258,14 @@ def decode_chunk(buf, find, precision: int, indexes, begin: int, count: int, out
         raise corrupt
     escapes = _EscapeReader(buf, pos, pos + esc_len)
     pos += esc_len
-    lanes_used = min(LANES, count)
+    lanes_used = min(lanes, count)
     if end - pos < 4 * lanes_used or (end - pos - 4 * lanes_used) % 2:
         raise corrupt
     x = list(struct.unpack_from(f"<{lanes_used}I", buf, pos))
     pos += 4 * lanes_used
     M = 1 << precision
     for i in range(count):
-        j = i % LANES
+        j = i % lanes
         c = int(indexes[begin + i]) if indexes is not None else 0
         start, freq, out[begin + i] = find(c, x[j] % M, escapes)
         x[j] = freq * (x[j] // M) + x[j] % M - start
@@ -289,5 +290,5 @@ def decode(layout: StreamLayout, model, indexes) -> np.ndarray:
             raise FormatError("rANS stream's chunk index points outside the stream")
         begin = c * layout.chunk_symbols
         count = min(layout.chunk_symbols, layout.n - begin)
-        decode_chunk(layout.payload[lo:hi], find, model.precision, indexes, begin, count, out, c)
+        decode_chunk(layout.payload[lo:hi], find, model.precision, layout.lanes, indexes, begin, count, out, c)
     return out

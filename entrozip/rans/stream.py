@@ -7,7 +7,8 @@ anything but the chunk payloads, which the tests compare byte for byte.
     u8      model kind: 0 static table, 1 indexed CDFs
     u32 LE  model fingerprint (CRC32 of the model tables): a wrong model is an error, not garbage
     varint  n, the number of symbols
-    varint  rows per chunk, R >= 1 (absent when n == 0); a chunk holds 32*R symbols
+    u8      log2 W: W in {1, 2, 4, 8, 16, 32} interleaved lanes per chunk  } absent
+    varint  rows per chunk, R >= 1; a chunk holds W*R symbols             } when n == 0
     u32 LE  byte length of every chunk but the last      (chunks - 1 entries)
     ...     the chunks, back to back
 """
@@ -21,19 +22,20 @@ import numpy as np
 from ..errors import FormatError
 
 VERSION = 1
-LANES = 32
+LANES = 32  # the widest (and usual) lane count: one CUDA warp per chunk
 STATE_LOW = 1 << 16  # L: lane states live in [L, 2^32)
 MAX_PRECISION = 16
 KIND_STATIC, KIND_INDEXED = 0, 1
 KIND_NAMES = {KIND_STATIC: "static", KIND_INDEXED: "indexed"}
 
-# Chunk policy. Each chunk costs ~133 bytes of framing (32 lane states of 4 bytes,
-# its index entry, its escape-length byte), so a stream gets one chunk per
-# FRAMING_TARGET_INV * 133 estimated payload bytes (framing <= ~0.5 %), and no
-# chunk holds fewer than MIN_CHUNK_SYMBOLS symbols.
-CHUNK_FRAMING_BYTES = 4 * LANES + 4 + 1
+# Layout policy. A chunk costs 4W + 5 bytes of framing (W lane states of 4 bytes,
+# its index entry, its escape-length byte) whatever it holds. Streams keep that
+# near 1/FRAMING_TARGET_INV (0.5 %) of their estimated size: W = 32 lanes from
+# ~25 KB up, fewer lanes below (a 5 KB latent pays 16 bytes, not 128), and one
+# more chunk per ~27 KB of payload, with at least MIN_CHUNK_SYMBOLS per chunk.
 FRAMING_TARGET_INV = 200
 MIN_CHUNK_SYMBOLS = 64 * LANES
+LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 
 # Without a caller-given bound, a static stream may claim at most this many
 # symbols per byte of stream (2 KiB of int32 output per input byte).
@@ -61,34 +63,50 @@ def get_varint(buf, pos: int, end: int, max_bytes: int, what: str) -> tuple[int,
     raise FormatError(f"rANS stream has an overlong varint for {what}")
 
 
-def auto_chunk_symbols(n: int, cost_q8: int) -> int:
-    """Symbols per chunk for a stream of n symbols whose estimated cost is
-    cost_q8 / 256 bits. Integer arithmetic only: every backend picks the same."""
-    if n == 0:
-        return LANES
+def auto_lanes(cost_q8: int) -> int:
+    """The widest lane count whose state flush fits the framing budget of a stream
+    of estimated cost cost_q8 / 256 bits. Integer arithmetic: every backend agrees."""
     est_bytes = cost_q8 >> 11
-    chunks = max(1, min(est_bytes // (FRAMING_TARGET_INV * CHUNK_FRAMING_BYTES), -(-n // MIN_CHUNK_SYMBOLS)))
+    lanes = LANES
+    while lanes > 1 and 4 * lanes * FRAMING_TARGET_INV > est_bytes:
+        lanes //= 2
+    return lanes
+
+
+def auto_chunk_symbols(n: int, cost_q8: int, lanes: int) -> int:
+    """Symbols per chunk: one chunk per FRAMING_TARGET_INV chunk framings of payload."""
+    if n == 0:
+        return lanes
+    est_bytes = cost_q8 >> 11
+    chunks = max(1, min(est_bytes // (FRAMING_TARGET_INV * (4 * lanes + 5)), -(-n // MIN_CHUNK_SYMBOLS)))
     per_chunk = -(-n // chunks)
-    return -(-per_chunk // LANES) * LANES
+    return -(-per_chunk // lanes) * lanes
 
 
-def check_chunk_symbols(chunk_symbols: int, n: int) -> int:
-    """A caller's chunk size as stored: whole rows, no larger than the stream needs."""
+def check_lanes(lanes: int) -> int:
+    if lanes not in LANE_CHOICES:
+        raise ValueError(f"lanes must be one of {LANE_CHOICES}, got {lanes}")
+    return int(lanes)
+
+
+def check_chunk_symbols(chunk_symbols: int, n: int, lanes: int) -> int:
+    """A caller's chunk size as stored: whole rows of `lanes`, no larger than the stream needs."""
     if chunk_symbols <= 0:
         raise ValueError("chunk_size must be positive")
-    rows = min(-(-int(chunk_symbols) // LANES), max(1, -(-n // LANES)))
-    return rows * LANES
+    rows = min(-(-int(chunk_symbols) // lanes), max(1, -(-n // lanes)))
+    return rows * lanes
 
 
 def num_chunks(n: int, chunk_symbols: int) -> int:
     return -(-n // chunk_symbols) if n else 0
 
 
-def make_prefix(kind: int, fingerprint: int, n: int, chunk_symbols: int) -> bytes:
+def make_prefix(kind: int, fingerprint: int, n: int, lanes: int, chunk_symbols: int) -> bytes:
     out = bytearray(struct.pack("<BBI", VERSION, kind, fingerprint))
     put_varint(out, n)
     if n:
-        put_varint(out, chunk_symbols // LANES)
+        out.append(lanes.bit_length() - 1)
+        put_varint(out, chunk_symbols // lanes)
     return bytes(out)
 
 
@@ -100,6 +118,7 @@ class StreamLayout:
     kind: int
     fingerprint: int
     n: int
+    lanes: int
     chunk_symbols: int
     payload: memoryview
     bounds: np.ndarray  # uint64, chunks + 1 entries
@@ -126,11 +145,14 @@ def parse(blob, max_symbols: int | None = None) -> StreamLayout:
     if n == 0:
         if pos != len(buf):
             raise FormatError("rANS stream has trailing bytes after an empty stream")
-        return StreamLayout(version, kind, fingerprint, 0, LANES, buf[pos:], np.zeros(1, np.uint64))
-    rows, pos = get_varint(buf, pos, len(buf), 9, "the chunk size")
-    if rows == 0 or rows > -(-n // LANES):
-        raise FormatError(f"rANS stream has an invalid chunk size ({rows} rows for {n} symbols)")
-    chunk_symbols = rows * LANES
+        return StreamLayout(version, kind, fingerprint, 0, LANES, LANES, buf[pos:], np.zeros(1, np.uint64))
+    if pos >= len(buf) or buf[pos] >= len(LANE_CHOICES):
+        raise FormatError("rANS stream truncated or invalid at its lane count")
+    lanes = 1 << buf[pos]
+    rows, pos = get_varint(buf, pos + 1, len(buf), 9, "the chunk size")
+    if rows == 0 or rows > -(-n // lanes):
+        raise FormatError(f"rANS stream has an invalid chunk size ({rows} rows of {lanes} for {n} symbols)")
+    chunk_symbols = rows * lanes
     chunks = num_chunks(n, chunk_symbols)
     index_bytes = 4 * (chunks - 1)
     if index_bytes > len(buf) - pos:
@@ -142,4 +164,4 @@ def parse(blob, max_symbols: int | None = None) -> StreamLayout:
     if chunks > 1 and int(bounds[chunks - 1]) > len(payload):
         raise FormatError("rANS stream truncated: chunk lengths exceed the stream")
     bounds[chunks] = len(payload)
-    return StreamLayout(version, kind, fingerprint, n, chunk_symbols, payload, bounds)
+    return StreamLayout(version, kind, fingerprint, n, lanes, chunk_symbols, payload, bounds)

@@ -12,7 +12,7 @@
 
 namespace ez {
 
-constexpr uint32_t kLanes = 32;             // symbol i of a chunk goes to lane i % 32
+constexpr uint32_t kMaxLanes = 32;          // a stream has W in {1,2,4,8,16,32} lanes; symbol i -> lane i % W
 constexpr uint32_t kStateLow = 1u << 16;     // L
 constexpr uint32_t kMaxPrecision = 16;
 constexpr int kLog2FracBits = 48;            // fixed-point log2 used by the table builder

@@ -1,8 +1,8 @@
 // CPU backend of the entrozip rANS coder: the bit-exact twin of reference.py.
 //
 // One stream = prefix (written by Python) + chunk index + chunks. Each chunk is
-// an independent sub-stream coded by 32 interleaved lanes (symbol i of the chunk
-// -> lane i % 32). Threads take whole chunks, so the bytes never depend on the
+// an independent sub-stream coded by W interleaved lanes (symbol i of the chunk
+// -> lane i % W; W is a power of two <= 32 chosen per stream). Threads take whole chunks, so the bytes never depend on the
 // thread count. See docs/FORMAT.md for the byte layout.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "rans_core.hpp"
@@ -361,22 +362,22 @@ struct EscapeReader {
 // Encode symbols [begin, begin+count) of the stream into one chunk:
 //   varint escape_bytes | escape varints (symbol order) | u32 lane states | u16 words (decode order)
 // Returns 0 or the first negative lookup status (bad_pos receives its position).
-template <class Enc>
+template <uint32_t W, class Enc>
 int encode_chunk(const Enc& m, uint32_t precision, size_t begin, size_t count, std::vector<uint8_t>& out,
                  size_t& bad_pos) {
-  uint32_t x[kLanes];
-  std::fill(x, x + kLanes, kStateLow);
+  uint32_t x[W];
+  std::fill(x, x + W, kStateLow);
   std::vector<uint16_t> words(count + 1);  // at most one word per symbol (+1: the unconditional store)
   size_t nw = 0;
   std::vector<uint64_t> escapes;  // reverse symbol order
   // Rows last to first, lanes 31..0: words land back to front, so the decoder
   // reads each row's words in ascending lane order. Three passes per row keep the
   // table look-ups of the 32 lanes independent; only the cheap flush pass is serial.
-  const EncSymbol* e[kLanes];
-  const size_t rows = (count + kLanes - 1) / kLanes;
+  const EncSymbol* e[W];
+  const size_t rows = (count + W - 1) / W;
   for (size_t r = rows; r-- > 0;) {
-    const size_t row_begin = begin + r * kLanes;
-    const uint32_t lanes = uint32_t(std::min<size_t>(kLanes, begin + count - row_begin));
+    const size_t row_begin = begin + r * W;
+    const uint32_t lanes = uint32_t(std::min<size_t>(W, begin + count - row_begin));
     for (uint32_t j = lanes; j-- > 0;) {
       uint64_t raw = 0;
       if (const int st = m.lookup(row_begin + j, e[j], raw)) {
@@ -400,7 +401,7 @@ int encode_chunk(const Enc& m, uint32_t precision, size_t begin, size_t count, s
   out.clear();
   put_varint(out, esc.size());
   out.insert(out.end(), esc.begin(), esc.end());
-  const uint32_t lanes_used = uint32_t(std::min<size_t>(kLanes, count));
+  const uint32_t lanes_used = uint32_t(std::min<size_t>(W, count));
   size_t pos = out.size();
   out.resize(pos + 4 * lanes_used + 2 * nw);
   for (uint32_t j = 0; j < lanes_used; ++j, pos += 4) put_u32(&out[pos], x[j]);
@@ -412,7 +413,7 @@ int encode_chunk(const Enc& m, uint32_t precision, size_t begin, size_t count, s
 }
 
 // Decode one chunk; 0 on success, -2 bad index, -3 corrupt chunk.
-template <class Dec>
+template <uint32_t W, class Dec>
 int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len, size_t begin, size_t count,
                  int32_t* out) {
   const uint8_t* end = p + len;
@@ -420,9 +421,9 @@ int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len,
   if (!get_varint(p, end, esc_len, 9) || esc_len > uint64_t(end - p)) return -3;
   EscapeReader esc{p, p + esc_len};
   p += esc_len;
-  const uint32_t lanes_used = uint32_t(std::min<size_t>(kLanes, count));
+  const uint32_t lanes_used = uint32_t(std::min<size_t>(W, count));
   if (uint64_t(end - p) < 4ull * lanes_used || (end - p - 4 * lanes_used) % 2) return -3;
-  uint32_t x[kLanes];
+  uint32_t x[W];
   for (uint32_t j = 0; j < lanes_used; ++j, p += 4) x[j] = get_u32(p);
   const uint8_t* words = p;
   const size_t wlen = size_t(end - p);
@@ -452,13 +453,13 @@ int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len,
       wpos += 2 * need;
     }
   };
-  const size_t full_rows = count / kLanes;
+  const size_t full_rows = count / W;
   for (size_t r = 0; r < full_rows; ++r) {
-    if (int rc = lookups(begin + r * kLanes, kLanes)) return rc;
-    refill(kLanes, wpos + 2 * kLanes > wlen);
+    if (int rc = lookups(begin + r * W, W)) return rc;
+    refill(W, wpos + 2 * W > wlen);
   }
-  if (const uint32_t tail = uint32_t(count % kLanes)) {
-    if (int rc = lookups(begin + full_rows * kLanes, tail)) return rc;
+  if (const uint32_t tail = uint32_t(count % W)) {
+    if (int rc = lookups(begin + full_rows * W, tail)) return rc;
     refill(tail, true);
   }
   // The encoder started every lane at L and wrote nothing unused: anything else is corruption.
@@ -485,21 +486,38 @@ void for_each_chunk(size_t chunks, int threads, Fn fn) {
   for (auto& th : pool) th.join();
 }
 
+// Calls f(std::integral_constant<uint32_t, W>) for the stream's lane count.
+template <class F>
+auto with_lanes(uint32_t lanes, F&& f) {
+  switch (lanes) {
+    case 1: return f(std::integral_constant<uint32_t, 1>{});
+    case 2: return f(std::integral_constant<uint32_t, 2>{});
+    case 4: return f(std::integral_constant<uint32_t, 4>{});
+    case 8: return f(std::integral_constant<uint32_t, 8>{});
+    case 16: return f(std::integral_constant<uint32_t, 16>{});
+    case 32: return f(std::integral_constant<uint32_t, 32>{});
+  }
+  throw std::invalid_argument("lanes must be 1, 2, 4, 8, 16 or 32");
+}
+
 size_t num_chunks_for(size_t n, size_t chunk_symbols) { return n ? (n + chunk_symbols - 1) / chunk_symbols : 0; }
 
 template <class Enc>
-py::bytes encode_stream(const Enc& m, uint32_t precision, size_t n, const std::string& prefix, size_t chunk_symbols,
-                        int threads) {
-  if (chunk_symbols == 0 || chunk_symbols % kLanes) throw std::invalid_argument("chunk_symbols must be a positive multiple of 32");
+py::bytes encode_stream(const Enc& m, uint32_t precision, size_t n, const std::string& prefix, uint32_t lanes,
+                        size_t chunk_symbols, int threads) {
+  if (chunk_symbols == 0 || chunk_symbols % lanes)
+    throw std::invalid_argument("chunk_symbols must be a positive multiple of the lane count");
   const size_t chunks = num_chunks_for(n, chunk_symbols);
   std::vector<std::vector<uint8_t>> bufs(chunks);
   std::vector<int> status(chunks, 0);
   std::vector<size_t> bad(chunks, 0);
   {
     py::gil_scoped_release release;
-    for_each_chunk(chunks, threads, [&](size_t c) {
-      const size_t begin = c * chunk_symbols;
-      status[c] = encode_chunk(m, precision, begin, std::min(chunk_symbols, n - begin), bufs[c], bad[c]);
+    with_lanes(lanes, [&](auto W) {
+      for_each_chunk(chunks, threads, [&](size_t c) {
+        const size_t begin = c * chunk_symbols;
+        status[c] = encode_chunk<W>(m, precision, begin, std::min(chunk_symbols, n - begin), bufs[c], bad[c]);
+      });
     });
   }
   for (size_t c = 0; c < chunks; ++c) {
@@ -528,7 +546,9 @@ py::bytes encode_stream(const Enc& m, uint32_t precision, size_t n, const std::s
 template <class Dec>
 py::array_t<int32_t> decode_stream(const Dec& m, uint32_t precision, py::buffer payload,
                                    py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n,
-                                   size_t chunk_symbols, int threads) {
+                                   uint32_t lanes, size_t chunk_symbols, int threads) {
+  with_lanes(lanes, [](auto) { return 0; });  // validates the lane count before any work
+  if (chunk_symbols == 0 || chunk_symbols % lanes) throw CorruptStream("chunk size is not a multiple of the lane count");
   py::buffer_info info = payload.request();
   const uint8_t* base = static_cast<const uint8_t*>(info.ptr);
   const size_t size = size_t(info.size * info.itemsize);
@@ -542,10 +562,12 @@ py::array_t<int32_t> decode_stream(const Dec& m, uint32_t precision, py::buffer 
   std::vector<int> status(chunks, 0);
   {
     py::gil_scoped_release release;
-    for_each_chunk(chunks, threads, [&](size_t c) {
-      const size_t begin = c * chunk_symbols;
-      status[c] = decode_chunk(m, precision, base + b[c], size_t(b[c + 1] - b[c]), begin,
-                               std::min(chunk_symbols, n - begin), o);
+    with_lanes(lanes, [&](auto W) {
+      for_each_chunk(chunks, threads, [&](size_t c) {
+        const size_t begin = c * chunk_symbols;
+        status[c] = decode_chunk<W>(m, precision, base + b[c], size_t(b[c + 1] - b[c]), begin,
+                                    std::min(chunk_symbols, n - begin), o);
+      });
     });
   }
   for (size_t c = 0; c < chunks; ++c) {
@@ -590,12 +612,12 @@ PYBIND11_MODULE(_rans_cpu, mod) {
         py::gil_scoped_release release;
         return estimate_cost(e, size_t(sym.size()));
       })
-      .def("encode", [](const StaticTables& t, I32Array sym, const std::string& prefix, size_t chunk_symbols, int threads) {
-        return encode_stream(StaticTables::Encoder{t, sym.data()}, t.precision, size_t(sym.size()), prefix, chunk_symbols, threads);
+      .def("encode", [](const StaticTables& t, I32Array sym, const std::string& prefix, uint32_t lanes, size_t chunk_symbols, int threads) {
+        return encode_stream(StaticTables::Encoder{t, sym.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
       })
       .def("decode", [](const StaticTables& t, py::buffer payload, py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds,
-                        size_t n, size_t chunk_symbols, int threads) {
-        return decode_stream(StaticTables::Decoder{t.slot_info.data(), int32_t(t.offset)}, t.precision, payload, bounds, n, chunk_symbols, threads);
+                        size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
+        return decode_stream(StaticTables::Decoder{t.slot_info.data(), int32_t(t.offset)}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
       });
 
   py::class_<IndexedTables>(mod, "IndexedTables")
@@ -606,13 +628,13 @@ PYBIND11_MODULE(_rans_cpu, mod) {
         py::gil_scoped_release release;
         return estimate_cost(e, size_t(sym.size()));
       })
-      .def("encode", [](const IndexedTables& t, I32Array sym, I32Array idx, const std::string& prefix, size_t chunk_symbols, int threads) {
+      .def("encode", [](const IndexedTables& t, I32Array sym, I32Array idx, const std::string& prefix, uint32_t lanes, size_t chunk_symbols, int threads) {
         if (sym.size() != idx.size()) throw std::invalid_argument("symbols and indexes differ in length");
-        return encode_stream(IndexedTables::Encoder{t, sym.data(), idx.data()}, t.precision, size_t(sym.size()), prefix, chunk_symbols, threads);
+        return encode_stream(IndexedTables::Encoder{t, sym.data(), idx.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
       })
       .def("decode", [](const IndexedTables& t, I32Array idx, py::buffer payload,
-                        py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n, size_t chunk_symbols, int threads) {
+                        py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
         if (size_t(idx.size()) != n) throw std::invalid_argument("indexes must have one entry per coded symbol");
-        return decode_stream(IndexedTables::Decoder{t, idx.data()}, t.precision, payload, bounds, n, chunk_symbols, threads);
+        return decode_stream(IndexedTables::Decoder{t, idx.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
       });
 }

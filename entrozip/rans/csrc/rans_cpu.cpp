@@ -33,13 +33,24 @@ using u128 = unsigned __int128;
 
 // ---------------------------------------------------------------- log table
 
-// LOG2[f] = log2_fixed(f) for f in [1, 2^16 + 1]; built once (~10 ms).
-const std::vector<uint64_t>& log2_table() {
-  static const std::vector<uint64_t> table = [] {
-    std::vector<uint64_t> t((1u << kMaxPrecision) + 2, 0);
-    for (uint64_t f = 1; f < t.size(); ++f) t[f] = log2_fixed(f);
-    return t;
-  }();
+// log2_fixed(f) for f in [1, 2^16 + 1], computed on first use of each f and kept
+// (a full table costs ~15 ms; a model needs only the frequencies it holds).
+// Only touched while the GIL is held (table construction), so no locking.
+class Log2Table {
+ public:
+  uint64_t operator[](uint64_t f) {
+    uint64_t& v = cache_[f];
+    if (v == kUnset) v = log2_fixed(f);
+    return v;
+  }
+
+ private:
+  static constexpr uint64_t kUnset = ~uint64_t(0);
+  std::vector<uint64_t> cache_ = std::vector<uint64_t>((1u << kMaxPrecision) + 2, kUnset);
+};
+
+Log2Table& log2_table() {
+  static Log2Table table;
   return table;
 }
 
@@ -59,7 +70,7 @@ inline uint64_t cost_q8(uint32_t f, uint32_t precision) {
 std::vector<uint32_t> quantize_counts_impl(const uint64_t* counts, size_t A, uint32_t precision) {
   if (precision < 1 || precision > kMaxPrecision) throw std::invalid_argument("precision must be in [1, 16]");
   const uint64_t M = uint64_t(1) << precision;
-  const auto& LOG = log2_table();
+  auto& LOG = log2_table();
   u128 N = 0;
   uint64_t K = 0;
   for (size_t k = 0; k < A; ++k) {
@@ -154,7 +165,8 @@ struct StaticTables {
   int64_t offset;
   std::vector<uint32_t> freq, start;
   std::vector<EncSymbol> enc;
-  std::vector<uint64_t> slot_info;  // per slot (2^precision): (freq - 1) | (slot - start) << 16 | k << 32
+  std::vector<uint32_t> slot_fb;     // per slot (2^precision): (freq - 1) | (slot - start) << 16
+  std::vector<int32_t> slot_value;   // per slot: the decoded value, offset + k
   std::vector<uint64_t> cost;       // Q8 bits per symbol
 
   StaticTables(py::array_t<uint32_t, py::array::c_style | py::array::forcecast> freqs, uint32_t prec, int64_t off)
@@ -172,13 +184,15 @@ struct StaticTables {
     if (total != (uint64_t(1) << prec)) throw std::invalid_argument("frequencies must sum to 2^precision");
     enc.resize(A);
     cost.resize(A);
-    slot_info.resize(size_t(1) << prec);
+    slot_fb.resize(size_t(1) << prec);
+    slot_value.resize(size_t(1) << prec);
     for (size_t k = 0; k < A; ++k) {
       if (!freq[k]) continue;  // enc[k].freq == 0 marks an uncodable symbol
       enc[k] = make_enc_symbol(start[k], freq[k], prec);
       cost[k] = cost_q8(freq[k], prec);
       for (uint32_t b = 0; b < freq[k]; ++b) {
-        slot_info[start[k] + b] = (freq[k] - 1) | uint64_t(b) << 16 | uint64_t(k) << 32;
+        slot_fb[start[k] + b] = (freq[k] - 1) | b << 16;
+        slot_value[start[k] + b] = int32_t(offset + int64_t(k));
       }
     }
   }
@@ -201,14 +215,15 @@ struct StaticTables {
   };
   struct Decoder {
     static constexpr bool kCanFail = false;  // every slot decodes; no escapes
-    const uint64_t* info;
-    int32_t offset;
+    static constexpr bool kStatic = true;    // eligible for the AVX2 row decoder
+    const uint32_t* fb;
+    const int32_t* val;
     template <class Esc>
     int decode(size_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int32_t& value, Esc&) const {
-      const uint64_t v = info[slot];
-      fr = uint32_t(v & 0xFFFF) + 1;
-      bias = uint32_t(v >> 16) & 0xFFFF;
-      value = offset + int32_t(v >> 32);
+      const uint32_t v = fb[slot];
+      fr = (v & 0xFFFF) + 1;
+      bias = v >> 16;
+      value = val[slot];
       return 0;
     }
   };
@@ -325,6 +340,7 @@ struct IndexedTables {
   };
   struct Decoder {
     static constexpr bool kCanFail = true;  // bad indexes, corrupt escapes
+    static constexpr bool kStatic = false;
     const IndexedTables& t;
     const int32_t* idx;
     template <class Esc>
@@ -412,6 +428,72 @@ int encode_chunk(const Enc& m, uint32_t precision, size_t begin, size_t count, s
   return 0;
 }
 
+// ------------------------------------------------------- AVX2 static rows
+//
+// The same arithmetic as decode_chunk, eight lanes per 256-bit register: gather
+// the slot tables, update the states, then refill the lanes that fell below L
+// from consecutive words in lane order (a permutation picked by the refill mask).
+// Bytes in, symbols out are identical; tests run both paths (set_simd).
+
+bool g_simd_enabled = true;
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+  return has;
+}
+
+// kRefillPerm[m][j]: which of the next words lane j takes when mask m needs refills.
+struct RefillPerm {
+  alignas(32) uint32_t idx[256][8];
+  RefillPerm() {
+    for (uint32_t m = 0; m < 256; ++m)
+      for (uint32_t j = 0, k = 0; j < 8; ++j) idx[m][j] = (m >> j & 1) ? k++ : 0;
+  }
+};
+const RefillPerm kRefillPerm;
+
+// Decodes full rows from `row` on while a row's worth of words (2W bytes) remains;
+// returns the first row it did not decode. x and wpos are updated in place.
+template <uint32_t W>
+__attribute__((target("avx2,popcnt"))) size_t decode_rows_static_avx2(
+    const uint32_t* fb, const int32_t* val, uint32_t precision, uint32_t* x, const uint8_t* words, size_t wlen,
+    size_t& wpos, size_t row, size_t rows, int32_t* out) {
+  constexpr uint32_t G = W / 8;
+  __m256i state[G];
+  for (uint32_t g = 0; g < G; ++g) state[g] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 8 * g));
+  const __m256i mask = _mm256_set1_epi32(int((1u << precision) - 1));
+  const __m256i low16 = _mm256_set1_epi32(0xFFFF);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m128i shift = _mm_cvtsi32_si128(int(precision));
+  for (; row < rows && wpos + 2 * W <= wlen; ++row) {
+    int32_t* o = out + row * W;
+    for (uint32_t g = 0; g < G; ++g) {
+      const __m256i slot = _mm256_and_si256(state[g], mask);
+      const __m256i v = _mm256_i32gather_epi32(reinterpret_cast<const int*>(fb), slot, 4);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 8 * g), _mm256_i32gather_epi32(val, slot, 4));
+      const __m256i freq = _mm256_add_epi32(_mm256_and_si256(v, low16), one);
+      const __m256i bias = _mm256_srli_epi32(v, 16);
+      state[g] = _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srl_epi32(state[g], shift)), bias);
+    }
+    for (uint32_t g = 0; g < G; ++g) {  // refills in ascending lane order
+      const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(state[g], 16), zero);
+      const uint32_t m = uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(need)));
+      const __m256i next = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(words + wpos)));
+      const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kRefillPerm.idx[m]));
+      const __m256i refilled = _mm256_or_si256(_mm256_slli_epi32(state[g], 16), _mm256_permutevar8x32_epi32(next, perm));
+      state[g] = _mm256_blendv_epi8(state[g], refilled, need);
+      wpos += 2 * size_t(_mm_popcnt_u32(m));
+    }
+  }
+  for (uint32_t g = 0; g < G; ++g) _mm256_storeu_si256(reinterpret_cast<__m256i*>(x + 8 * g), state[g]);
+  return row;
+}
+#endif
+
 // Decode one chunk; 0 on success, -2 bad index, -3 corrupt chunk.
 template <uint32_t W, class Dec>
 int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len, size_t begin, size_t count,
@@ -454,7 +536,14 @@ int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len,
     }
   };
   const size_t full_rows = count / W;
-  for (size_t r = 0; r < full_rows; ++r) {
+  size_t r = 0;
+#if defined(__x86_64__)
+  if constexpr (Dec::kStatic && W >= 8) {
+    if (g_simd_enabled && cpu_has_avx2() && full_rows)
+      r = decode_rows_static_avx2<W>(m.fb, m.val, precision, x, words, wlen, wpos, 0, full_rows, out + begin);
+  }
+#endif
+  for (; r < full_rows; ++r) {
     if (int rc = lookups(begin + r * W, W)) return rc;
     refill(W, wpos + 2 * W > wlen);
   }
@@ -594,6 +683,15 @@ PYBIND11_MODULE(_rans_cpu, mod) {
   mod.doc() = "entrozip rANS coder, C++ CPU backend (bit-exact twin of entrozip.rans.reference)";
   py::register_exception<CorruptStream>(mod, "CorruptStreamError", PyExc_ValueError);
 
+  mod.def("set_simd", [](bool enabled) { g_simd_enabled = enabled; },
+          "Allow (default) or forbid the AVX2 decoder; for tests of both paths.");
+  mod.def("simd_available", [] {
+#if defined(__x86_64__)
+    return cpu_has_avx2();
+#else
+    return false;
+#endif
+  });
   mod.def("log2_fixed", [](uint64_t v) {
     if (v < 1 || v > (1u << 17)) throw std::invalid_argument("log2_fixed takes 1 <= v <= 2^17");
     return log2_fixed(v);
@@ -617,7 +715,7 @@ PYBIND11_MODULE(_rans_cpu, mod) {
       })
       .def("decode", [](const StaticTables& t, py::buffer payload, py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds,
                         size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
-        return decode_stream(StaticTables::Decoder{t.slot_info.data(), int32_t(t.offset)}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
+        return decode_stream(StaticTables::Decoder{t.slot_fb.data(), t.slot_value.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
       });
 
   py::class_<IndexedTables>(mod, "IndexedTables")

@@ -31,6 +31,18 @@ import numpy as np
 from entrozip import __version__, rans
 
 
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}, Python {platform.python_version()}"
+
+
 def best(fn, repeats):
     """(best seconds, last result) over `repeats` runs."""
     t_best, out = float("inf"), None
@@ -276,10 +288,11 @@ def plot_overhead(res, path):
             g = [x for x in e["grid"] if x["lanes"] == lanes]
             ax.plot([x["chunk_symbols"] for x in g], [100 * x["overhead"] for x in g], marker="o", label=f"W={lanes}")
         a = e["auto"]
-        ax.axhline(100 * a["overhead"], color="k", ls="--", lw=1, label=f"auto (W={a['lanes']})")
+        ax.axhline(100 * a["overhead"], color="k", ls="--", lw=1, label="auto layout")
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=0.5)
-        ax.set_title(f"{e['bits_per_symbol']:.2f} bit/sym, {e['ideal_bytes'] / 1024:.1f} KiB")
+        ax.set_title(f"{e['bits_per_symbol']:.2f} bit/sym, {e['ideal_bytes'] / 1024:.1f} KiB (auto: W={a['lanes']})",
+                     fontsize=10)
         ax.set_xlabel("symbols per chunk")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("size over ideal (%)")
@@ -298,7 +311,7 @@ def main():
     threads_all = os.cpu_count() or 1
     res = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {threads_all} cores, {platform.system()}",
+        "machine": machine(),
         "entrozip": __version__,
         "learned": bench_learned(100_000 if args.quick else 1 << 20, repeats, threads_all),
         "static": bench_static(repeats, threads_all),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .. import rans
 from ..container import ContainerWriter, parse, read_file
@@ -28,7 +29,8 @@ MAX_BLOCK = 1 << 30
 class BytesCodec:
     codec_id = "bytes"
 
-    def __init__(self, model=None, quality=None, device=None, block_size: int = DEFAULT_BLOCK, threads=None):
+    def __init__(self, model=None, quality=None, device=None, block_size: int = DEFAULT_BLOCK, threads=None,
+                 progress: bool = True):
         if model is not None or quality is not None:
             raise ValueError("the bytes codec is lossless and takes no model or quality")
         if device not in (None, "cpu"):
@@ -37,6 +39,7 @@ class BytesCodec:
             raise ValueError(f"block_size must be in [1, {MAX_BLOCK}]")
         self.block_size = int(block_size)
         self.threads = threads
+        self.progress = progress
 
     def info(self) -> dict:
         return {"codec": self.codec_id, "lossless": True, "block_size": self.block_size}
@@ -67,16 +70,22 @@ class BytesCodec:
         w.close()
         return buf.getvalue()
 
+    def _progress(self, total: int, desc: str):
+        """A byte-count progress bar for inputs of more than one block."""
+        return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False,
+                    disable=not self.progress or total <= self.block_size)
+
     def compress_file(self, src, dst) -> None:
         size = os.path.getsize(src)
 
-        def blocks(f):
+        def blocks(f, bar):
             while chunk := f.read(self.block_size):
                 yield chunk
+                bar.update(len(chunk))
 
-        with open(src, "rb") as f, open(dst, "wb") as out:
+        with open(src, "rb") as f, open(dst, "wb") as out, self._progress(size, "compress") as bar:
             w = ContainerWriter(out, self.codec_id, self._header(size))
-            self._write(w, blocks(f))
+            self._write(w, blocks(f, bar))
             w.close()
 
     def _blocks(self, container):
@@ -106,6 +115,8 @@ class BytesCodec:
 
     def decompress_file(self, src, dst) -> None:
         container = read_file(src)
-        with open(dst, "wb") as out:
+        size = container.header.get("size")  # only sizes the bar; _blocks validates the header
+        with open(dst, "wb") as out, self._progress(size if isinstance(size, int) else 0, "decompress") as bar:
             for block in self._blocks(container):
                 out.write(block)
+                bar.update(len(block))

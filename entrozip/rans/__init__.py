@@ -77,7 +77,7 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
         if native is None:
             cost = reference.cost_q8_total(model, sym, idx)
         else:
-            cost = native.cost_q8(sym) if idx is None else native.cost_q8(sym, idx)
+            cost = native.cost_q8(sym, _threads(threads)) if idx is None else native.cost_q8(sym, idx, _threads(threads))
         lanes = stream.auto_lanes(cost) if lanes is None else lanes
         chunk_size = stream.auto_chunk_symbols(len(sym), cost, lanes) if chunk_size is None else chunk_size
     lanes = stream.check_lanes(lanes)

@@ -30,10 +30,10 @@ KIND_NAMES = {KIND_STATIC: "static", KIND_INDEXED: "indexed"}
 
 # Layout policy. A chunk costs 4W + 5 bytes of framing (W lane states of 4 bytes,
 # its index entry, its escape-length byte) whatever it holds. Streams keep that
-# near 1/FRAMING_TARGET_INV (0.5 %) of their estimated size: W = 32 lanes from
-# ~25 KB up, fewer lanes below (a 5 KB latent pays 16 bytes, not 128), and one
-# more chunk per ~27 KB of payload, with at least MIN_CHUNK_SYMBOLS per chunk.
-FRAMING_TARGET_INV = 200
+# near 1/FRAMING_TARGET_INV (0.2 %) of their estimated size: W = 32 lanes from
+# 64 KB up, fewer lanes below (a 5 KB latent pays 8 bytes, not 128), and one
+# more chunk per ~66 KB of payload, with at least MIN_CHUNK_SYMBOLS per chunk.
+FRAMING_TARGET_INV = 500
 MIN_CHUNK_SYMBOLS = 64 * LANES
 LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 

@@ -74,10 +74,14 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
         raise ValueError(f"{len(sym)} symbols but {len(idx)} indexes")
     native = None if backend == "reference" else model._native
     if lanes is None or chunk_size is None:
+        stride = stream.estimate_stride(len(sym))
         if native is None:
-            cost = reference.cost_q8_total(model, sym, idx)
+            cost = reference.cost_q8_total(model, sym, idx, stride)
+        elif idx is None:
+            cost = native.cost_q8(sym, stride, _threads(threads))
         else:
-            cost = native.cost_q8(sym, _threads(threads)) if idx is None else native.cost_q8(sym, idx, _threads(threads))
+            cost = native.cost_q8(sym, idx, stride, _threads(threads))
+        cost *= stride
         lanes = stream.auto_lanes(cost) if lanes is None else lanes
         chunk_size = stream.auto_chunk_symbols(len(sym), cost, lanes) if chunk_size is None else chunk_size
     lanes = stream.check_lanes(lanes)

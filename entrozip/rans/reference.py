@@ -186,11 +186,12 @@ def _symbol_finder(model):
 
 # ------------------------------------------------------------------ coding
 
-def cost_q8_total(model, symbols, indexes=None) -> int:
-    """Estimated size in 1/256 bits (escape payloads at 8 bits a varint byte)."""
+def cost_q8_total(model, symbols, indexes=None, stride: int = 1) -> int:
+    """Estimated size of symbols 0, stride, 2*stride, ... in 1/256 bits (escape
+    payloads at 8 bits a varint byte)."""
     coded = _coded_static(model, symbols) if indexes is None else _coded_indexed(model, symbols, indexes)
     total = 0
-    for _, freq, raw in coded:
+    for _, freq, raw in coded[::stride]:
         total += cost_q8(freq, model.precision)
         if raw is not None:
             total += 8 * 256 * max(1, -(-raw.bit_length() // 7))

@@ -668,16 +668,17 @@ py::array_t<int32_t> decode_stream(const Dec& m, uint32_t precision, py::buffer 
   return out;
 }
 
-// Integer sum of the per-symbol costs, in blocks over threads (integer addition:
-// the total is the same for any thread count).
+// Integer sum of the costs of symbols 0, stride, 2*stride, ..., in blocks over
+// threads (integer addition: the total is the same for any thread count).
 template <class Enc>
-uint64_t estimate_cost(const Enc& m, size_t n, int threads) {
-  constexpr size_t kBlock = size_t(1) << 16;
+uint64_t estimate_cost(const Enc& m, size_t n, size_t stride, int threads) {
+  constexpr size_t kBlock = size_t(1) << 16;  // a multiple of every stride used
+  if (stride == 0 || kBlock % stride) throw std::invalid_argument("stride must divide 65536");
   const size_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<uint64_t> partial(blocks, 0);
   for_each_chunk(blocks, threads, [&](size_t b) {
     uint64_t sum = 0;
-    for (size_t i = b * kBlock, end = std::min(n, i + kBlock); i < end; ++i) sum += m.cost(i);
+    for (size_t i = b * kBlock, end = std::min(n, i + kBlock); i < end; i += stride) sum += m.cost(i);
     partial[b] = sum;
   });
   uint64_t total = 0;
@@ -715,10 +716,10 @@ PYBIND11_MODULE(_rans_cpu, mod) {
 
   py::class_<StaticTables>(mod, "StaticTables")
       .def(py::init<py::array_t<uint32_t, py::array::c_style | py::array::forcecast>, uint32_t, int64_t>())
-      .def("cost_q8", [](const StaticTables& t, I32Array sym, int threads) {
+      .def("cost_q8", [](const StaticTables& t, I32Array sym, size_t stride, int threads) {
         StaticTables::Encoder e{t, sym.data()};
         py::gil_scoped_release release;
-        return estimate_cost(e, size_t(sym.size()), threads);
+        return estimate_cost(e, size_t(sym.size()), stride, threads);
       })
       .def("encode", [](const StaticTables& t, I32Array sym, const std::string& prefix, uint32_t lanes, size_t chunk_symbols, int threads) {
         return encode_stream(StaticTables::Encoder{t, sym.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
@@ -730,11 +731,11 @@ PYBIND11_MODULE(_rans_cpu, mod) {
 
   py::class_<IndexedTables>(mod, "IndexedTables")
       .def(py::init<I32Array, I32Array, I32Array, uint32_t>())
-      .def("cost_q8", [](const IndexedTables& t, I32Array sym, I32Array idx, int threads) {
+      .def("cost_q8", [](const IndexedTables& t, I32Array sym, I32Array idx, size_t stride, int threads) {
         if (sym.size() != idx.size()) throw std::invalid_argument("symbols and indexes differ in length");
         IndexedTables::Encoder e{t, sym.data(), idx.data()};
         py::gil_scoped_release release;
-        return estimate_cost(e, size_t(sym.size()), threads);
+        return estimate_cost(e, size_t(sym.size()), stride, threads);
       })
       .def("encode", [](const IndexedTables& t, I32Array sym, I32Array idx, const std::string& prefix, uint32_t lanes, size_t chunk_symbols, int threads) {
         if (sym.size() != idx.size()) throw std::invalid_argument("symbols and indexes differ in length");

@@ -307,7 +307,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller workloads, one repeat (smoke test)")
     ap.add_argument("--out", default="docs/results", help="folder for bench_rans.json and rans_overhead.png")
     args = ap.parse_args()
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
     threads_all = os.cpu_count() or 1
     res = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -163,8 +163,7 @@ constexpr int kMaxEscapeVarintBytes = 5;
 struct StaticTables {
   uint32_t precision;
   int64_t offset;
-  std::vector<uint32_t> freq, start;
-  std::vector<EncSymbol> enc;
+  std::vector<EncSymbol> enc;        // per symbol; freq == 0 marks an uncodable symbol
   std::vector<uint32_t> slot_fb;     // per slot (2^precision): (freq - 1) | (slot - start) << 16
   std::vector<int32_t> slot_value;   // per slot: the decoded value, offset + k
   std::vector<uint64_t> cost;       // Q8 bits per symbol
@@ -174,25 +173,21 @@ struct StaticTables {
     if (prec < 1 || prec > kMaxPrecision) throw std::invalid_argument("precision must be in [1, 16]");
     const size_t A = size_t(freqs.size());
     if (A == 0 || A > (size_t(1) << kMaxPrecision)) throw std::invalid_argument("alphabet size must be in [1, 65536]");
-    freq.assign(freqs.data(), freqs.data() + A);
-    start.resize(A);
+    const uint32_t* freq = freqs.data();
     uint64_t total = 0;
-    for (size_t k = 0; k < A; ++k) {
-      start[k] = uint32_t(std::min<uint64_t>(total, 0xFFFFFFFFu));
-      total += freq[k];
-    }
+    for (size_t k = 0; k < A; ++k) total += freq[k];
     if (total != (uint64_t(1) << prec)) throw std::invalid_argument("frequencies must sum to 2^precision");
     enc.resize(A);
     cost.resize(A);
     slot_fb.resize(size_t(1) << prec);
     slot_value.resize(size_t(1) << prec);
-    for (size_t k = 0; k < A; ++k) {
-      if (!freq[k]) continue;  // enc[k].freq == 0 marks an uncodable symbol
-      enc[k] = make_enc_symbol(start[k], freq[k], prec);
+    for (uint32_t k = 0, start = 0; k < A; start += freq[k++]) {
+      if (!freq[k]) continue;
+      enc[k] = make_enc_symbol(start, freq[k], prec);
       cost[k] = cost_q8(freq[k], prec);
       for (uint32_t b = 0; b < freq[k]; ++b) {
-        slot_fb[start[k] + b] = (freq[k] - 1) | b << 16;
-        slot_value[start[k] + b] = int32_t(offset + int64_t(k));
+        slot_fb[start + b] = (freq[k] - 1) | b << 16;
+        slot_value[start + b] = int32_t(offset + int64_t(k));
       }
     }
   }
@@ -210,7 +205,7 @@ struct StaticTables {
     uint64_t cost(size_t i) const {
       const EncSymbol* e;
       uint64_t raw;
-      return lookup(i, e, raw) == 0 ? t.cost[size_t(int64_t(sym[i]) - t.offset)] : 0;
+      return lookup(i, e, raw) == 0 ? t.cost[size_t(e - t.enc.data())] : 0;
     }
   };
   struct Decoder {
@@ -236,9 +231,6 @@ struct IndexedTables {
   static constexpr uint32_t kBucketBits = 8;
   uint32_t precision, bucket_bits, bucket_shift;
   std::vector<uint32_t> cdf;       // all rows, flattened
-  std::vector<uint32_t> row_base;  // row c starts at cdf[row_base[c]]
-  std::vector<uint32_t> length;
-  std::vector<int32_t> offset;
   std::vector<EncSymbol> enc;      // aligned with cdf
   std::vector<uint64_t> cost;      // Q8, aligned with cdf
   std::vector<uint16_t> bucket;    // per row 2^bucket_bits entries: first k whose range meets the bucket
@@ -262,9 +254,7 @@ struct IndexedTables {
     bucket_bits = std::min(kBucketBits, prec);
     bucket_shift = prec - bucket_bits;
     const uint32_t M = 1u << prec;
-    row_base.resize(C);
-    length.resize(C);
-    offset.assign(offsets.data(), offsets.data() + C);
+    rows.resize(C);
     bucket.resize(C << bucket_bits);
     for (size_t c = 0; c < C; ++c) {
       const int32_t len = lengths.data()[c];
@@ -273,8 +263,7 @@ struct IndexedTables {
       const int32_t* row = cdfs.data() + c * width;
       if (row[0] != 0 || uint32_t(row[len - 1]) != M)
         throw std::invalid_argument("cdf row " + std::to_string(c) + " must start at 0 and end at 2^precision");
-      row_base[c] = uint32_t(cdf.size());
-      length[c] = uint32_t(len);
+      rows[c] = {uint32_t(cdf.size()), offsets.data()[c], uint32_t(len - 2)};
       for (int32_t k = 0; k < len; ++k) {
         if (k && row[k] <= row[k - 1])
           throw std::invalid_argument("cdf row " + std::to_string(c) + " must be strictly increasing");
@@ -283,13 +272,12 @@ struct IndexedTables {
     }
     enc.resize(cdf.size());
     cost.resize(cdf.size());
-    rows.resize(C);
-    for (size_t c = 0; c < C; ++c) rows[c] = {row_base[c], offset[c], length[c] - 2};
     for (size_t c = 0; c < C; ++c) {
-      const uint32_t* row = &cdf[row_base[c]];
-      for (uint32_t k = 0; k + 1 < length[c]; ++k) {
-        enc[row_base[c] + k] = make_enc_symbol(row[k], row[k + 1] - row[k], prec);
-        cost[row_base[c] + k] = cost_q8(row[k + 1] - row[k], prec);
+      const uint32_t base = rows[c].base;
+      const uint32_t* row = &cdf[base];
+      for (uint32_t k = 0; k <= rows[c].max_value; ++k) {
+        enc[base + k] = make_enc_symbol(row[k], row[k + 1] - row[k], prec);
+        cost[base + k] = cost_q8(row[k + 1] - row[k], prec);
       }
       uint32_t k = 0;
       for (uint32_t b = 0; b < (1u << bucket_bits); ++b) {

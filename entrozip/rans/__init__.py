@@ -65,7 +65,7 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
     threads: CPU threads over chunks (default: all cores); never changes the bytes.
     lanes: interleaved lanes per chunk (1, 2, 4, 8, 16 or 32); chunk_size: symbols
         per chunk (rounded up to whole rows of `lanes`). By default both are chosen
-        from the estimated size so that framing stays near 0.5 % (docs/FORMAT.md).
+        from the estimated size so that framing stays near 0.2 % (docs/FORMAT.md).
     """
     backend = _check(model, indexes, backend)
     sym = as_int32(symbols, "symbols")

@@ -224,3 +224,26 @@ def test_sampled_size_estimate_gives_the_same_layout_in_both_backends():
     model = rans.StaticModel.from_symbols(sym)
     blob = check_twins(sym, model)
     assert rans.stream_info(blob).lanes >= 16  # ~44 KB: wide lanes, chosen from the sampled estimate
+
+
+@pytest.mark.parametrize("simd", [True, False])
+def test_byte_symbols_in_and_out(simd):
+    """uint8 symbols code without widening and decode straight to uint8 (both decoders)."""
+    from entrozip.rans import _native
+
+    rng = np.random.default_rng(8)
+    sym = (np.minimum(rng.geometric(0.2, 100_001), 60) + 100).astype(np.uint8)
+    model = rans.StaticModel.from_symbols(sym)
+    blob = rans.encode(sym, model)
+    assert blob == rans.encode(sym.astype(np.int32), model) == rans.encode(sym, model, backend="reference")
+    _native.cpu.set_simd(simd)
+    try:
+        out = rans.decode(blob, model, dtype=np.uint8)
+    finally:
+        _native.cpu.set_simd(True)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, sym)
+    np.testing.assert_array_equal(rans.decode(blob, model, dtype=np.uint8, backend="reference"), sym)
+    with pytest.raises(ValueError, match="uint8"):
+        rans.decode(rans.encode([300, 301], rans.StaticModel([1, 1], offset=300)), rans.StaticModel([1, 1], offset=300),
+                    dtype=np.uint8)

@@ -68,7 +68,7 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
         from the estimated size so that framing stays near 0.2 % (docs/FORMAT.md).
     """
     backend = _check(model, indexes, backend)
-    sym = as_int32(symbols, "symbols")
+    sym = _bytes_or_int32(symbols) if indexes is None and backend != "reference" else as_int32(symbols, "symbols")
     idx = None if indexes is None else as_int32(indexes, "indexes")
     if idx is not None and len(idx) != len(sym):
         raise ValueError(f"{len(sym)} symbols but {len(idx)} indexes")
@@ -78,7 +78,8 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
         if native is None:
             cost = reference.cost_q8_total(model, sym, idx, stride)
         elif idx is None:
-            cost = native.cost_q8(sym, stride, _threads(threads))
+            cost_q8 = native.cost_q8_u8 if sym.dtype == np.uint8 else native.cost_q8
+            cost = cost_q8(sym, stride, _threads(threads))
         else:
             cost = native.cost_q8(sym, idx, stride, _threads(threads))
         cost *= stride
@@ -90,19 +91,37 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
         return reference.encode(sym, model, idx, lanes, chunk_symbols)
     prefix = stream.make_prefix(model.kind, model.fingerprint, len(sym), lanes, chunk_symbols)
     if idx is None:
-        return native.encode(sym, prefix, lanes, chunk_symbols, _threads(threads))
+        encode_static = native.encode_u8 if sym.dtype == np.uint8 else native.encode
+        return encode_static(sym, prefix, lanes, chunk_symbols, _threads(threads))
     return native.encode(sym, idx, prefix, lanes, chunk_symbols, _threads(threads))
 
 
-def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=None) -> np.ndarray:
-    """Symbols of a stream made by `encode` with the same model, as a flat int32 array.
+def _bytes_or_int32(symbols) -> np.ndarray:
+    """uint8 symbols pass through as they are (no 4x widening); others become int32."""
+    from ._arrays import to_numpy
 
+    a = to_numpy(symbols, "symbols")
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a.reshape(-1))
+    return as_int32(a, "symbols")
+
+
+def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=None, dtype=np.int32) -> np.ndarray:
+    """Symbols of a stream made by `encode` with the same model, as a flat array.
+
+    dtype: int32, or uint8 for a StaticModel whose values lie in [0, 255] (bytes
+    such as exponents, decoded without a 4x wider intermediate).
     Raises FormatError for a truncated or corrupted stream, another format
     version, or a stream coded with a different model. max_symbols bounds the
     symbol count a static stream may claim (default: 512 per stream byte);
     for an IndexedModel the count is len(indexes).
     """
     backend = _check(model, indexes, backend)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.int32, np.uint8):
+        raise ValueError(f"dtype must be int32 or uint8, got {dtype}")
+    if dtype == np.uint8 and (indexes is not None or model.offset < 0 or model.offset + model.alphabet_size > 256):
+        raise ValueError("dtype=uint8 needs a StaticModel whose values lie in [0, 255]")
     idx = None if indexes is None else as_int32(indexes, "indexes")
     if idx is not None:
         max_symbols = len(idx)
@@ -117,11 +136,13 @@ def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=No
     if idx is not None and len(idx) != layout.n:
         raise FormatError(f"the stream holds {layout.n} symbols but {len(idx)} indexes were given")
     if backend == "reference":
-        return reference.decode(layout, model, idx)
+        return reference.decode(layout, model, idx).astype(dtype, copy=False)
     native = model._native
     try:
         args = (layout.payload, layout.bounds, layout.n, layout.lanes, layout.chunk_symbols, _threads(threads))
-        return native.decode(*args) if idx is None else native.decode(idx, *args)
+        if idx is not None:
+            return native.decode(idx, *args)
+        return native.decode_u8(*args) if dtype == np.uint8 else native.decode(*args)
     except _native.cpu.CorruptStreamError as e:
         raise FormatError(f"rANS stream: {e}") from None
 

@@ -193,9 +193,10 @@ struct StaticTables {
   }
 
   // 0: codable; -1: value outside the alphabet or of zero probability.
+  template <class Sym>
   struct Encoder {
     const StaticTables& t;
-    const int32_t* sym;
+    const Sym* sym;
     int lookup(size_t i, const EncSymbol*& e, uint64_t&) const {
       const uint64_t k = uint64_t(int64_t(sym[i]) - t.offset);
       if (k >= t.enc.size() || !t.enc[k].freq) return -1;
@@ -208,17 +209,20 @@ struct StaticTables {
       return lookup(i, e, raw) == 0 ? t.cost[size_t(e - t.enc.data())] : 0;
     }
   };
+  // Writes values as Out (int32, or uint8 for alphabets inside [0, 255]).
+  template <class OutT>
   struct Decoder {
+    using Out = OutT;
     static constexpr bool kCanFail = false;  // every slot decodes; no escapes
     static constexpr bool kStatic = true;    // eligible for the AVX2 row decoder
     const uint32_t* fb;
     const int32_t* val;
     template <class Esc>
-    int decode(size_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int32_t& value, Esc&) const {
+    int decode(size_t, uint32_t slot, uint32_t& fr, uint32_t& bias, Out& value, Esc&) const {
       const uint32_t v = fb[slot];
       fr = (v & 0xFFFF) + 1;
       bias = v >> 16;
-      value = val[slot];
+      value = Out(val[slot]);
       return 0;
     }
   };
@@ -327,6 +331,7 @@ struct IndexedTables {
     }
   };
   struct Decoder {
+    using Out = int32_t;
     static constexpr bool kCanFail = true;  // bad indexes, corrupt escapes
     static constexpr bool kStatic = false;
     const IndexedTables& t;
@@ -445,10 +450,22 @@ const RefillPerm kRefillPerm;
 
 // Decodes full rows from `row` on while a row's worth of words (2W bytes) remains;
 // returns the first row it did not decode. x and wpos are updated in place.
-template <uint32_t W>
+// Eight int32 values out as int32, or as their low bytes.
+__attribute__((target("avx2"))) inline void store8(int32_t* o, __m256i v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), v);
+}
+__attribute__((target("avx2"))) inline void store8(uint8_t* o, __m256i v) {
+  const __m256i low_bytes = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                             0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i b = _mm256_shuffle_epi8(v, low_bytes);
+  const __m128i packed = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(o), packed);
+}
+
+template <uint32_t W, class Out>
 __attribute__((target("avx2,popcnt"))) size_t decode_rows_static_avx2(
     const uint32_t* fb, const int32_t* val, uint32_t precision, uint32_t* x, const uint8_t* words, size_t wlen,
-    size_t& wpos, size_t row, size_t rows, int32_t* out) {
+    size_t& wpos, size_t row, size_t rows, Out* out) {
   constexpr uint32_t G = W / 8;
   __m256i state[G];
   for (uint32_t g = 0; g < G; ++g) state[g] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 8 * g));
@@ -458,11 +475,11 @@ __attribute__((target("avx2,popcnt"))) size_t decode_rows_static_avx2(
   const __m256i zero = _mm256_setzero_si256();
   const __m128i shift = _mm_cvtsi32_si128(int(precision));
   for (; row < rows && wpos + 2 * W <= wlen; ++row) {
-    int32_t* o = out + row * W;
+    Out* o = out + row * W;
     for (uint32_t g = 0; g < G; ++g) {
       const __m256i slot = _mm256_and_si256(state[g], mask);
       const __m256i v = _mm256_i32gather_epi32(reinterpret_cast<const int*>(fb), slot, 4);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 8 * g), _mm256_i32gather_epi32(val, slot, 4));
+      store8(o + 8 * g, _mm256_i32gather_epi32(val, slot, 4));
       const __m256i freq = _mm256_add_epi32(_mm256_and_si256(v, low16), one);
       const __m256i bias = _mm256_srli_epi32(v, 16);
       state[g] = _mm256_add_epi32(_mm256_mullo_epi32(freq, _mm256_srl_epi32(state[g], shift)), bias);
@@ -485,7 +502,7 @@ __attribute__((target("avx2,popcnt"))) size_t decode_rows_static_avx2(
 // Decode one chunk; 0 on success, -2 bad index, -3 corrupt chunk.
 template <uint32_t W, class Dec>
 int decode_chunk(const Dec& m, uint32_t precision, const uint8_t* p, size_t len, size_t begin, size_t count,
-                 int32_t* out) {
+                 typename Dec::Out* out) {
   const uint8_t* end = p + len;
   uint64_t esc_len;
   if (!get_varint(p, end, esc_len, 9) || esc_len > uint64_t(end - p)) return -3;
@@ -621,7 +638,7 @@ py::bytes encode_stream(const Enc& m, uint32_t precision, size_t n, const std::s
 
 // payload: the chunk bytes; bounds: chunks+1 byte offsets into it (checked by the caller).
 template <class Dec>
-py::array_t<int32_t> decode_stream(const Dec& m, uint32_t precision, py::buffer payload,
+py::array_t<typename Dec::Out> decode_stream(const Dec& m, uint32_t precision, py::buffer payload,
                                    py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n,
                                    uint32_t lanes, size_t chunk_symbols, int threads) {
   with_lanes(lanes, [](auto) { return 0; });  // validates the lane count before any work
@@ -634,8 +651,8 @@ py::array_t<int32_t> decode_stream(const Dec& m, uint32_t precision, py::buffer 
   const uint64_t* b = bounds.data();
   for (size_t c = 0; c < chunks; ++c)
     if (b[c] > b[c + 1] || b[c + 1] > size) throw CorruptStream("chunk index points outside the stream");
-  py::array_t<int32_t> out{py::ssize_t(n)};
-  int32_t* o = out.mutable_data();
+  py::array_t<typename Dec::Out> out{py::ssize_t(n)};
+  typename Dec::Out* o = out.mutable_data();
   std::vector<int> status(chunks, 0);
   {
     py::gil_scoped_release release;
@@ -702,19 +719,32 @@ PYBIND11_MODULE(_rans_cpu, mod) {
     return out;
   });
 
+  using U64Array = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
+  using U8Array = py::array_t<uint8_t, py::array::c_style>;
   py::class_<StaticTables>(mod, "StaticTables")
       .def(py::init<py::array_t<uint32_t, py::array::c_style | py::array::forcecast>, uint32_t, int64_t>())
       .def("cost_q8", [](const StaticTables& t, I32Array sym, size_t stride, int threads) {
-        StaticTables::Encoder e{t, sym.data()};
+        StaticTables::Encoder<int32_t> e{t, sym.data()};
+        py::gil_scoped_release release;
+        return estimate_cost(e, size_t(sym.size()), stride, threads);
+      })
+      .def("cost_q8_u8", [](const StaticTables& t, U8Array sym, size_t stride, int threads) {
+        StaticTables::Encoder<uint8_t> e{t, sym.data()};
         py::gil_scoped_release release;
         return estimate_cost(e, size_t(sym.size()), stride, threads);
       })
       .def("encode", [](const StaticTables& t, I32Array sym, const std::string& prefix, uint32_t lanes, size_t chunk_symbols, int threads) {
-        return encode_stream(StaticTables::Encoder{t, sym.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
+        return encode_stream(StaticTables::Encoder<int32_t>{t, sym.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
       })
-      .def("decode", [](const StaticTables& t, py::buffer payload, py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds,
-                        size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
-        return decode_stream(StaticTables::Decoder{t.slot_fb.data(), t.slot_value.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
+      .def("encode_u8", [](const StaticTables& t, U8Array sym, const std::string& prefix, uint32_t lanes, size_t chunk_symbols, int threads) {
+        return encode_stream(StaticTables::Encoder<uint8_t>{t, sym.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
+      })
+      .def("decode", [](const StaticTables& t, py::buffer payload, U64Array bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
+        return decode_stream(StaticTables::Decoder<int32_t>{t.slot_fb.data(), t.slot_value.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
+      })
+      .def("decode_u8", [](const StaticTables& t, py::buffer payload, U64Array bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
+        if (t.offset < 0 || t.offset + int64_t(t.enc.size()) > 256) throw std::invalid_argument("this model's values do not fit uint8");
+        return decode_stream(StaticTables::Decoder<uint8_t>{t.slot_fb.data(), t.slot_value.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
       });
 
   py::class_<IndexedTables>(mod, "IndexedTables")

@@ -1,4 +1,5 @@
-"""Builds the C++ CPU backend of the rANS coder (pybind11). Metadata lives in pyproject.toml.
+"""Builds the C++ parts (pybind11): the rANS CPU backend and the weights codec's float splitter.
+Metadata lives in pyproject.toml.
 
 The CUDA kernels are never built here: they compile at first use where a GPU exists.
 """
@@ -10,6 +11,12 @@ ext_modules = [
         "entrozip.rans._rans_cpu",
         ["entrozip/rans/csrc/rans_cpu.cpp"],
         include_dirs=["entrozip/rans/csrc"],
+        cxx_std=17,
+        extra_compile_args=["-O3"],
+    ),
+    Pybind11Extension(
+        "entrozip.codecs.weights._floats",
+        ["entrozip/codecs/weights/csrc/float_split.cpp"],
         cxx_std=17,
         extra_compile_args=["-O3"],
     ),

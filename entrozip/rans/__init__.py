@@ -31,6 +31,7 @@ __all__ = [
     "decode",
     "stream_info",
     "StreamInfo",
+    "layout",
     "LANES",
 ]
 
@@ -56,6 +57,12 @@ def _threads(threads):
     if int(threads) < 1:
         raise ValueError("threads must be >= 1")
     return int(threads)
+
+
+def layout(num_symbols: int, cost_q8: int) -> tuple[int, int]:
+    """The default (lanes, chunk_size) for a stream of this size estimate; see
+    StaticModel.cost_q8_of_histogram and docs/FORMAT.md."""
+    return stream.auto_layout(num_symbols, cost_q8)
 
 
 def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=None, backend=None) -> bytes:

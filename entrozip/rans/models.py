@@ -103,6 +103,19 @@ class StaticModel:
     def _native(self):
         return _native.require_cpu().StaticTables(self.freqs, self.precision, self.offset)
 
+    def cost_q8_of_histogram(self, histogram) -> int:
+        """The integer size estimate (1/256 bits) that `encode` would compute for data
+        with this histogram (histogram[k] counts value offset + k): callers that
+        already hold a histogram pass `layout=` to encode and skip its estimate pass."""
+        h = np.asarray(histogram, np.uint64)
+        if len(h) != len(self.freqs) or (h[self.freqs == 0] != 0).any():
+            raise ValueError("histogram must match the alphabet and hold only codable symbols")
+        if _native.cpu is not None:
+            costs = self._native.cost_table()
+        else:
+            costs = np.array([reference.cost_q8(int(f), self.precision) if f else 0 for f in self.freqs], np.uint64)
+        return sum(int(n) * int(c) for n, c in zip(h.tolist(), costs.tolist()) if n)  # exact, no overflow
+
     def ideal_bits(self, symbols) -> float:
         """Information content sum(-log2 p) of `symbols` under this quantised table."""
         s = as_int32(symbols, "symbols").astype(np.int64) - self.offset

@@ -89,6 +89,12 @@ def auto_chunk_symbols(n: int, cost_q8: int, lanes: int) -> int:
     return -(-per_chunk // lanes) * lanes
 
 
+def auto_layout(n: int, cost_q8: int) -> tuple[int, int]:
+    """(lanes, symbols per chunk) for n symbols of estimated cost cost_q8 / 256 bits."""
+    lanes = auto_lanes(cost_q8)
+    return lanes, auto_chunk_symbols(n, cost_q8, lanes)
+
+
 def check_lanes(lanes: int) -> int:
     if lanes not in LANE_CHOICES:
         raise ValueError(f"lanes must be one of {LANE_CHOICES}, got {lanes}")

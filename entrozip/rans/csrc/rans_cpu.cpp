@@ -166,6 +166,7 @@ struct StaticTables {
   std::vector<EncSymbol> enc;        // per symbol; freq == 0 marks an uncodable symbol
   std::vector<uint32_t> slot_fb;     // per slot (2^precision): (freq - 1) | (slot - start) << 16
   std::vector<int32_t> slot_value;   // per slot: the decoded value, offset + k
+                                     // (both built by the first decode: encoders never need them)
   std::vector<uint64_t> cost;       // Q8 bits per symbol
 
   StaticTables(py::array_t<uint32_t, py::array::c_style | py::array::forcecast> freqs, uint32_t prec, int64_t off)
@@ -179,15 +180,23 @@ struct StaticTables {
     if (total != (uint64_t(1) << prec)) throw std::invalid_argument("frequencies must sum to 2^precision");
     enc.resize(A);
     cost.resize(A);
-    slot_fb.resize(size_t(1) << prec);
-    slot_value.resize(size_t(1) << prec);
     for (uint32_t k = 0, start = 0; k < A; start += freq[k++]) {
       if (!freq[k]) continue;
       enc[k] = make_enc_symbol(start, freq[k], prec);
       cost[k] = cost_q8(freq[k], prec);
-      for (uint32_t b = 0; b < freq[k]; ++b) {
-        slot_fb[start + b] = (freq[k] - 1) | b << 16;
-        slot_value[start + b] = int32_t(offset + int64_t(k));
+    }
+  }
+
+  // Called with the GIL held (from the decode bindings), so at most once at a time.
+  void ensure_decode_tables() {
+    if (!slot_fb.empty()) return;
+    slot_fb.resize(size_t(1) << precision);
+    slot_value.resize(size_t(1) << precision);
+    for (uint32_t k = 0; k < enc.size(); ++k) {
+      const EncSymbol& e = enc[k];
+      for (uint32_t b = 0; b < e.freq; ++b) {
+        slot_fb[e.start + b] = (e.freq - 1) | b << 16;
+        slot_value[e.start + b] = int32_t(offset + int64_t(k));
       }
     }
   }
@@ -739,11 +748,18 @@ PYBIND11_MODULE(_rans_cpu, mod) {
       .def("encode_u8", [](const StaticTables& t, U8Array sym, const std::string& prefix, uint32_t lanes, size_t chunk_symbols, int threads) {
         return encode_stream(StaticTables::Encoder<uint8_t>{t, sym.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
       })
-      .def("decode", [](const StaticTables& t, py::buffer payload, U64Array bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
+      .def("cost_table", [](const StaticTables& t) {
+        py::array_t<uint64_t> out{py::ssize_t(t.cost.size())};
+        std::copy(t.cost.begin(), t.cost.end(), out.mutable_data());
+        return out;
+      }, "Q8 cost (1/256 bits, rounded down) of each symbol; 0 for uncodable ones")
+      .def("decode", [](StaticTables& t, py::buffer payload, U64Array bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
+        t.ensure_decode_tables();
         return decode_stream(StaticTables::Decoder<int32_t>{t.slot_fb.data(), t.slot_value.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
       })
-      .def("decode_u8", [](const StaticTables& t, py::buffer payload, U64Array bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
+      .def("decode_u8", [](StaticTables& t, py::buffer payload, U64Array bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
         if (t.offset < 0 || t.offset + int64_t(t.enc.size()) > 256) throw std::invalid_argument("this model's values do not fit uint8");
+        t.ensure_decode_tables();
         return decode_stream(StaticTables::Decoder<uint8_t>{t.slot_fb.data(), t.slot_value.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
       });
 

@@ -1,0 +1,165 @@
+// Splitting floating-point weights into an entropy-coded symbol byte and raw bits.
+//
+//   layout  bytes  symbol (coded)                  raw bits (stored)
+//   BF16    2      exponent (8 bits)               sign | 7-bit mantissa       -> 1 byte
+//   F16     2      high byte: sign | exp5 | m2     low 8 mantissa bits          -> 1 byte
+//   F32     4      exponent (8 bits)               sign | 23-bit mantissa       -> 3 bytes (LE)
+//   F8      1      the whole byte (e4m3, e5m2)     nothing
+//
+// Every bit pattern (zeros, subnormals, infinities, every NaN payload) splits and
+// merges back exactly: these are bit permutations. floats.py holds the numpy
+// reference that the tests compare against.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+
+namespace py = pybind11;
+
+namespace {
+
+enum Layout { kBF16 = 0, kF16 = 1, kF32 = 2, kF8 = 3 };
+
+size_t word_bytes(int layout) {
+  switch (layout) {
+    case kBF16:
+    case kF16: return 2;
+    case kF32: return 4;
+    case kF8: return 1;
+  }
+  throw std::invalid_argument("unknown float layout");
+}
+size_t raw_bytes(int layout) { return layout == kF32 ? 3 : layout == kF8 ? 0 : 1; }
+
+template <class T>
+inline T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);  // little-endian hosts (x86-64, aarch64), as safetensors
+  return v;
+}
+
+inline uint8_t symbol_of(int layout, const uint8_t* p) {
+  switch (layout) {
+    case kBF16: return uint8_t(load<uint16_t>(p) >> 7);
+    case kF16: return p[1];
+    case kF32: return uint8_t(load<uint32_t>(p) >> 23);
+    default: return p[0];
+  }
+}
+
+struct Buffer {
+  const uint8_t* data;
+  size_t size;
+};
+Buffer readable(const py::buffer& b) {
+  py::buffer_info info = b.request();
+  return {static_cast<const uint8_t*>(info.ptr), size_t(info.size * info.itemsize)};
+}
+
+size_t count_of(int layout, size_t bytes) {
+  const size_t w = word_bytes(layout);
+  if (bytes % w) throw std::invalid_argument("buffer size is not a whole number of values");
+  return bytes / w;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_floats, mod) {
+  mod.doc() = "entrozip weights: split floats into symbol bytes + raw bits, and merge them back";
+
+  mod.def("histogram", [](int layout, py::buffer src) {
+    const Buffer b = readable(src);
+    const size_t n = count_of(layout, b.size), w = word_bytes(layout);
+    py::array_t<uint64_t> out{256};
+    uint64_t* h = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      uint64_t part[4][256] = {};  // four histograms break the store-to-load chain on runs of one symbol
+      size_t i = 0;
+      for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; ++u) ++part[u][symbol_of(layout, b.data + (i + u) * w)];
+      for (; i < n; ++i) ++part[0][symbol_of(layout, b.data + i * w)];
+      for (int k = 0; k < 256; ++k) h[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
+    }
+    return out;
+  });
+
+  mod.def("split", [](int layout, py::buffer src) {
+    const Buffer b = readable(src);
+    const size_t n = count_of(layout, b.size), w = word_bytes(layout), r = raw_bytes(layout);
+    py::array_t<uint8_t> sym{py::ssize_t(n)}, raw{py::ssize_t(n * r)};
+    uint8_t* s = sym.mutable_data();
+    uint8_t* o = raw.mutable_data();
+    {
+      py::gil_scoped_release release;
+      const uint8_t* p = b.data;
+      switch (layout) {
+        case kBF16:
+          for (size_t i = 0; i < n; ++i) {
+            const uint16_t v = load<uint16_t>(p + 2 * i);
+            s[i] = uint8_t(v >> 7);
+            o[i] = uint8_t(((v >> 8) & 0x80) | (v & 0x7F));
+          }
+          break;
+        case kF16:
+          for (size_t i = 0; i < n; ++i) {
+            o[i] = p[2 * i];
+            s[i] = p[2 * i + 1];
+          }
+          break;
+        case kF32:
+          for (size_t i = 0; i < n; ++i) {
+            const uint32_t v = load<uint32_t>(p + 4 * i);
+            const uint32_t keep = (v >> 31) << 23 | (v & 0x7FFFFF);
+            s[i] = uint8_t(v >> 23);
+            o[3 * i] = uint8_t(keep);
+            o[3 * i + 1] = uint8_t(keep >> 8);
+            o[3 * i + 2] = uint8_t(keep >> 16);
+          }
+          break;
+        default:
+          std::memcpy(s, p, n);
+      }
+      (void)w;
+    }
+    return py::make_tuple(sym, raw);
+  });
+
+  mod.def("merge", [](int layout, py::array_t<uint8_t, py::array::c_style> sym, py::buffer raw, py::buffer dst) {
+    const size_t n = size_t(sym.size()), w = word_bytes(layout), r = raw_bytes(layout);
+    const Buffer rb = readable(raw);
+    py::buffer_info di = dst.request(true);
+    if (di.readonly) throw std::invalid_argument("destination buffer is read-only");
+    if (rb.size != n * r) throw std::invalid_argument("raw bits do not match the symbol count");
+    if (size_t(di.size * di.itemsize) != n * w) throw std::invalid_argument("destination size does not match");
+    const uint8_t* s = sym.data();
+    const uint8_t* o = rb.data;
+    uint8_t* d = static_cast<uint8_t*>(di.ptr);
+    py::gil_scoped_release release;
+    switch (layout) {
+      case kBF16:
+        for (size_t i = 0; i < n; ++i) {
+          const uint16_t v = uint16_t((o[i] & 0x80) << 8 | uint16_t(s[i]) << 7 | (o[i] & 0x7F));
+          std::memcpy(d + 2 * i, &v, 2);
+        }
+        break;
+      case kF16:
+        for (size_t i = 0; i < n; ++i) {
+          d[2 * i] = o[i];
+          d[2 * i + 1] = s[i];
+        }
+        break;
+      case kF32:
+        for (size_t i = 0; i < n; ++i) {
+          const uint32_t keep = uint32_t(o[3 * i]) | uint32_t(o[3 * i + 1]) << 8 | uint32_t(o[3 * i + 2]) << 16;
+          const uint32_t v = (keep >> 23) << 31 | uint32_t(s[i]) << 23 | (keep & 0x7FFFFF);
+          std::memcpy(d + 4 * i, &v, 4);
+        }
+        break;
+      default:
+        std::memcpy(d, s, n);
+    }
+  });
+}

@@ -21,6 +21,7 @@ entrozip: learned compression on one rANS entropy layer.
   entrozip compress IN OUT.ezc        compress a file into an .ezc container
   entrozip decompress IN.ezc OUT      restore it (the codec is read from the file)
   entrozip info FILE.ezc              show what a file holds
+  entrozip weights compress SRC DST   lossless LLM weights (DFloat11-style), directory to directory
 """
 
 
@@ -101,6 +102,39 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_weights(args) -> int:
+    from . import weights
+
+    if args.action == "compress":
+        m = weights.compress(args.src, args.dst, threads=args.threads, overwrite=args.force)
+        values = sum(row[0] for f in m["files"].values() for row in f["by_dtype"].values())
+        print(f"{args.src} -> {args.dst}: tensors {_size(m['original_tensor_bytes'])} -> "
+              f"{_size(m['compressed_tensor_bytes'])} ({8 * m['compressed_tensor_bytes'] / max(values, 1):.3f} bits/value, "
+              f"ratio {m['original_tensor_bytes'] / max(m['compressed_tensor_bytes'], 1):.3f})")
+    elif args.action == "decompress":
+        weights.decompress(args.src, args.dst, threads=args.threads, overwrite=args.force)
+        print(f"{args.src} -> {args.dst}: restored")
+    elif args.action == "info":
+        i = weights.info(args.src)
+        if args.json:
+            print(json.dumps(i, indent=1))
+            return 0
+        print(f"{args.src}: tensors {_size(i['original_tensor_bytes'])} -> {_size(i['compressed_tensor_bytes'])}")
+        print(f"  {'dtype':8} {'values':>14} {'bytes':>14} {'bits/value':>10}")
+        for dtype, row in sorted(i["by_dtype"].items()):
+            print(f"  {dtype:8} {row['values']:>14,} {row['bytes']:>14,} {row['bits_per_value']:>10.3f}")
+        if args.tensors:
+            for t in i["tensors"]:
+                print(f"  {t['name']:60} {t['dtype']:8} {t['values']:>12,} {t['bits_per_value']:7.3f}  {t['table']}")
+    elif args.action == "verify":
+        problems = weights.verify(args.src, args.dst, threads=args.threads)
+        for p in problems:
+            print(f"  {p}")
+        print(f"{args.dst}: {'identical to ' + args.src if not problems else f'{len(problems)} difference(s)'}")
+        return 1 if problems else 0
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run
 
@@ -137,6 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--no-verify", action="store_true", help="skip the payload CRC checks")
     i.set_defaults(func=cmd_info)
+
+    w = sub.add_parser("weights", help="lossless LLM weights (DFloat11-style), directory to directory",
+                       description="Lossless compression of model weight directories (safetensors): exponents "
+                                   "entropy-coded, sign and mantissa raw; bf16, fp16, fp32, fp8.")
+    wsub = w.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, text in (("compress", "compress a model directory SRC into DST"),
+                         ("decompress", "rebuild the original directory DST from the compressed SRC")):
+        a = wsub.add_parser(action, parents=[threads], help=text, description=text)
+        a.add_argument("src", metavar="SRC")
+        a.add_argument("dst", metavar="DST")
+        a.add_argument("--force", action="store_true", help="replace DST if it exists")
+    a = wsub.add_parser("info", help="sizes and bits per value of a compressed directory")
+    a.add_argument("src", metavar="DIR")
+    a.add_argument("--json", action="store_true", help="print JSON")
+    a.add_argument("--tensors", action="store_true", help="one line per tensor")
+    a = wsub.add_parser("verify", parents=[threads], help="check that DST decodes to exactly the directory SRC",
+                        description="Decode every tensor of the compressed DST and compare it with the original SRC.")
+    a.add_argument("src", metavar="SRC")
+    a.add_argument("dst", metavar="DST")
+    w.set_defaults(func=cmd_weights)
 
     m = sub.add_parser("demo", parents=[threads], help="code a bundled Kodak photo through the rANS coder",
                        description="Code the pixels of a real photo (bundled kodim23, or --image) through "

@@ -431,6 +431,9 @@ def info(path) -> dict:
                 row = by_dtype.setdefault(rec["dtype"], {"values": 0, "bytes": 0})
                 row["values"] += numel
                 row["bytes"] += size
+            for t in cf.file.tensors:  # tables shared by a file's tensors of one dtype
+                if t.name.startswith(SHARED_TABLE):
+                    by_dtype.setdefault(t.name[len(SHARED_TABLE):], {"values": 0, "bytes": 0})["bytes"] += t.nbytes
     for row in by_dtype.values():
         row["bits_per_value"] = 8 * row["bytes"] / row["values"] if row["values"] else 0.0
     return {"path": str(path), "original_tensor_bytes": manifest["original_tensor_bytes"],

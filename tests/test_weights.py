@@ -207,3 +207,13 @@ def test_cli(tmp_path, capsys):
     assert main(["weights", "decompress", str(out), str(tmp_path / "back")]) == 0
     assert main(["weights", "decompress", str(src), str(tmp_path / "nope")]) == 2
     assert "not an entrozip weights directory" in capsys.readouterr().err
+
+
+def test_split_merge_at_odd_addresses():
+    data = np.arange(1 << 16, dtype="<u2").tobytes()
+    buf = bytearray(1) + bytearray(data)  # the values start at an odd address
+    sym, raw = floats.split("BF16", memoryview(buf)[1:])
+    np.testing.assert_array_equal(sym, floats.split_reference("BF16", data)[0])
+    out = bytearray(len(data) + 1)
+    floats.merge("BF16", sym, raw, memoryview(out)[1:])
+    assert bytes(out[1:]) == data

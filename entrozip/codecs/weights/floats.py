@@ -43,14 +43,14 @@ def histogram(dtype: str, data) -> np.ndarray:
     return _require().histogram(LAYOUTS[dtype], data)
 
 
-def split(dtype: str, data) -> tuple[np.ndarray, np.ndarray]:
+def split(dtype: str, data, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(symbol bytes, raw bytes) of `data`."""
-    return _require().split(LAYOUTS[dtype], data)
+    return _require().split(LAYOUTS[dtype], data, threads)
 
 
-def merge(dtype: str, symbols: np.ndarray, raw, out) -> None:
+def merge(dtype: str, symbols: np.ndarray, raw, out, threads: int = 1) -> None:
     """Write the values rebuilt from `symbols` and `raw` into the writable buffer `out`."""
-    _require().merge(LAYOUTS[dtype], np.ascontiguousarray(symbols, np.uint8), raw, out)
+    _require().merge(LAYOUTS[dtype], np.ascontiguousarray(symbols, np.uint8), raw, out, threads)
 
 
 # ------------------------------------------------------------ numpy reference

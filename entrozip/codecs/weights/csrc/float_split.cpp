@@ -12,9 +12,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 namespace py = pybind11;
 
@@ -58,6 +61,50 @@ Buffer readable(const py::buffer& b) {
   return {static_cast<const uint8_t*>(info.ptr), size_t(info.size * info.itemsize)};
 }
 
+// The BF16 loops on plain uint16 arrays, written so that compilers vectorise them;
+// a buffer at an odd address (possible inside a hand-made file) takes the bytewise loop.
+bool aligned2(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 1) == 0; }
+
+void split_bf16(const uint8_t* __restrict src, uint8_t* __restrict sym, uint8_t* __restrict raw, size_t lo,
+                size_t hi) {
+  if (!aligned2(src)) {
+    for (size_t i = lo; i < hi; ++i) {
+      const uint16_t v = load<uint16_t>(src + 2 * i);
+      sym[i] = uint8_t(v >> 7);
+      raw[i] = uint8_t(((v >> 8) & 0x80) | (v & 0x7F));
+    }
+    return;
+  }
+  const uint16_t* __restrict v = reinterpret_cast<const uint16_t*>(src);
+  for (size_t i = lo; i < hi; ++i) {
+    sym[i] = uint8_t(v[i] >> 7);
+    raw[i] = uint8_t(((v[i] >> 8) & 0x80) | (v[i] & 0x7F));
+  }
+}
+void merge_bf16(const uint8_t* __restrict sym, const uint8_t* __restrict raw, uint8_t* __restrict dst, size_t lo,
+                size_t hi) {
+  if (!aligned2(dst)) {
+    for (size_t i = lo; i < hi; ++i) {
+      const uint16_t v = uint16_t((raw[i] & 0x80) << 8 | uint16_t(sym[i]) << 7 | (raw[i] & 0x7F));
+      std::memcpy(dst + 2 * i, &v, 2);
+    }
+    return;
+  }
+  uint16_t* __restrict d = reinterpret_cast<uint16_t*>(dst);
+  for (size_t i = lo; i < hi; ++i)
+    d[i] = uint16_t((raw[i] & 0x80) << 8 | uint16_t(sym[i]) << 7 | (raw[i] & 0x7F));
+}
+
+// fn(begin, end) over [0, n) cut into `threads` contiguous parts (inline for one).
+template <class Fn>
+void parallel_ranges(size_t n, int threads, Fn fn) {
+  const size_t parts = std::max<size_t>(1, std::min<size_t>(size_t(std::max(threads, 1)), n / 65536 + 1));
+  if (parts == 1) return fn(size_t(0), n);
+  std::vector<std::thread> pool;
+  for (size_t p = 0; p < parts; ++p) pool.emplace_back(fn, n * p / parts, n * (p + 1) / parts);
+  for (auto& t : pool) t.join();
+}
+
 size_t count_of(int layout, size_t bytes) {
   const size_t w = word_bytes(layout);
   if (bytes % w) throw std::invalid_argument("buffer size is not a whole number of values");
@@ -86,7 +133,7 @@ PYBIND11_MODULE(_floats, mod) {
     return out;
   });
 
-  mod.def("split", [](int layout, py::buffer src) {
+  mod.def("split", [](int layout, py::buffer src, int threads) {
     const Buffer b = readable(src);
     const size_t n = count_of(layout, b.size), w = word_bytes(layout), r = raw_bytes(layout);
     py::array_t<uint8_t> sym{py::ssize_t(n)}, raw{py::ssize_t(n * r)};
@@ -95,39 +142,38 @@ PYBIND11_MODULE(_floats, mod) {
     {
       py::gil_scoped_release release;
       const uint8_t* p = b.data;
-      switch (layout) {
-        case kBF16:
-          for (size_t i = 0; i < n; ++i) {
-            const uint16_t v = load<uint16_t>(p + 2 * i);
-            s[i] = uint8_t(v >> 7);
-            o[i] = uint8_t(((v >> 8) & 0x80) | (v & 0x7F));
-          }
-          break;
-        case kF16:
-          for (size_t i = 0; i < n; ++i) {
-            o[i] = p[2 * i];
-            s[i] = p[2 * i + 1];
-          }
-          break;
-        case kF32:
-          for (size_t i = 0; i < n; ++i) {
-            const uint32_t v = load<uint32_t>(p + 4 * i);
-            const uint32_t keep = (v >> 31) << 23 | (v & 0x7FFFFF);
-            s[i] = uint8_t(v >> 23);
-            o[3 * i] = uint8_t(keep);
-            o[3 * i + 1] = uint8_t(keep >> 8);
-            o[3 * i + 2] = uint8_t(keep >> 16);
-          }
-          break;
-        default:
-          std::memcpy(s, p, n);
-      }
+      parallel_ranges(n, threads, [&](size_t lo, size_t hi) {
+        switch (layout) {
+          case kBF16:
+            split_bf16(p, s, o, lo, hi);
+            break;
+          case kF16:
+            for (size_t i = lo; i < hi; ++i) {
+              o[i] = p[2 * i];
+              s[i] = p[2 * i + 1];
+            }
+            break;
+          case kF32:
+            for (size_t i = lo; i < hi; ++i) {
+              const uint32_t v = load<uint32_t>(p + 4 * i);
+              const uint32_t keep = (v >> 31) << 23 | (v & 0x7FFFFF);
+              s[i] = uint8_t(v >> 23);
+              o[3 * i] = uint8_t(keep);
+              o[3 * i + 1] = uint8_t(keep >> 8);
+              o[3 * i + 2] = uint8_t(keep >> 16);
+            }
+            break;
+          default:
+            std::memcpy(s + lo, p + lo, hi - lo);
+        }
+      });
       (void)w;
     }
     return py::make_tuple(sym, raw);
   });
 
-  mod.def("merge", [](int layout, py::array_t<uint8_t, py::array::c_style> sym, py::buffer raw, py::buffer dst) {
+  mod.def("merge", [](int layout, py::array_t<uint8_t, py::array::c_style> sym, py::buffer raw, py::buffer dst,
+                      int threads) {
     const size_t n = size_t(sym.size()), w = word_bytes(layout), r = raw_bytes(layout);
     const Buffer rb = readable(raw);
     py::buffer_info di = dst.request(true);
@@ -138,28 +184,27 @@ PYBIND11_MODULE(_floats, mod) {
     const uint8_t* o = rb.data;
     uint8_t* d = static_cast<uint8_t*>(di.ptr);
     py::gil_scoped_release release;
-    switch (layout) {
-      case kBF16:
-        for (size_t i = 0; i < n; ++i) {
-          const uint16_t v = uint16_t((o[i] & 0x80) << 8 | uint16_t(s[i]) << 7 | (o[i] & 0x7F));
-          std::memcpy(d + 2 * i, &v, 2);
-        }
-        break;
-      case kF16:
-        for (size_t i = 0; i < n; ++i) {
-          d[2 * i] = o[i];
-          d[2 * i + 1] = s[i];
-        }
-        break;
-      case kF32:
-        for (size_t i = 0; i < n; ++i) {
-          const uint32_t keep = uint32_t(o[3 * i]) | uint32_t(o[3 * i + 1]) << 8 | uint32_t(o[3 * i + 2]) << 16;
-          const uint32_t v = (keep >> 23) << 31 | uint32_t(s[i]) << 23 | (keep & 0x7FFFFF);
-          std::memcpy(d + 4 * i, &v, 4);
-        }
-        break;
-      default:
-        std::memcpy(d, s, n);
-    }
+    parallel_ranges(n, threads, [&](size_t lo, size_t hi) {
+      switch (layout) {
+        case kBF16:
+          merge_bf16(s, o, d, lo, hi);
+          break;
+        case kF16:
+          for (size_t i = lo; i < hi; ++i) {
+            d[2 * i] = o[i];
+            d[2 * i + 1] = s[i];
+          }
+          break;
+        case kF32:
+          for (size_t i = lo; i < hi; ++i) {
+            const uint32_t keep = uint32_t(o[3 * i]) | uint32_t(o[3 * i + 1]) << 8 | uint32_t(o[3 * i + 2]) << 16;
+            const uint32_t v = (keep >> 23) << 31 | uint32_t(s[i]) << 23 | (keep & 0x7FFFFF);
+            std::memcpy(d + 4 * i, &v, 4);
+          }
+          break;
+        default:
+          std::memcpy(d + lo, s + lo, hi - lo);
+      }
+    });
   });
 }

@@ -17,6 +17,7 @@ ext_modules = [
     Pybind11Extension(
         "entrozip.codecs.weights._floats",
         ["entrozip/codecs/weights/csrc/float_split.cpp"],
+        include_dirs=["entrozip/rans/csrc"],  # the rANS chunk decoder it fuses with merging
         cxx_std=17,
         extra_compile_args=["-O3"],
     ),

@@ -32,6 +32,7 @@ __all__ = [
     "stream_info",
     "StreamInfo",
     "layout",
+    "check_stream",
     "LANES",
 ]
 
@@ -130,18 +131,7 @@ def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=No
     if dtype == np.uint8 and (indexes is not None or model.offset < 0 or model.offset + model.alphabet_size > 256):
         raise ValueError("dtype=uint8 needs a StaticModel whose values lie in [0, 255]")
     idx = None if indexes is None else as_int32(indexes, "indexes")
-    if idx is not None:
-        max_symbols = len(idx)
-    layout = stream.parse(blob, max_symbols)
-    if layout.kind != model.kind:
-        raise FormatError(
-            f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
-            f"but a {stream.KIND_NAMES[model.kind]} model was given"
-        )
-    if layout.fingerprint != model.fingerprint:
-        raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
-    if idx is not None and len(idx) != layout.n:
-        raise FormatError(f"the stream holds {layout.n} symbols but {len(idx)} indexes were given")
+    layout = check_stream(blob, model, idx, max_symbols)
     if backend == "reference":
         return reference.decode(layout, model, idx).astype(dtype, copy=False)
     native = model._native
@@ -152,6 +142,25 @@ def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=No
         return native.decode_u8(*args) if dtype == np.uint8 else native.decode(*args)
     except _native.cpu.CorruptStreamError as e:
         raise FormatError(f"rANS stream: {e}") from None
+
+
+def check_stream(blob, model, indexes=None, max_symbols=None) -> stream.StreamLayout:
+    """The checked layout of a stream about to be decoded with `model`: version,
+    kind, model fingerprint, symbol count and chunk index are verified (FormatError
+    otherwise). For decoders that fuse their own work into chunk decoding."""
+    if indexes is not None:
+        max_symbols = len(indexes)
+    layout = stream.parse(blob, max_symbols)
+    if layout.kind != model.kind:
+        raise FormatError(
+            f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
+            f"but a {stream.KIND_NAMES[model.kind]} model was given"
+        )
+    if layout.fingerprint != model.fingerprint:
+        raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
+    if indexes is not None and len(indexes) != layout.n:
+        raise FormatError(f"the stream holds {layout.n} symbols but {len(indexes)} indexes were given")
+    return layout
 
 
 @dataclass(frozen=True)

@@ -87,12 +87,12 @@ def decode_tensor(dtype: str, numel: int, model: rans.StaticModel, stream, raw, 
     """The tensor's original bytes (uint8 array) from encode_tensor's output."""
     if dtype not in floats.LAYOUTS:
         raise FormatError(f"dtype {dtype} is not a coded float type")
-    layout = floats.LAYOUTS[dtype]
-    symbols = rans.decode(stream, model, threads=threads, max_symbols=numel, dtype=np.uint8)
-    if len(symbols) != numel or len(memoryview(raw).cast("B")) != numel * floats.RAW_BYTES[layout]:
+    code = floats.LAYOUTS[dtype]
+    layout = rans.check_stream(stream, model, max_symbols=numel)
+    if layout.n != numel or len(memoryview(raw).cast("B")) != numel * floats.RAW_BYTES[code]:
         raise FormatError(f"coded tensor does not hold {numel} values")
-    out = np.empty(numel * floats.WORD_BYTES[layout], np.uint8)
-    floats.merge(dtype, symbols, raw, out, _n_threads(threads))
+    out = np.empty(numel * floats.WORD_BYTES[code], np.uint8)
+    floats.decode_merge(dtype, model, layout, raw, out, _n_threads(threads))
     return out
 
 

@@ -53,6 +53,19 @@ def merge(dtype: str, symbols: np.ndarray, raw, out, threads: int = 1) -> None:
     _require().merge(LAYOUTS[dtype], np.ascontiguousarray(symbols, np.uint8), raw, out, threads)
 
 
+def decode_merge(dtype: str, model, layout, raw, out, threads: int = 1) -> None:
+    """Decode the checked static rANS stream `layout` (entrozip.rans.check_stream)
+    of symbol bytes and merge it with `raw` into `out`, chunk by chunk."""
+    native = _require()
+    try:
+        native.decode_merge(LAYOUTS[dtype], model.freqs, model.precision, model.offset, layout.payload, layout.bounds,
+                            layout.n, layout.lanes, layout.chunk_symbols, raw, out, threads)
+    except native.CorruptStreamError as e:
+        from ...errors import FormatError
+
+        raise FormatError(f"rANS stream: {e}") from None
+
+
 # ------------------------------------------------------------ numpy reference
 
 def split_reference(dtype: str, data) -> tuple[np.ndarray, np.ndarray]:

@@ -100,7 +100,7 @@ using I32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>
 
 PYBIND11_MODULE(_rans_cpu, mod) {
   mod.doc() = "entrozip rANS coder, C++ CPU backend (bit-exact twin of entrozip.rans.reference)";
-  py::register_exception<CorruptStream>(mod, "CorruptStreamError", PyExc_ValueError);
+  py::register_local_exception<CorruptStream>(mod, "CorruptStreamError", PyExc_ValueError);
 
   mod.def("set_simd", [](bool enabled) { g_simd_enabled = enabled; },
           "Allow (default) or forbid the AVX2 decoder; for tests of both paths.");

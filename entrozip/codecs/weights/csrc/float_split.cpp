@@ -12,6 +12,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "rans_cpu.hpp"  // the rANS chunk decoder, fused with merging in decode_merge
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -95,6 +97,30 @@ void merge_bf16(const uint8_t* __restrict sym, const uint8_t* __restrict raw, ui
     d[i] = uint16_t((raw[i] & 0x80) << 8 | uint16_t(sym[i]) << 7 | (raw[i] & 0x7F));
 }
 
+// Values [lo, hi) rebuilt from symbol bytes and raw bits.
+void merge_range(int layout, const uint8_t* s, const uint8_t* o, uint8_t* d, size_t lo, size_t hi) {
+  switch (layout) {
+    case kBF16:
+      merge_bf16(s, o, d, lo, hi);
+      break;
+    case kF16:
+      for (size_t i = lo; i < hi; ++i) {
+        d[2 * i] = o[i];
+        d[2 * i + 1] = s[i];
+      }
+      break;
+    case kF32:
+      for (size_t i = lo; i < hi; ++i) {
+        const uint32_t keep = uint32_t(o[3 * i]) | uint32_t(o[3 * i + 1]) << 8 | uint32_t(o[3 * i + 2]) << 16;
+        const uint32_t v = (keep >> 23) << 31 | uint32_t(s[i]) << 23 | (keep & 0x7FFFFF);
+        std::memcpy(d + 4 * i, &v, 4);
+      }
+      break;
+    default:
+      std::memcpy(d + lo, s + lo, hi - lo);
+  }
+}
+
 // fn(begin, end) over [0, n) cut into `threads` contiguous parts (inline for one).
 template <class Fn>
 void parallel_ranges(size_t n, int threads, Fn fn) {
@@ -115,6 +141,50 @@ size_t count_of(int layout, size_t bytes) {
 
 PYBIND11_MODULE(_floats, mod) {
   mod.doc() = "entrozip weights: split floats into symbol bytes + raw bits, and merge them back";
+  py::register_local_exception<ez::CorruptStream>(mod, "CorruptStreamError", PyExc_ValueError);
+
+  // Decode a static rANS stream of symbol bytes and merge each chunk with its raw
+  // bits while it is still in cache: no tensor-sized symbol buffer, one pass.
+  // The stream's prefix and index were checked by entrozip.rans.check_stream.
+  mod.def("decode_merge", [](int layout, py::array_t<uint32_t, py::array::c_style | py::array::forcecast> freqs,
+                             uint32_t precision, int64_t offset, py::buffer payload,
+                             py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n,
+                             uint32_t lanes, size_t chunk_symbols, py::buffer raw, py::buffer dst, int threads) {
+    using namespace ez;
+    const size_t w = word_bytes(layout), r = raw_bytes(layout);
+    if (offset < 0 || offset + int64_t(freqs.size()) > 256) throw std::invalid_argument("symbols must be bytes");
+    const Buffer pb = readable(payload), rb = readable(raw);
+    py::buffer_info di = dst.request(true);
+    if (di.readonly || size_t(di.size * di.itemsize) != n * w) throw std::invalid_argument("bad destination buffer");
+    if (rb.size != n * r) throw std::invalid_argument("raw bits do not match the symbol count");
+    if (chunk_symbols == 0 || chunk_symbols % lanes) throw CorruptStream("chunk size is not a multiple of the lanes");
+    const size_t chunks = num_chunks_for(n, chunk_symbols);
+    const uint64_t* b = bounds.data();
+    if (size_t(bounds.size()) != chunks + 1) throw std::invalid_argument("bounds must have chunks + 1 entries");
+    for (size_t c = 0; c < chunks; ++c)
+      if (b[c] > b[c + 1] || b[c + 1] > pb.size) throw CorruptStream("chunk index points outside the stream");
+    StaticTables tables(freqs.data(), size_t(freqs.size()), precision, offset);
+    tables.ensure_decode_tables();
+    const StaticTables::Decoder<uint8_t> dec{tables.slot_fb.data(), tables.slot_value.data()};
+    uint8_t* d = static_cast<uint8_t*>(di.ptr);
+    std::vector<int> status(chunks, 0);
+    {
+      py::gil_scoped_release release;
+      with_lanes(lanes, [&](auto W) {
+        for_each_chunk(chunks, threads, [&](size_t c) {
+          thread_local std::vector<uint8_t> scratch;
+          const size_t begin = c * chunk_symbols, count = std::min(chunk_symbols, n - begin);
+          scratch.resize(count);
+          status[c] = decode_chunk<W>(dec, precision, pb.data + b[c], size_t(b[c + 1] - b[c]), 0, count,
+                                      scratch.data());
+          if (!status[c]) merge_range(layout, scratch.data(), rb.data + begin * r, d + begin * w, 0, count);
+        });
+      });
+    }
+    for (size_t c = 0; c < chunks; ++c)
+      if (status[c])
+        throw CorruptStream("chunk " + std::to_string(c) + " of " + std::to_string(chunks) + " is corrupt");
+  });
 
   mod.def("histogram", [](int layout, py::buffer src) {
     const Buffer b = readable(src);
@@ -184,27 +254,6 @@ PYBIND11_MODULE(_floats, mod) {
     const uint8_t* o = rb.data;
     uint8_t* d = static_cast<uint8_t*>(di.ptr);
     py::gil_scoped_release release;
-    parallel_ranges(n, threads, [&](size_t lo, size_t hi) {
-      switch (layout) {
-        case kBF16:
-          merge_bf16(s, o, d, lo, hi);
-          break;
-        case kF16:
-          for (size_t i = lo; i < hi; ++i) {
-            d[2 * i] = o[i];
-            d[2 * i + 1] = s[i];
-          }
-          break;
-        case kF32:
-          for (size_t i = lo; i < hi; ++i) {
-            const uint32_t keep = uint32_t(o[3 * i]) | uint32_t(o[3 * i + 1]) << 8 | uint32_t(o[3 * i + 2]) << 16;
-            const uint32_t v = (keep >> 23) << 31 | uint32_t(s[i]) << 23 | (keep & 0x7FFFFF);
-            std::memcpy(d + 4 * i, &v, 4);
-          }
-          break;
-        default:
-          std::memcpy(d + lo, s + lo, hi - lo);
-      }
-    });
+    parallel_ranges(n, threads, [&](size_t lo, size_t hi) { merge_range(layout, s, o, d, lo, hi); });
   });
 }

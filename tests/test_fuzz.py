@@ -95,3 +95,25 @@ def test_fuzz_long():
     rounds = int(os.environ.get("FUZZ_ROUNDS", "20000"))
     fuzz_rans(rounds, "cpu")
     fuzz_container(rounds // 4)
+
+
+def test_fuzz_weights_tensor_decoder():
+    """Damaged coded tensors: FormatError (or, rarely, a wrong tensor that the
+    directory tools then reject by SHA-256), never a crash."""
+    from entrozip.codecs.weights import dfloat11
+
+    rng = np.random.default_rng(14)
+    values = (rng.standard_t(4, 50_000) * 0.02).astype(np.float32)
+    data = (values.view(np.uint32) >> 16).astype("<u2").tobytes()  # bf16 by truncation
+    model = dfloat11.table_for("BF16", data)
+    stream, raw = dfloat11.encode_tensor("BF16", data, model, threads=2)
+    assert dfloat11.decode_tensor("BF16", 50_000, model, stream, raw).tobytes() == data
+    errors = 0
+    for _ in range(300):
+        damaged = mutate(rng, stream)
+        try:
+            out = dfloat11.decode_tensor("BF16", 50_000, model, damaged, raw, threads=2)
+            assert len(out) == len(data)
+        except FormatError:
+            errors += 1
+    assert errors > 250

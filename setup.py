@@ -21,6 +21,12 @@ ext_modules = [
         cxx_std=17,
         extra_compile_args=["-O3"],
     ),
+    Pybind11Extension(
+        "entrozip.codecs.weights._df11",
+        ["entrozip/codecs/weights/csrc/df11_huffman.cpp"],
+        cxx_std=17,
+        extra_compile_args=["-O3"],
+    ),
 ]
 
 setup(ext_modules=ext_modules, cmdclass={"build_ext": build_ext})

@@ -114,6 +114,9 @@ def cmd_weights(args) -> int:
     elif args.action == "decompress":
         weights.decompress(args.src, args.dst, threads=args.threads, overwrite=args.force)
         print(f"{args.src} -> {args.dst}: restored")
+    elif args.action == "convert":
+        m = weights.convert(args.src, args.dst, threads=args.threads, overwrite=args.force)
+        print(f"{args.src} (official DFloat11) -> {args.dst}: tensors {_size(m['compressed_tensor_bytes'])}")
     elif args.action == "info":
         i = weights.info(args.src)
         if args.json:
@@ -177,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "entropy-coded, sign and mantissa raw; bf16, fp16, fp32, fp8.")
     wsub = w.add_subparsers(dest="action", metavar="ACTION", required=True)
     for action, text in (("compress", "compress a model directory SRC into DST"),
-                         ("decompress", "rebuild the original directory DST from the compressed SRC")):
+                         ("decompress", "rebuild the original directory DST from the compressed SRC "
+                                        "(entrozip or official DFloat11)"),
+                         ("convert", "convert the official DFloat11 directory SRC into entrozip's format DST")):
         a = wsub.add_parser(action, parents=[threads], help=text, description=text)
         a.add_argument("src", metavar="SRC")
         a.add_argument("dst", metavar="DST")

@@ -7,6 +7,6 @@ coder and the format conventions rather than the single-file container:
     weights.compress("llama-bf16/", "llama-df11/")
     weights.decompress("llama-df11/", "llama-bf16-again/")   # byte-identical files
 """
-from .dfloat11 import compress, decompress, info, read_manifest, verify
+from .dfloat11 import compress, convert, decompress, info, read_manifest, verify
 
-__all__ = ["compress", "decompress", "info", "verify", "read_manifest"]
+__all__ = ["compress", "decompress", "convert", "info", "verify", "read_manifest"]

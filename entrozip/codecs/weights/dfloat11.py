@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from ... import rans
 from ...errors import FormatError
-from . import floats
+from . import floats, official
 from .safetensors_io import SafetensorsFile, SafetensorsWriter, TensorInfo
 
 FORMAT = "entrozip-df11"
@@ -313,9 +313,9 @@ def read_manifest(path) -> dict:
         raise FileNotFoundError(f"{path} is not a directory")
     m = path / MANIFEST
     if not m.is_file():
-        cfg = path / "config.json"
-        if cfg.is_file() and "dfloat11_config" in cfg.read_text():
-            raise FormatError(f"{path} is an official DFloat11 directory; reading those is not supported yet")
+        if official.is_official(path):
+            raise FormatError(f"{path} is an official DFloat11 directory, not an entrozip one "
+                              "(decompress and convert read it; info and verify need entrozip's format)")
         raise FormatError(f"{path} is not an entrozip weights directory (no {MANIFEST})")
     try:
         manifest = json.loads(m.read_text())
@@ -411,8 +411,11 @@ class CompressedFile:
 
 
 def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = False) -> None:
-    """Rebuild the original model directory from a compressed one, byte for byte."""
+    """Rebuild the original model directory from a compressed one, byte for byte.
+    Official DFloat11 directories are accepted too (decoded to one bf16 model.safetensors)."""
     src, dst = Path(src), Path(dst)
+    if not (src / MANIFEST).is_file() and official.is_official(src):
+        return official.decompress(src, dst, threads, progress, overwrite)
     manifest = read_manifest(src)
     workers = max(1, int(threads or os.cpu_count() or 1))
     tmp = _partial_dir(dst, overwrite)
@@ -498,3 +501,17 @@ def verify(original, compressed, threads=None, progress: bool = True) -> list[st
     extra = set(manifest["files"]) - set(src_files)
     problems += [f"{rel}: not in the original directory" for rel in sorted(extra)]
     return problems
+
+
+def convert(src, dst, threads=None, progress: bool = True, overwrite: bool = False) -> dict:
+    """An official DFloat11 directory -> an entrozip one (smaller: rANS instead of
+    Huffman, and no GPU-only index). Goes through a temporary bf16 directory."""
+    import tempfile
+
+    src, dst = Path(src), Path(dst)
+    if not official.is_official(src) or (src / MANIFEST).is_file():
+        raise ValueError(f"{src} is not an official DFloat11 directory")
+    with tempfile.TemporaryDirectory(prefix=".ez-convert-", dir=dst.parent if dst.parent.exists() else None) as tmp:
+        plain = Path(tmp) / "bf16"
+        official.decompress(src, plain, threads, progress)
+        return compress(plain, dst, threads, progress, overwrite)

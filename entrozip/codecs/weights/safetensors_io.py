@@ -161,4 +161,5 @@ class SafetensorsWriter:
         self._f.close()
 
     def abort(self) -> None:
+        """Close without finishing (the caller removes the file)."""
         self._f.close()

@@ -49,7 +49,7 @@ def _config(path: Path) -> tuple[dict, dict]:
         df11 = config[CONFIG_KEY]
         patterns = df11["pattern_dict"]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-        raise FormatError(f"{path}: config.json has no usable {CONFIG_KEY}") from None
+        raise FormatError(f"{path}: config.json has no usable official DFloat11 {CONFIG_KEY}") from None
     if not isinstance(patterns, dict) or not all(isinstance(v, list) for v in patterns.values()):
         raise FormatError(f"{path}: {CONFIG_KEY}.pattern_dict must map patterns to attribute lists")
     return config, patterns

@@ -115,8 +115,12 @@ def cmd_weights(args) -> int:
         weights.decompress(args.src, args.dst, threads=args.threads, overwrite=args.force)
         print(f"{args.src} -> {args.dst}: restored")
     elif args.action == "convert":
-        m = weights.convert(args.src, args.dst, threads=args.threads, overwrite=args.force)
-        print(f"{args.src} (official DFloat11) -> {args.dst}: tensors {_size(m['compressed_tensor_bytes'])}")
+        patterns = json.loads(args.pattern_dict) if args.pattern_dict else None
+        m = weights.convert(args.src, args.dst, threads=args.threads, overwrite=args.force, pattern_dict=patterns)
+        if "units" in m:
+            print(f"{args.src} -> {args.dst}: official DFloat11, {m['units']} units, {m['compressed_weights']} weights")
+        else:
+            print(f"{args.src} (official DFloat11) -> {args.dst}: tensors {_size(m['compressed_tensor_bytes'])}")
     elif args.action == "info":
         i = weights.info(args.src)
         if args.json:
@@ -182,11 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("compress", "compress a model directory SRC into DST"),
                          ("decompress", "rebuild the original directory DST from the compressed SRC "
                                         "(entrozip or official DFloat11)"),
-                         ("convert", "convert the official DFloat11 directory SRC into entrozip's format DST")):
+                         ("convert", "official DFloat11 SRC -> entrozip DST, or entrozip SRC -> official DST")):
         a = wsub.add_parser(action, parents=[threads], help=text, description=text)
         a.add_argument("src", metavar="SRC")
         a.add_argument("dst", metavar="DST")
         a.add_argument("--force", action="store_true", help="replace DST if it exists")
+        if action == "convert":
+            a.add_argument("--pattern-dict", default=None, metavar="JSON",
+                           help="units of the official format, e.g. '{\"lm_head\": []}' "
+                                "(default: the Llama-family layout)")
     a = wsub.add_parser("info", help="sizes and bits per value of a compressed directory")
     a.add_argument("src", metavar="DIR")
     a.add_argument("--json", action="store_true", help="print JSON")

@@ -70,8 +70,63 @@ def test_cli_convert(tmp_path, capsys):
     assert main(["weights", "convert", str(OFFICIAL), str(tmp_path / "ez")]) == 0
     assert "official DFloat11" in capsys.readouterr().out
     assert main(["weights", "info", str(tmp_path / "ez")]) == 0
-    assert main(["weights", "convert", str(tmp_path / "ez"), str(tmp_path / "again")]) == 2
-    assert "not an official DFloat11 directory" in capsys.readouterr().err
+    assert main(["weights", "convert", str(tmp_path / "ez"), str(tmp_path / "official")]) == 0
+    assert "official DFloat11, 4 units" in capsys.readouterr().out
+    assert official.is_official(tmp_path / "official")
+    assert main(["weights", "convert", str(GOLDEN), str(tmp_path / "x")]) == 2
+    assert "neither an official DFloat11 nor an entrozip" in capsys.readouterr().err
     with pytest.raises(FormatError, match="official DFloat11 directory"):
         weights.info(OFFICIAL)
     np.testing.assert_equal(official.is_official(tmp_path / "ez"), False)
+
+
+def test_writer_matches_the_official_encoder():
+    """Every buffer of every unit, byte for byte, against the fixture's official output."""
+    from entrozip.codecs.weights import official_writer
+
+    pytest.importorskip("dahuffman")
+    orig, fixture = tensors(ORIGINAL), tensors(OFFICIAL / "model.safetensors")
+    attrs = official_writer.LLAMA_LIKE[r"model\.layers\.\d+"]
+    units = {"model.embed_tokens": ["model.embed_tokens.weight"], "lm_head": ["lm_head.weight"]}
+    units.update({f"model.layers.{i}": [f"model.layers.{i}.{a}.weight" for a in attrs] for i in range(2)})
+    for unit, names in units.items():
+        buffers = official_writer.unit_buffers([orig[n][2] for n in names])
+        for part, array in buffers.items():
+            assert array.tobytes() == fixture[f"{unit}.{part}"][2], (unit, part)
+    # slices of the vectorised encoder meet exactly
+    exps = np.concatenate([np.frombuffer(orig[n][2], "<u2") >> 7 for n in units["model.layers.0"]]).astype(np.uint8)
+    symbols, counts = np.unique(exps, return_counts=True)
+    codec, table = official_writer.code_book(dict(zip(symbols.tolist(), counts.tolist())))
+    whole = official_writer.encode_unit(exps, table, codec._eof)
+    sliced = official_writer.encode_unit(exps, table, codec._eof, slice_values=777)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, sliced))
+
+
+def test_round_trip_through_the_official_format(tmp_path):
+    pytest.importorskip("dahuffman")
+    weights.decompress(OFFICIAL, tmp_path / "bf16", progress=False)
+    weights.compress(tmp_path / "bf16", tmp_path / "ez", progress=False)
+    weights.convert(tmp_path / "ez", tmp_path / "official", progress=False)
+    assert tensors(tmp_path / "official" / "model.safetensors") == tensors(OFFICIAL / "model.safetensors")
+    weights.decompress(tmp_path / "official", tmp_path / "back", progress=False)
+    assert tensors(tmp_path / "back" / "model.safetensors") == tensors(ORIGINAL)
+
+
+def test_code_lengths_are_limited_to_32_bits():
+    from entrozip.codecs.weights import official_writer
+
+    pytest.importorskip("dahuffman")
+    fib = [1, 1]
+    while len(fib) < 45:
+        fib.append(fib[-1] + fib[-2])  # Fibonacci counts: an unlimited Huffman code reaches 44 bits
+    _, table = official_writer.code_book({s: c for s, c in enumerate(fib)})
+    assert max(bits for bits, _ in table.values()) <= 32
+
+
+def test_exponents_the_official_format_cannot_hold(tmp_path):
+    from entrozip.codecs.weights import official_writer
+
+    pytest.importorskip("dahuffman")
+    big = np.array([0x7F80, 0x3F80, 0x7800], "<u2").tobytes()  # +Inf has exponent 255
+    with pytest.raises(FormatError, match="240"):
+        official_writer.unit_buffers([big])

@@ -503,15 +503,23 @@ def verify(original, compressed, threads=None, progress: bool = True) -> list[st
     return problems
 
 
-def convert(src, dst, threads=None, progress: bool = True, overwrite: bool = False) -> dict:
-    """An official DFloat11 directory -> an entrozip one (smaller: rANS instead of
-    Huffman, and no GPU-only index). Goes through a temporary bf16 directory."""
+def convert(src, dst, threads=None, progress: bool = True, overwrite: bool = False, pattern_dict=None) -> dict:
+    """Between the official DFloat11 format and entrozip's, whichever way `src` is:
+    official -> entrozip (smaller: rANS instead of Huffman, no GPU-only index), or
+    entrozip -> official (files the official loader reads; `pattern_dict` names the
+    units, by default the Llama-family layout). Goes through a temporary bf16 directory."""
     import tempfile
 
+    from . import official_writer
+
     src, dst = Path(src), Path(dst)
-    if not official.is_official(src) or (src / MANIFEST).is_file():
-        raise ValueError(f"{src} is not an official DFloat11 directory")
+    ours = (src / MANIFEST).is_file()
+    if not ours and not official.is_official(src):
+        raise ValueError(f"{src} is neither an official DFloat11 nor an entrozip weights directory")
     with tempfile.TemporaryDirectory(prefix=".ez-convert-", dir=dst.parent if dst.parent.exists() else None) as tmp:
         plain = Path(tmp) / "bf16"
+        if ours:
+            decompress(src, plain, threads, progress)
+            return official_writer.compress(plain, dst, pattern_dict, progress, overwrite)
         official.decompress(src, plain, threads, progress)
         return compress(plain, dst, threads, progress, overwrite)

@@ -130,3 +130,37 @@ def test_exponents_the_official_format_cannot_hold(tmp_path):
     big = np.array([0x7F80, 0x3F80, 0x7800], "<u2").tobytes()  # +Inf has exponent 255
     with pytest.raises(FormatError, match="240"):
         official_writer.unit_buffers([big])
+
+
+def test_per_unit_directory_mode(tmp_path):
+    """The official tools can also save one file per unit beside a sharded rest."""
+    from safetensors.torch import load_file, save_file
+
+    src = tmp_path / "per_unit"
+    src.mkdir()
+    shutil.copy(OFFICIAL / "config.json", src / "config.json")
+    t = load_file(str(OFFICIAL / "model.safetensors"))
+    units = {k.rsplit(".", 1)[0] for k in t if k.endswith(".encoded_exponent")}
+    rest = dict(t)
+    for unit in units:
+        part = {k: rest.pop(k) for k in list(rest) if k.startswith(unit + ".") and k.rsplit(".", 1)[1] in official.UNIT_PARTS}
+        save_file(part, str(src / (unit.replace(".", "_") + ".safetensors")))
+    save_file(rest, str(src / "model-00001-of-00001.safetensors"))
+    (src / "model.safetensors.index.json").write_text('{"weight_map": {}}')
+    weights.decompress(src, tmp_path / "bf16", progress=False)
+    assert tensors(tmp_path / "bf16" / "model.safetensors") == tensors(ORIGINAL)
+    assert not (tmp_path / "bf16" / "model.safetensors.index.json").exists()
+
+
+def test_deep_code_book_luts_match_the_official_builder():
+    """Four look-up levels and the 32-bit limit, against LUTs the official builder made."""
+    from entrozip.codecs.weights import official_writer
+
+    pytest.importorskip("dahuffman")
+    fixture = tensors(GOLDEN / "official_df11_deep_luts.safetensors")
+    counts = np.frombuffer(fixture["counts"][2], "<i8")
+    expected = np.frombuffer(fixture["luts"][2], np.uint8).reshape(fixture["luts"][1])
+    _, table = official_writer.code_book({90 + i: int(c) for i, c in enumerate(counts)})
+    assert max(bits for bits, _ in table.values()) == 32
+    np.testing.assert_array_equal(official_writer.luts_of(table), expected)
+    assert expected.shape[0] == 5  # four tables and the length row

@@ -79,6 +79,18 @@ def main():
     cfg["dfloat11_config"] = {"version": "0.5.0", "threads_per_block": [512], "bytes_per_thread": 8,
                               "pattern_dict": PATTERNS}
     (OUT / "config.json").write_text(json.dumps(cfg, indent=2))
+
+    # A code book deep enough for four look-up levels and the 32-bit length limit:
+    # Fibonacci counts over exponents 90..134, with the official LUTs it gives.
+    fib = [1, 1]
+    while len(fib) < 45:
+        fib.append(fib[-1] + fib[-2])
+    counter = {90 + i: c for i, c in enumerate(fib)}
+    with contextlib.redirect_stdout(io.StringIO()):
+        _, _, table = utils.get_32bit_codec(counter)
+        luts = utils.get_luts(table)
+    save_file({"counts": torch.tensor(fib, dtype=torch.int64), "luts": luts},
+              str(OUT.parent / "official_df11_deep_luts.safetensors"))
     print("wrote", OUT)
 
 

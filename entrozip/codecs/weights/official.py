@@ -167,7 +167,8 @@ def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = 
             writer = None
             for p in sorted(src.rglob("*")):
                 rel = p.relative_to(src)
-                if p.is_file() and p.suffix != ".safetensors" and rel.as_posix() != "config.json":
+                if p.is_file() and p.suffix != ".safetensors" and not rel.name.endswith(".safetensors.index.json") \
+                        and rel.as_posix() != "config.json":  # the weights now live in one model.safetensors
                     (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(p, tmp / rel)
             plain = {k: v for k, v in config.items() if k != CONFIG_KEY}

@@ -74,6 +74,7 @@ def luts_of(table) -> np.ndarray:
             prefixes.append(p)
     prefixes.sort(key=len)
     luts = np.zeros((len(prefixes) + 1, 256), np.uint8)
+    current = None  # carried from row to row, as the official builder does (unreachable entries)
     for row, p in enumerate(prefixes):
         entries = {}
         for key, bits, code in codes:
@@ -87,9 +88,8 @@ def luts_of(table) -> np.ndarray:
                 if nxt not in prefixes:
                     raise FormatError("this code book cannot be written as official DFloat11 look-up tables")
                 entries[int(code[len(p) : len(p) + 8], 2)] = 256 - prefixes.index(nxt)
-        if 0 not in entries:
+        if current is None and 0 not in entries:
             raise FormatError("this code book cannot be written as official DFloat11 look-up tables")
-        current = 0
         for byte in range(256):
             current = entries.get(byte, current)
             luts[row, byte] = current

@@ -1,4 +1,4 @@
-// CPU decoder of the official DFloat11 exponent streams (dfloat11 0.5.x).
+// CPU coder of the official DFloat11 exponent streams (dfloat11 0.5.x).
 //
 // Format, as the official encoder writes it: exponents are Huffman-coded (codes
 // of at most 32 bits) MSB-first into one byte stream per unit. Decoding uses
@@ -14,11 +14,69 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace py = pybind11;
 
 PYBIND11_MODULE(_df11, mod) {
-  mod.doc() = "entrozip weights: decoder of official DFloat11 Huffman exponent streams";
+  mod.doc() = "entrozip weights: coder of official DFloat11 Huffman exponent streams";
+
+  // The official encoder's loop, in C++: codes MSB first; before each value, a gap
+  // entry for every new thread window (bit offset of its first code) and an output
+  // position for every new block; when the last code ends inside a byte, the EOF
+  // code follows and one more byte is written. Returns (encoded, gaps, positions);
+  // the caller pads and packs the gaps.
+  mod.def("encode_exponents", [](py::array_t<uint8_t, py::array::c_style> exps,
+                                 py::array_t<uint8_t, py::array::c_style> lens,
+                                 py::array_t<uint32_t, py::array::c_style> vals, uint32_t eof_len, uint32_t eof_val,
+                                 uint64_t window_bits, uint64_t block_bits) {
+    if (lens.size() != 256 || vals.size() != 256) throw std::invalid_argument("code book needs 256 entries");
+    if (eof_len == 0 || eof_len > 32 || window_bits == 0 || block_bits == 0) throw std::invalid_argument("bad code");
+    const uint8_t* e = exps.data();
+    const uint8_t* len = lens.data();
+    const uint32_t* val = vals.data();
+    const size_t n = size_t(exps.size());
+    for (size_t k = 0; k < n; ++k)
+      if (len[e[k]] == 0 || len[e[k]] > 32) throw std::invalid_argument("a value has no code of 1..32 bits");
+    std::vector<uint8_t> out;
+    std::vector<uint8_t> gaps;
+    std::vector<uint32_t> positions;
+    {
+      py::gil_scoped_release release;
+      out.reserve(n / 2 + 8);
+      uint64_t acc = 0, total = 0;
+      uint32_t bits = 0;
+      auto mark = [&](size_t k) {
+        if (total / window_bits + 1 > gaps.size()) gaps.push_back(uint8_t(total % window_bits));
+        if (total / block_bits + 1 > positions.size()) positions.push_back(uint32_t(k));
+      };
+      for (size_t k = 0; k < n; ++k) {
+        mark(k);
+        const uint32_t l = len[e[k]];
+        acc = (acc << l) | val[e[k]];
+        bits += l;
+        total += l;
+        while (bits >= 8) {
+          bits -= 8;
+          out.push_back(uint8_t(acc >> bits));
+        }
+        acc &= (uint64_t(1) << bits) - 1;
+      }
+      if (bits > 0) {
+        mark(n);
+        acc = (acc << eof_len) | eof_val;
+        bits += eof_len;
+        out.push_back(uint8_t(bits >= 8 ? acc >> (bits - 8) : acc << (8 - bits)));
+      }
+      positions.push_back(uint32_t(n));
+    }
+    auto array = [](const auto& v) {
+      py::array_t<typename std::decay_t<decltype(v)>::value_type> a{py::ssize_t(v.size())};
+      std::copy(v.begin(), v.end(), a.mutable_data());
+      return a;
+    };
+    return py::make_tuple(array(out), array(gaps), array(positions));
+  });
 
   mod.def("decode_exponents", [](py::array_t<uint8_t, py::array::c_style> luts, py::buffer encoded, size_t n) {
     if (luts.ndim() != 2 || luts.shape(1) != 256 || luts.shape(0) < 2 || luts.shape(0) > 17)

@@ -117,3 +117,29 @@ def test_fuzz_weights_tensor_decoder():
         except FormatError:
             errors += 1
     assert errors > 250
+
+
+def test_fuzz_official_dfloat11_decoder():
+    """Damaged official exponent streams and look-up tables: FormatError or a
+    decoded unit of the right size, never a crash or a read out of bounds."""
+    from pathlib import Path
+
+    from entrozip.codecs.weights import official
+    from entrozip.codecs.weights.safetensors_io import SafetensorsFile
+
+    path = Path(__file__).parent / "golden" / "official_df11" / "model.safetensors"
+    with SafetensorsFile(path) as f:
+        parts = {p: bytes(f.view(f.by_name[f"model.layers.0.{p}"])) for p in official.UNIT_PARTS}
+    n = len(parts["sign_mantissa"])
+    rng = np.random.default_rng(15)
+    errors = 0
+    for r in range(300):
+        damaged = dict(parts)
+        key = "luts" if r % 3 == 0 else "encoded_exponent"
+        damaged[key] = mutate(rng, parts[key])
+        try:
+            out = official.decode_unit(damaged, "fuzz", "model.layers.0")
+            assert len(out) == 2 * n
+        except FormatError:
+            errors += 1
+    assert errors > 100

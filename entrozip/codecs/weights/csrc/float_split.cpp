@@ -97,6 +97,33 @@ void merge_bf16(const uint8_t* __restrict sym, const uint8_t* __restrict raw, ui
     d[i] = uint16_t((raw[i] & 0x80) << 8 | uint16_t(sym[i]) << 7 | (raw[i] & 0x7F));
 }
 
+// Values [lo, hi) of `p` split into symbol bytes `s` and raw bits `o`.
+void split_range(int layout, const uint8_t* p, uint8_t* s, uint8_t* o, size_t lo, size_t hi) {
+  switch (layout) {
+    case kBF16:
+      split_bf16(p, s, o, lo, hi);
+      break;
+    case kF16:
+      for (size_t i = lo; i < hi; ++i) {
+        o[i] = p[2 * i];
+        s[i] = p[2 * i + 1];
+      }
+      break;
+    case kF32:
+      for (size_t i = lo; i < hi; ++i) {
+        const uint32_t v = load<uint32_t>(p + 4 * i);
+        const uint32_t keep = (v >> 31) << 23 | (v & 0x7FFFFF);
+        s[i] = uint8_t(v >> 23);
+        o[3 * i] = uint8_t(keep);
+        o[3 * i + 1] = uint8_t(keep >> 8);
+        o[3 * i + 2] = uint8_t(keep >> 16);
+      }
+      break;
+    default:
+      std::memcpy(s + lo, p + lo, hi - lo);
+  }
+}
+
 // Values [lo, hi) rebuilt from symbol bytes and raw bits.
 void merge_range(int layout, const uint8_t* s, const uint8_t* o, uint8_t* d, size_t lo, size_t hi) {
   switch (layout) {
@@ -205,39 +232,14 @@ PYBIND11_MODULE(_floats, mod) {
 
   mod.def("split", [](int layout, py::buffer src, int threads) {
     const Buffer b = readable(src);
-    const size_t n = count_of(layout, b.size), w = word_bytes(layout), r = raw_bytes(layout);
+    const size_t n = count_of(layout, b.size), r = raw_bytes(layout);
     py::array_t<uint8_t> sym{py::ssize_t(n)}, raw{py::ssize_t(n * r)};
     uint8_t* s = sym.mutable_data();
     uint8_t* o = raw.mutable_data();
     {
       py::gil_scoped_release release;
       const uint8_t* p = b.data;
-      parallel_ranges(n, threads, [&](size_t lo, size_t hi) {
-        switch (layout) {
-          case kBF16:
-            split_bf16(p, s, o, lo, hi);
-            break;
-          case kF16:
-            for (size_t i = lo; i < hi; ++i) {
-              o[i] = p[2 * i];
-              s[i] = p[2 * i + 1];
-            }
-            break;
-          case kF32:
-            for (size_t i = lo; i < hi; ++i) {
-              const uint32_t v = load<uint32_t>(p + 4 * i);
-              const uint32_t keep = (v >> 31) << 23 | (v & 0x7FFFFF);
-              s[i] = uint8_t(v >> 23);
-              o[3 * i] = uint8_t(keep);
-              o[3 * i + 1] = uint8_t(keep >> 8);
-              o[3 * i + 2] = uint8_t(keep >> 16);
-            }
-            break;
-          default:
-            std::memcpy(s + lo, p + lo, hi - lo);
-        }
-      });
-      (void)w;
+      parallel_ranges(n, threads, [&](size_t lo, size_t hi) { split_range(layout, p, s, o, lo, hi); });
     }
     return py::make_tuple(sym, raw);
   });

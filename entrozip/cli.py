@@ -22,6 +22,7 @@ entrozip: learned compression on one rANS entropy layer.
   entrozip decompress IN.ezc OUT      restore it (the codec is read from the file)
   entrozip info FILE.ezc              show what a file holds
   entrozip weights compress SRC DST   lossless LLM weights (DFloat11-style), directory to directory
+  entrozip eval image --dataset DIR --codec jpeg,webp,avif --out OUT   RD curves + BD-rates
 """
 
 
@@ -142,6 +143,27 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from pathlib import Path
+
+    from .eval import harness, report
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    qualities = [int(q) for q in args.qualities.split(",")] if args.qualities else None
+    results = {}
+    for name in [c for c in args.codec.split(",") if c]:
+        results[name] = harness.evaluate_codec(name, args.dataset, out, qualities, args.limit)
+    report.write_csv(results, out)
+    anchors = [a for a in args.plot_anchors.split(",") if a]
+    report.plot(results, out, anchors, args.anchor_dataset)
+    table = report.bd_table(results, args.anchor, args.anchor_dataset)
+    (out / "bd_rates.md").write_text(table)
+    print(table)
+    print(f"results: {out}/*.json (CompressAI layout), summary.csv, items.csv, rd_psnr.png, rd_ms_ssim.png, bd_rates.md")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run
 
@@ -204,6 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("src", metavar="SRC")
     a.add_argument("dst", metavar="DST")
     w.set_defaults(func=cmd_weights)
+
+    e = sub.add_parser("eval", help="rate-distortion evaluation against classic codecs and published anchors",
+                       description="Evaluate codecs over a dataset at several qualities: bpp, PSNR, MS-SSIM, "
+                                   "times, memory; curves (JSON, CSV, PNG) and a BD-rate table. Resumes.")
+    esub = e.add_subparsers(dest="kind", metavar="KIND", required=True)
+    ei = esub.add_parser("image", help="image codecs (jpeg, jpeg444, webp, avif, avif420)")
+    ei.add_argument("--dataset", required=True, help="folder of images (e.g. ../shared/data/kodak)")
+    ei.add_argument("--codec", default="jpeg,webp,avif", help="comma-separated codecs (default: jpeg,webp,avif)")
+    ei.add_argument("--out", required=True, help="output folder (re-running resumes)")
+    ei.add_argument("--qualities", default=None, help="comma-separated qualities (default: each codec's sweep)")
+    ei.add_argument("--limit", type=_positive_int, default=None, help="only the first N images")
+    ei.add_argument("--anchor", default="vtm", help="BD-rate reference: a codec above or a published anchor "
+                                                    "(vtm, bpg444, av1, hm, elic, ...; default vtm)")
+    ei.add_argument("--plot-anchors", default="vtm,bpg444,elic", help="published curves drawn in the plots")
+    ei.add_argument("--anchor-dataset", default="kodak", help="which published anchors (default kodak)")
+    e.set_defaults(func=cmd_eval)
 
     m = sub.add_parser("demo", parents=[threads], help="code a bundled Kodak photo through the rANS coder",
                        description="Code the pixels of a real photo (bundled kodim23, or --image) through "

@@ -1,0 +1,1 @@
+"""Rate-distortion evaluation: metrics, BD-rate, classic baselines, published anchors."""

@@ -1,0 +1,98 @@
+"""Outputs people read: CSV tables, RD plots (PNG), a Markdown BD-rate table."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from . import anchors as published
+from .bdrate import bd_rate
+from .metrics import ms_ssim_db
+
+
+def write_csv(results: dict, out: Path) -> None:
+    """summary.csv (one row per codec and quality) and items.csv (one per image)."""
+    keys = ["quality", "bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time", "peak_memory_mb"]
+    with open(out / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["codec"] + keys)
+        for name, res in results.items():
+            r = res["results"]
+            for i in range(len(r["bpp"])):
+                w.writerow([name] + [r[k][i] for k in keys])
+    with open(out / "items.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["codec", "image"] + keys + ["bytes"])
+        for name in results:
+            for line in (out / "raw" / f"{name}.jsonl").read_text().splitlines():
+                rec = json.loads(line)
+                w.writerow([name, rec["image"]] + [rec.get(k) for k in keys] + [rec["bytes"]])
+
+
+def _curves(results: dict, dataset: str, anchor_ids) -> dict:
+    """{label: (bpp, psnr, ms-ssim or None)} for measured codecs and chosen anchors."""
+    curves = {n: (r["results"]["bpp"], r["results"]["psnr-rgb"], r["results"]["ms-ssim-rgb"])
+              for n, r in results.items()}
+    table = published.load(dataset)
+    for a in anchor_ids:
+        entry = table[a]
+        curves[f"{entry['name']} [published]"] = (entry["bpp"], entry["psnr-rgb"], entry.get("ms-ssim-rgb"))
+    return curves
+
+
+def bd_table(results: dict, anchor: str, dataset: str = "kodak") -> str:
+    """Markdown table of BD-rates (PSNR and MS-SSIM) of every curve against `anchor`
+    (a measured codec or a published anchor id)."""
+    table = published.load(dataset)
+    if anchor in results:
+        ref = results[anchor]["results"]
+        ref_name, ref_curve = anchor, (ref["bpp"], ref["psnr-rgb"], ref["ms-ssim-rgb"])
+    elif anchor in table:
+        ref_name = table[anchor]["name"] + " [published]"
+        ref_curve = (table[anchor]["bpp"], table[anchor]["psnr-rgb"], table[anchor].get("ms-ssim-rgb"))
+    else:
+        raise ValueError(f"unknown anchor {anchor!r}: a measured codec or one of {', '.join(sorted(table))}")
+    rows = [f"BD-rate against {ref_name} (negative = fewer bits at equal quality; pchip interpolation)", "",
+            "| curve | BD-rate PSNR | BD-rate MS-SSIM |", "|---|---:|---:|"]
+    others = [a for a in table if a != anchor]
+    for label, (bpp, psnr, ssim) in _curves(results, dataset, others).items():
+        cells = []
+        for dist, ref_dist in ((psnr, ref_curve[1]), (ssim, ref_curve[2])):
+            try:
+                if dist is None or ref_dist is None or None in dist:
+                    raise ValueError
+                to_db = (lambda v: v) if dist is psnr else (lambda v: [ms_ssim_db(x) for x in v])
+                cells.append(f"{bd_rate(ref_curve[0], to_db(ref_dist), bpp, to_db(dist)):+.2f} %")
+            except ValueError:  # no overlap, too few points, or no MS-SSIM
+                cells.append("n/a")
+        rows.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    return "\n".join(rows) + "\n"
+
+
+def plot(results: dict, out: Path, anchor_ids, dataset: str = "kodak") -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = _curves(results, dataset, anchor_ids)
+    paths = []
+    for metric, label, fname in ((1, "PSNR RGB (dB)", "rd_psnr.png"), (2, "MS-SSIM RGB (dB)", "rd_ms_ssim.png")):
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for name, c in curves.items():
+            if c[metric] is None or None in c[metric]:
+                continue
+            y = c[metric] if metric == 1 else [ms_ssim_db(v) for v in c[metric]]
+            style = "--" if name.endswith("[published]") else "-"
+            ax.plot(c[0], y, style, marker="o", ms=3, label=name)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(label)
+        ax.set_xlim(0, 2.0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{dataset}: rate-distortion")
+        fig.tight_layout()
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+        paths.append(out / fname)
+    return paths

@@ -1,0 +1,124 @@
+"""RD harness: metrics on known inputs, BD-rate against the bjontegaard package,
+resumable runs, and the CLI."""
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from entrozip.cli import main
+from entrozip.eval import anchors, bdrate, harness, metrics
+
+bjontegaard = pytest.importorskip("bjontegaard")
+
+
+def test_psnr_known_values():
+    a = np.full((4, 4, 3), 100, np.uint8)
+    assert metrics.psnr(a, a) == math.inf
+    b = a + 1  # MSE 1
+    assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255**2))
+    c = a.copy()
+    c[0, 0, 0] += 48  # MSE 48^2 / 48 = 48
+    assert metrics.psnr(a, c) == pytest.approx(10 * math.log10(255**2 / 48))
+    with pytest.raises(ValueError):
+        metrics.psnr(a, a[:2])
+
+
+def test_ms_ssim_values():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (200, 240, 3), dtype=np.uint8)
+    assert metrics.ms_ssim(img, img) == pytest.approx(1.0, abs=1e-6)
+    noisy = np.clip(img.astype(int) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
+    noisier = np.clip(img.astype(int) + rng.integers(-60, 61, img.shape), 0, 255).astype(np.uint8)
+    v1, v2 = metrics.ms_ssim(img, noisy), metrics.ms_ssim(img, noisier)
+    assert 0 < v2 < v1 < 1
+    assert metrics.ms_ssim(noisy, img) == pytest.approx(v1, abs=1e-6)
+    assert metrics.ms_ssim(img[:150], noisy[:150]) is None  # below the 161-pixel minimum
+    assert metrics.ms_ssim_db(0.99) == pytest.approx(20.0)
+
+
+def test_yuv_conversion_and_weighted_psnr():
+    white = np.full((2, 2, 3), 255, np.uint8)
+    black = np.zeros((2, 2, 3), np.uint8)
+    for matrix in metrics.MATRICES:
+        np.testing.assert_allclose(metrics.rgb_to_ycbcr(white, matrix)[0, 0], [235, 128, 128], atol=1e-9)
+        np.testing.assert_allclose(metrics.rgb_to_ycbcr(black, matrix)[0, 0], [16, 128, 128], atol=1e-9)
+        np.testing.assert_allclose(metrics.rgb_to_ycbcr(white, matrix, full_range=True)[0, 0], [255, 128, 128])
+    a = np.zeros((4, 4, 3))
+    b = a.copy()
+    b[..., 0] += 1  # Y off by 1: Y PSNR 48.13 dB, U and V exact
+    w, y, u, v = metrics.psnr_yuv(a, b)
+    assert u == v == math.inf
+    b[..., 1:] += 2
+    w, y, u, v = metrics.psnr_yuv(a, b)
+    assert w == pytest.approx((6 * y + u + v) / 8)
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_bd_rate_against_the_bjontegaard_package(method):
+    table = anchors.load("kodak")
+    ref = table["vtm"]
+    assert bdrate.bd_rate(ref["bpp"], ref["psnr-rgb"], ref["bpp"], ref["psnr-rgb"], method) == pytest.approx(0, abs=1e-9)
+    assert bdrate.bd_psnr(ref["bpp"], ref["psnr-rgb"], ref["bpp"], ref["psnr-rgb"], method) == pytest.approx(0, abs=1e-9)
+    for other in ("bpg444", "av1", "hm", "mbt2018", "cheng2020-anchor"):
+        t = table[other]
+        ours = bdrate.bd_rate(ref["bpp"], ref["psnr-rgb"], t["bpp"], t["psnr-rgb"], method)
+        theirs = bjontegaard.bd_rate(ref["bpp"], ref["psnr-rgb"], t["bpp"], t["psnr-rgb"], method=method,
+                                     require_matching_points=False, min_overlap=0)
+        assert ours == pytest.approx(theirs, abs=1e-6)
+        ours = bdrate.bd_psnr(ref["bpp"], ref["psnr-rgb"], t["bpp"], t["psnr-rgb"], method)
+        theirs = bjontegaard.bd_psnr(ref["bpp"], ref["psnr-rgb"], t["bpp"], t["psnr-rgb"], method=method,
+                                     require_matching_points=False, min_overlap=0)
+        assert ours == pytest.approx(theirs, abs=1e-6)
+    # a curve that needs 10 % more rate everywhere
+    assert bdrate.bd_rate(ref["bpp"], ref["psnr-rgb"], [1.1 * r for r in ref["bpp"]], ref["psnr-rgb"],
+                          method) == pytest.approx(10.0, abs=1e-9)
+
+
+def test_bd_rate_errors():
+    with pytest.raises(ValueError, match="4"):
+        bdrate.bd_rate([1, 2], [30, 31], [1, 2], [30, 31])
+    with pytest.raises(ValueError, match="overlap"):
+        bdrate.bd_rate([1, 2, 3, 4], [30, 31, 32, 33], [1, 2, 3, 4], [40, 41, 42, 43])
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(2):  # smooth images with some texture, large enough for MS-SSIM
+        y, x = np.mgrid[0:170, 0:180]
+        img = np.stack([(x + 40 * i) % 256, (y * 2) % 256, (x + y) % 256], -1) + rng.integers(0, 8, (170, 180, 3))
+        Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+def test_harness_resumes(tiny_dataset, tmp_path):
+    out = tmp_path / "out"
+    res = harness.evaluate_codec("jpeg", tiny_dataset, out, qualities=[30, 70], progress=False)
+    raw = out / "raw" / "jpeg.jsonl"
+    lines = raw.read_text().splitlines()
+    assert len(lines) == 4
+    r = res["results"]
+    assert r["quality"] == [30, 70] and r["bpp"][0] < r["bpp"][1] and r["psnr-rgb"][0] < r["psnr-rgb"][1]
+    assert res["meta"]["commands"]["30"].startswith("PIL.Image.save(format='JPEG', quality=30")
+    assert json.loads((out / "jpeg.json").read_text())["results"] == r
+    raw.write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])  # interrupted mid-line
+    harness.evaluate_codec("jpeg", tiny_dataset, out, qualities=[30, 70], progress=False)
+    records = [json.loads(line) for line in raw.read_text().splitlines() if line.startswith("{") and line.endswith("}")]
+    assert sorted((x["image"], x["quality"]) for x in records) == sorted(
+        (f"img{i}.png", q) for i in range(2) for q in (30, 70))
+
+
+def test_cli_eval(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["eval", "image", "--dataset", str(tiny_dataset), "--codec", "jpeg,webp", "--out", str(out),
+                 "--qualities", "20,40,60,80", "--anchor", "jpeg"]) == 0
+    text = capsys.readouterr().out
+    assert "BD-rate against jpeg" in text and "| webp |" in text
+    for f in ("jpeg.json", "webp.json", "summary.csv", "items.csv", "rd_psnr.png", "rd_ms_ssim.png", "bd_rates.md"):
+        assert (out / f).is_file()
+    assert main(["eval", "image", "--dataset", str(tiny_dataset), "--codec", "nope", "--out", str(out)]) == 2
+    assert "unknown image codec" in capsys.readouterr().err

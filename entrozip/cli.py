@@ -164,6 +164,21 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_eval_video(args) -> int:
+    from pathlib import Path
+
+    from .eval import report, video
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = video.evaluate([c for c in args.codec.split(",") if c], args.video, out, args.frames)
+    table = report.video_report(results, out, args.anchor)
+    (out / "bd_rates.md").write_text(table)
+    print(table)
+    print(f"results: {out}/*.json, rd_video.png, bd_rates.md (command lines in each JSON's meta)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run
 
@@ -241,7 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "(vtm, bpg444, av1, hm, elic, ...; default vtm)")
     ei.add_argument("--plot-anchors", default="vtm,bpg444,elic", help="published curves drawn in the plots")
     ei.add_argument("--anchor-dataset", default="kodak", help="which published anchors (default kodak)")
-    e.set_defaults(func=cmd_eval)
+    ei.set_defaults(func=cmd_eval)
+    ev = esub.add_parser("video", help="video baselines through ffmpeg (x264, x265, svtav1, vvenc)")
+    ev.add_argument("--video", required=True, help="a video file (mp4, mkv, y4m, ...)")
+    ev.add_argument("--codec", default="x264,x265,svtav1,vvenc", help="comma-separated codecs")
+    ev.add_argument("--out", required=True, help="output folder (re-running resumes)")
+    ev.add_argument("--frames", type=_positive_int, default=None, help="only the first N frames")
+    ev.add_argument("--anchor", default="x264", help="BD-rate reference among the codecs (default x264)")
+    ev.set_defaults(func=cmd_eval_video)
 
     m = sub.add_parser("demo", parents=[threads], help="code a bundled Kodak photo through the rANS coder",
                        description="Code the pixels of a real photo (bundled kodim23, or --image) through "

@@ -122,3 +122,32 @@ def test_cli_eval(tiny_dataset, tmp_path, capsys):
         assert (out / f).is_file()
     assert main(["eval", "image", "--dataset", str(tiny_dataset), "--codec", "nope", "--out", str(out)]) == 2
     assert "unknown image codec" in capsys.readouterr().err
+
+
+def test_video_baselines(tmp_path, capsys):
+    """x264 and x265 on the first frames of a real clip: sane curves, exact command
+    lines recorded, and a re-run resumes instead of re-encoding."""
+    pytest.importorskip("imageio_ffmpeg")
+    from pathlib import Path
+
+    from entrozip.eval import video
+
+    clip = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "carphone_qcif.mp4"
+    if not clip.exists():
+        pytest.skip("shared video data not present")
+    out = tmp_path / "video"
+    assert main(["eval", "video", "--video", str(clip), "--codec", "x264,x265", "--frames", "4",
+                 "--out", str(out)]) == 0
+    assert "| x265 |" in capsys.readouterr().out
+    res = json.loads((out / "x264.json").read_text())
+    r = res["results"]
+    assert res["meta"]["frames"] == 4 and res["meta"]["size"] == [176, 144]
+    assert r["quality"] == list(video.VIDEO_BASELINES["x264"].qualities)
+    assert all(a > b for a, b in zip(r["bpp"], r["bpp"][1:]))  # higher CRF, fewer bits
+    assert all(a > b for a, b in zip(r["psnr-yuv"], r["psnr-yuv"][1:]))
+    for q, y, u, v, w in zip(r["quality"], r["psnr-y"], r["psnr-u"], r["psnr-v"], r["psnr-yuv"]):
+        assert w == pytest.approx((6 * y + u + v) / 8, abs=0.5)  # mean of per-frame weighted values
+    assert "libx264" in res["meta"]["commands"]["23"] and "-crf 23" in res["meta"]["commands"]["23"]
+    lines = (out / "raw" / "x264.jsonl").read_text()
+    video.evaluate(["x264"], clip, out, max_frames=4, progress=False)
+    assert (out / "raw" / "x264.jsonl").read_text() == lines

@@ -53,7 +53,8 @@ def _git_commit() -> str | None:
         return None
 
 
-def provenance(codec, dataset: Path, n_images: int) -> dict:
+def provenance_common() -> dict:
+    """What produced a result: entrozip version and commit, date, device, libraries."""
     import torch
 
     return {
@@ -62,11 +63,15 @@ def provenance(codec, dataset: Path, n_images: int) -> dict:
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "device": "cpu",
         "machine": f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}",
-        "libraries": {**codec.versions(), "numpy": np.__version__, "torch": torch.__version__},
-        "dataset": dataset.name,
-        "images": n_images,
+        "libraries": {"numpy": np.__version__, "torch": torch.__version__},
         "weights_sha256": None,  # classic codecs carry no weights
     }
+
+
+def provenance(codec, dataset: Path, n_images: int) -> dict:
+    meta = provenance_common()
+    meta["libraries"].update(codec.versions())
+    return {**meta, "dataset": dataset.name, "images": n_images}
 
 
 def measure(codec, rgb: np.ndarray, quality: int) -> dict:

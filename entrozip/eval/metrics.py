@@ -55,7 +55,12 @@ def rgb_to_ycbcr(rgb: np.ndarray, matrix: str = "bt709", full_range: bool = Fals
     return np.stack([16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr], -1)
 
 
+def weighted_yuv_psnr(y: float, u: float, v: float) -> float:
+    """The usual video summary: (6 PSNR_Y + PSNR_U + PSNR_V) / 8."""
+    return (6 * y + u + v) / 8
+
+
 def psnr_yuv(a_yuv: np.ndarray, b_yuv: np.ndarray, peak: float = 255.0) -> tuple[float, float, float, float]:
-    """(weighted, Y, U, V) PSNR of YCbCr planes; weighted = (6 Y + U + V) / 8 in dB."""
+    """(weighted, Y, U, V) PSNR of same-size YCbCr planes (H x W x 3)."""
     y, u, v = (psnr(a_yuv[..., c], b_yuv[..., c], peak) for c in range(3))
-    return (6 * y + u + v) / 8, y, u, v
+    return weighted_yuv_psnr(y, u, v), y, u, v

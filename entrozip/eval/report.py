@@ -96,3 +96,41 @@ def plot(results: dict, out: Path, anchor_ids, dataset: str = "kodak") -> list[P
         plt.close(fig)
         paths.append(out / fname)
     return paths
+
+
+def video_report(results: dict, out: Path, anchor: str) -> str:
+    """RD plot (weighted YUV PSNR vs kbps) and a Markdown BD-rate table of the video
+    codecs against `anchor` (one of them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if anchor not in results:
+        raise ValueError(f"anchor {anchor!r} must be one of the evaluated codecs: {', '.join(results)}")
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, res in results.items():
+        r = res["results"]
+        ax.plot(r["kbps"], r["psnr-yuv"], marker="o", ms=3, label=f"{name}: {res['description']}")
+    meta = next(iter(results.values()))["meta"]
+    ax.set_xlabel("kbit/s")
+    ax.set_ylabel("PSNR YUV (6Y+U+V)/8 (dB)")
+    ax.set_title(f"{meta['video']} ({meta['size'][0]}x{meta['size'][1]}, {meta['frames']} frames)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "rd_video.png", dpi=110)
+    plt.close(fig)
+    ref = results[anchor]["results"]
+    rows = [f"BD-rate against {anchor} ({meta['video']}; pchip)", "",
+            "| codec | BD-rate PSNR-YUV | BD-rate PSNR-RGB |", "|---|---:|---:|"]
+    for name, res in results.items():
+        r = res["results"]
+        cells = []
+        for key in ("psnr-yuv", "psnr-rgb"):
+            try:
+                cells.append(f"{bd_rate(ref['bpp'], ref[key], r['bpp'], r[key]):+.2f} %")
+            except ValueError:
+                cells.append("n/a")
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,201 @@
+"""Video baselines through ffmpeg (the binary of the imageio-ffmpeg wheel >= 0.8,
+which has libx264, libx265, libsvtav1 and libvvenc), one table entry per codec.
+
+The source is decoded once to raw frames in its own YUV 4:2:0 format; each codec
+encodes those frames at every quality of its sweep, the result is decoded back,
+and the planes are compared: PSNR per plane and weighted (6 Y + U + V) / 8, RGB
+PSNR after converting both with the source's colour matrix and range, MS-SSIM
+where frames are large enough. bpp counts the whole output file. The exact
+command lines are recorded with the results.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import metrics
+
+
+@dataclass(frozen=True)
+class FfmpegCodec:
+    name: str
+    description: str
+    args: tuple  # encoder arguments; "{q}" is replaced by the quality
+    qualities: tuple
+    suffix: str = ".mp4"
+
+    def command(self, ffmpeg: str, src_yuv: str, width: int, height: int, fps: str, out: str, q) -> list[str]:
+        return [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p",
+                "-s", f"{width}x{height}", "-r", fps, "-i", src_yuv,
+                *[a.replace("{q}", str(q)) for a in self.args], out]
+
+
+VIDEO_BASELINES = {
+    "x264": FfmpegCodec("x264", "H.264 (libx264, preset medium, CRF)",
+                        ("-c:v", "libx264", "-preset", "medium", "-crf", "{q}", "-pix_fmt", "yuv420p"),
+                        (18, 23, 28, 33, 38)),
+    "x265": FfmpegCodec("x265", "HEVC (libx265, preset medium, CRF)",
+                        ("-c:v", "libx265", "-preset", "medium", "-crf", "{q}", "-pix_fmt", "yuv420p",
+                         "-x265-params", "log-level=error"), (18, 23, 28, 33, 38)),
+    "svtav1": FfmpegCodec("svtav1", "AV1 (libsvtav1, preset 8, CRF)",
+                          ("-c:v", "libsvtav1", "-preset", "8", "-crf", "{q}", "-pix_fmt", "yuv420p"),
+                          (25, 32, 39, 46, 53)),
+    "vvenc": FfmpegCodec("vvenc", "VVC (libvvenc, preset faster, QP)",
+                         ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-pix_fmt", "yuv420p"),
+                         (22, 27, 32, 37, 42)),
+}
+
+
+def ffmpeg_exe() -> str:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise ImportError("video evaluation needs the imageio-ffmpeg wheel (>= 0.8): pip install imageio-ffmpeg") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass
+class Source:
+    path: Path
+    width: int
+    height: int
+    fps: str
+    matrix: str
+    full_range: bool
+    frames: np.ndarray  # [n, h*w*3/2] uint8, yuv420p
+
+    def planes(self, frames: np.ndarray):
+        """(Y [n,h,w], U [n,h/2,w/2], V) views of yuv420p frames."""
+        n, h, w = len(frames), self.height, self.width
+        y = frames[:, : h * w].reshape(n, h, w)
+        u = frames[:, h * w : h * w * 5 // 4].reshape(n, h // 2, w // 2)
+        v = frames[:, h * w * 5 // 4 :].reshape(n, h // 2, w // 2)
+        return y, u, v
+
+
+def read_source(path, max_frames: int | None = None) -> Source:
+    """Decode `path` to yuv420p frames; size, rate, colour matrix and range from ffmpeg's stream line."""
+    ffmpeg, path = ffmpeg_exe(), Path(path)
+    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    m = re.search(r"Video: .*?, (\w+)(\(([^)]*)\))?, (\d+)x(\d+)", probe)
+    if not m:
+        raise ValueError(f"{path}: no video stream found")
+    width, height = int(m.group(4)), int(m.group(5))
+    if width % 2 or height % 2:
+        raise ValueError(f"{path}: 4:2:0 evaluation needs even frame sizes, got {width}x{height}")
+    colour = (m.group(3) or "").split(",")
+    full_range = any(c.strip() in ("pc", "jpeg") for c in colour)
+    matrix = "bt709" if any("709" in c for c in colour) else "bt2020" if any("2020" in c for c in colour) else "bt601"
+    fps_m = re.search(r"(\d+(?:\.\d+)?) fps", probe)
+    fps = fps_m.group(1) if fps_m else "25"
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(path)]
+    if max_frames:
+        cmd += ["-frames:v", str(max_frames)]
+    raw = subprocess.run(cmd + ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
+    frame_bytes = width * height * 3 // 2
+    frames = np.frombuffer(raw, np.uint8)[: len(raw) // frame_bytes * frame_bytes].reshape(-1, frame_bytes)
+    if not len(frames):
+        raise ValueError(f"{path}: no frames decoded")
+    return Source(path, width, height, fps, matrix, full_range, frames)
+
+
+def _rgb(src: Source, y, u, v) -> np.ndarray:
+    """8-bit RGB of one frame's planes (chroma repeated to full size), with the source's matrix and range."""
+    kr, kb = metrics.MATRICES[src.matrix]
+    up = lambda c: np.repeat(np.repeat(c, 2, 0), 2, 1).astype(np.float64)  # noqa: E731
+    Y, Cb, Cr = y.astype(np.float64), up(u), up(v)
+    if src.full_range:
+        Y, Cb, Cr = Y / 255, (Cb - 128) / 255, (Cr - 128) / 255
+    else:
+        Y, Cb, Cr = (Y - 16) / 219, (Cb - 128) / 224, (Cr - 128) / 224
+    r = Y + 2 * (1 - kr) * Cr
+    b = Y + 2 * (1 - kb) * Cb
+    g = (Y - kr * r - kb * b) / (1 - kr - kb)
+    return np.clip(np.rint(np.stack([r, g, b], -1) * 255), 0, 255).astype(np.uint8)
+
+
+def measure(codec: FfmpegCodec, src: Source, q, workdir: Path) -> dict:
+    ffmpeg = ffmpeg_exe()
+    src_yuv = workdir / "source.yuv"
+    if not src_yuv.exists():
+        src_yuv.write_bytes(src.frames.tobytes())
+    out = workdir / f"{codec.name}-{q}{codec.suffix}"
+    cmd = codec.command(ffmpeg, str(src_yuv), src.width, src.height, src.fps, str(out), q)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    t1 = time.perf_counter()
+    raw = subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(out), "-f", "rawvideo",
+                          "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
+    t2 = time.perf_counter()
+    dec = np.frombuffer(raw, np.uint8).reshape(-1, src.frames.shape[1])
+    if dec.shape != src.frames.shape:
+        raise RuntimeError(f"{codec.name} q={q}: decoded {len(dec)} frames, expected {len(src.frames)}")
+    (ya, ua, va), (yb, ub, vb) = src.planes(src.frames), src.planes(dec)
+    per_frame = []
+    for i in range(len(dec)):
+        py, pu, pv = metrics.psnr(ya[i], yb[i]), metrics.psnr(ua[i], ub[i]), metrics.psnr(va[i], vb[i])
+        a_rgb, b_rgb = _rgb(src, ya[i], ua[i], va[i]), _rgb(src, yb[i], ub[i], vb[i])
+        per_frame.append((metrics.weighted_yuv_psnr(py, pu, pv), py, pu, pv, metrics.psnr(a_rgb, b_rgb),
+                          metrics.ms_ssim(a_rgb, b_rgb)))
+    cols = list(zip(*per_frame))
+
+    def mean(column):  # frames coded losslessly (inf) or too small for MS-SSIM (None) are left out
+        vals = [v for v in column if v is not None and np.isfinite(v)]
+        return float(np.mean(vals)) if vals else None
+
+    size = out.stat().st_size
+    return {
+        "quality": q, "frames": len(dec), "bytes": size,
+        "bpp": 8 * size / (len(dec) * src.width * src.height),
+        "kbps": 8 * size / 1000 / (len(dec) / float(src.fps)),
+        "psnr-yuv": mean(cols[0]), "psnr-y": mean(cols[1]), "psnr-u": mean(cols[2]), "psnr-v": mean(cols[3]),
+        "psnr-rgb": mean(cols[4]), "ms-ssim-rgb": mean(cols[5]),
+        "encoding_time": t1 - t0, "decoding_time": t2 - t1,
+        "command": " ".join(cmd),
+    }
+
+
+def evaluate(names, video, out, max_frames=None, progress: bool = True) -> dict:
+    """Every codec of `names` over one video at its quality sweep; resumable (OUT/raw/*.jsonl)."""
+    from .harness import _read_records, provenance_common
+
+    out = Path(out)
+    (out / "raw").mkdir(parents=True, exist_ok=True)
+    src = read_source(video, max_frames)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="ez-video-") as tmp:
+        for name in names:
+            if name not in VIDEO_BASELINES:
+                raise ValueError(f"unknown video codec {name!r}; available: {', '.join(VIDEO_BASELINES)}")
+            codec = VIDEO_BASELINES[name]
+            raw = out / "raw" / f"{name}.jsonl"
+            kept = [r for r in _read_records(raw) if r.get("video") == src.path.name and r["frames"] == len(src.frames)]
+            raw.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            done = {r["quality"] for r in kept}
+            with open(raw, "a") as log:
+                for q in tqdm([q for q in codec.qualities if q not in done], desc=name, disable=not progress):
+                    rec = {"video": src.path.name, **measure(codec, src, q, Path(tmp))}
+                    log.write(json.dumps(rec) + "\n")
+                    log.flush()
+                    kept.append(rec)
+            kept.sort(key=lambda r: r["quality"])
+            keys = ("quality", "bpp", "kbps", "psnr-yuv", "psnr-y", "psnr-u", "psnr-v", "psnr-rgb", "ms-ssim-rgb",
+                    "encoding_time", "decoding_time")
+            results[name] = {
+                "name": name,
+                "description": codec.description,
+                "meta": {**provenance_common(), "video": src.path.name, "frames": len(src.frames),
+                         "size": [src.width, src.height], "fps": src.fps, "matrix": src.matrix,
+                         "full_range": src.full_range, "commands": {str(r["quality"]): r["command"] for r in kept}},
+                "results": {k: [r[k] for r in kept] for k in keys},
+            }
+            (out / f"{name}.json").write_text(json.dumps(results[name], indent=1))
+    return results

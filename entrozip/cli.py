@@ -254,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     ei.add_argument("--limit", type=_positive_int, default=None, help="only the first N images")
     ei.add_argument("--anchor", default="vtm", help="BD-rate reference: a codec above or a published anchor "
                                                     "(vtm, bpg444, av1, hm, elic, ...; default vtm)")
-    ei.add_argument("--plot-anchors", default="vtm,bpg444,elic", help="published curves drawn in the plots")
+    ei.add_argument("--plot-anchors", default="vtm,bpg444,elic,tcm-large,s2lic",
+                    help="published curves drawn in the plots")
     ei.add_argument("--anchor-dataset", default="kodak", help="which published anchors (default kodak)")
     ei.set_defaults(func=cmd_eval)
     ev = esub.add_parser("video", help="video baselines through ffmpeg (x264, x265, svtav1, vvenc)")

@@ -1,4 +1,4 @@
 """`entrozip.weights`: the weights codec's public face (see entrozip/codecs/weights/)."""
-from .codecs.weights import compress, convert, decompress, info, read_manifest, verify
+from .codecs.weights import compress, convert, decompress, from_pretrained, info, read_manifest, verify
 
-__all__ = ["compress", "decompress", "convert", "info", "verify", "read_manifest"]
+__all__ = ["compress", "decompress", "convert", "info", "verify", "read_manifest", "from_pretrained"]

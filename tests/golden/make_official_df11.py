@@ -76,6 +76,7 @@ def main():
             out[k] = v
     save_file(out, str(OUT / "model.safetensors"))
     cfg = config.to_dict()
+    cfg["architectures"] = ["LlamaForCausalLM"]  # as save_pretrained writes it
     cfg["dfloat11_config"] = {"version": "0.5.0", "threads_per_block": [512], "bytes_per_thread": 8,
                               "pattern_dict": PATTERNS}
     (OUT / "config.json").write_text(json.dumps(cfg, indent=2))

@@ -8,5 +8,6 @@ coder and the format conventions rather than the single-file container:
     weights.decompress("llama-df11/", "llama-bf16-again/")   # byte-identical files
 """
 from .dfloat11 import compress, convert, decompress, info, read_manifest, verify
+from .loading import from_pretrained
 
-__all__ = ["compress", "decompress", "convert", "info", "verify", "read_manifest"]
+__all__ = ["compress", "decompress", "convert", "info", "verify", "read_manifest", "from_pretrained"]

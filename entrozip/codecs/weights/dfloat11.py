@@ -179,6 +179,7 @@ def _compress_file(src: Path, dst: Path, threads: int, bar) -> FileSummary:
             if t.dtype in floats.LAYOUTS and t.numel >= MIN_CODED_VALUES:
                 plan.hist = floats.histogram(t.dtype, f.view(t))
                 shared_hist[t.dtype] = shared_hist.get(t.dtype, 0) + plan.hist
+                f.release(t)  # resident memory stays bounded by the tensors in flight
             plans.append(plan)
         shared = {dt: _table_for(h) for dt, h in shared_hist.items()}
         for p in plans:
@@ -233,6 +234,7 @@ def _compress_file(src: Path, dst: Path, threads: int, bar) -> FileSummary:
                     records[t.name]["sha256"] = digest
                     for part in parts:
                         writer.write(part)
+                    f.release(t)
                     summary.tensors += 1
                     summary.coded += p.hist is not None
                     summary.add(t.dtype, t.numel, t.nbytes, sum(len(memoryview(x).cast("B")) for x in parts))
@@ -370,10 +372,16 @@ class CompressedFile:
                                     threads)
             except FormatError as e:
                 raise FormatError(f"{self.path}: tensor {name!r}: {e}") from None
-            data = memoryview(out)
+            data = out  # a fresh array: callers may keep it without a copy
         if _sha256(data) != rec["sha256"]:
             raise FormatError(f"{self.path}: tensor {name!r} fails its SHA-256 check (corrupted file)")
         return data
+
+    def release(self, name: str) -> None:
+        """Drop the file pages of tensor `name`'s parts (see SafetensorsFile.release)."""
+        for part in (name, name + "/ez.sym", name + "/ez.raw", name + "/ez.table"):
+            if part in self.file.by_name:
+                self.file.release(self.file.by_name[part])
 
     def tensor_parts_bytes(self, name: str) -> int:
         rec = self.records[name]
@@ -398,6 +406,7 @@ class CompressedFile:
                 if len(data) != end - begin:
                     raise FormatError(f"{self.path}: tensor {name!r} has the wrong size")
                 out.write(data)
+                self.release(name)
                 bar.update(len(data))
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ def iter_tensors(path, threads=None):
             for name in cf.order:
                 rec = cf.records[name]
                 yield name, rec["dtype"], tuple(rec["shape"]), cf.tensor_bytes(name, threads)
+                cf.release(name)  # the consumer has copied it by now
 
 
 def _no_init():
@@ -52,12 +53,29 @@ def _no_init():
     return no_init_weights()
 
 
+def _main_float_dtype(path):
+    """The floating dtype holding most values in the checkpoint (the model is built in it)."""
+    import torch
+
+    counts = {}
+    if not (path / dfloat11.MANIFEST).is_file() and official.is_official(path):
+        return torch.bfloat16  # the official format holds bf16 weights
+    for f in dfloat11.read_manifest(path)["files"].values():
+        for dtype, row in f["by_dtype"].items():
+            if dtype in ("BF16", "F16", "F32", "F64"):
+                counts[dtype] = counts.get(dtype, 0) + row[0]
+    return getattr(torch, TORCH_DTYPES[max(counts, key=counts.get)]) if counts else torch.float32
+
+
 def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, **kwargs):
     """A transformers model with the weights of the compressed directory `path`.
 
-    auto_class: the transformers Auto class to build with (default: AutoModelForCausalLM
-    when the config names a *ForCausalLM architecture, else AutoModel). Extra keyword
-    arguments go to `from_config`. Weights keep their checkpoint dtype exactly."""
+    The model is built from its config without initialising weights, then every
+    tensor is decoded and copied into place one at a time, so host memory peaks at
+    about the model plus one tensor. auto_class: the transformers Auto class
+    (default: AutoModelForCausalLM when the config names a *ForCausalLM
+    architecture, else AutoModel); extra keyword arguments go to `from_config`.
+    Weights keep their checkpoint dtype exactly."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
@@ -66,33 +84,45 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, **
     if auto_class is None:
         causal = any(a.endswith("ForCausalLM") for a in (getattr(config, "architectures", None) or []))
         auto_class = AutoModelForCausalLM if causal else AutoModel
-    state, float_dtypes = {}, set()
-    for name, dtype, shape, data in iter_tensors(path, threads):
-        if dtype not in TORCH_DTYPES:
-            raise FormatError(f"{path}: tensor {name!r} has dtype {dtype}, which torch cannot hold")
-        array = np.frombuffer(data, np.uint8).copy()  # owns its memory: the files close after decoding
-        state[name] = torch.from_numpy(array).view(getattr(torch, TORCH_DTYPES[dtype])).reshape(shape)
-        if dtype.startswith("F") or dtype == "BF16":
-            float_dtypes.add(state[name].dtype)
-    main_dtype = max(float_dtypes, key=lambda d: sum(t.numel() for t in state.values() if t.dtype == d)) \
-        if float_dtypes else torch.float32
+    dtype = _main_float_dtype(path)
     with _no_init():
         try:
-            model = auto_class.from_config(config, dtype=main_dtype, **kwargs)
+            model = auto_class.from_config(config, dtype=dtype, **kwargs)
         except TypeError:  # transformers < 4.56 names it torch_dtype
-            model = auto_class.from_config(config, torch_dtype=main_dtype, **kwargs)
-    result = model.load_state_dict(state, strict=False, assign=True)
-    model.tie_weights()
-    left = [k for k, v in model.state_dict().items() if v.device.type == "meta" or k in result.missing_keys
-            and not _is_tied(model, k)]
-    if left:
-        raise FormatError(f"{path}: the checkpoint lacks weights the model needs: {left[:5]}")
-    # old checkpoints carry buffers newer models recompute (position_ids): ignore those, as transformers does
+            model = auto_class.from_config(config, torch_dtype=dtype, **kwargs)
+    targets = model.state_dict(keep_vars=True)
     buffers = {k for k, _ in model.named_buffers()}
     ignore = [re.compile(p) for p in (getattr(model, "_keys_to_ignore_on_load_unexpected", None) or [])]
-    unexpected = [k for k in result.unexpected_keys if k not in buffers and not any(p.search(k) for p in ignore)]
+    loaded, unexpected = set(), []
+    with torch.no_grad():
+        for name, st_dtype, shape, data in iter_tensors(path, threads):
+            if dtype_name := TORCH_DTYPES.get(st_dtype):
+                pass
+            else:
+                raise FormatError(f"{path}: tensor {name!r} has dtype {st_dtype}, which torch cannot hold")
+            if name not in targets:
+                # old checkpoints carry buffers newer models recompute (position_ids): skipped, as transformers does
+                if name not in buffers and not any(p.search(name) for p in ignore):
+                    unexpected.append(name)
+                continue
+            # decoded tensors are fresh arrays already; stored ones are views of a file about to close
+            array = data if isinstance(data, np.ndarray) and data.flags.owndata else np.frombuffer(data, np.uint8).copy()
+            tensor = torch.from_numpy(array).view(getattr(torch, dtype_name)).reshape(shape)
+            target = targets[name]
+            if target.shape != tensor.shape:
+                raise FormatError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects "
+                                  f"{tuple(target.shape)}")
+            if target.dtype == tensor.dtype:
+                target.copy_(tensor)
+            else:  # keep the checkpoint's dtype bit for bit
+                model.load_state_dict({name: tensor}, strict=False, assign=True)
+            loaded.add(name)
     if unexpected:
         raise FormatError(f"{path}: the checkpoint holds tensors the model does not have: {unexpected[:5]}")
+    model.tie_weights()
+    missing = [k for k in model.state_dict() if k not in loaded and k not in buffers and not _is_tied(model, k)]
+    if missing:
+        raise FormatError(f"{path}: the checkpoint lacks weights the model needs: {missing[:5]}")
     return model.to(device).eval()
 
 

@@ -71,6 +71,7 @@ class SafetensorsFile:
             raise FormatError(f"{path}: safetensors __metadata__ must map strings to strings")
         self.metadata: dict[str, str] = meta
         self.data = buf[8 + n :]
+        self._data_start = 8 + n
         tensors = []
         for name, t in header.items():
             try:
@@ -91,6 +92,15 @@ class SafetensorsFile:
     def view(self, t: TensorInfo) -> memoryview:
         """The tensor's raw little-endian bytes, without a copy."""
         return self.data[t.begin : t.end]
+
+    def release(self, t: TensorInfo) -> None:
+        """Drop the tensor's pages from memory (they are re-read if viewed again):
+        streaming a large file then keeps only what is in use resident."""
+        start = self._data_start + t.begin
+        lo = start - start % mmap.PAGESIZE
+        hi = self._data_start + t.end
+        if hi > lo and hasattr(self._map, "madvise"):
+            self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def close(self) -> None:
         self.data.release()

@@ -4,8 +4,9 @@
 
 Builds the LlamaConfig model of the GPU weights issue (16 layers, hidden 1024,
 intermediate 2816, vocab 32000, random weights saved in bf16), compresses it,
-then loads it in fresh processes two ways — transformers' from_pretrained of the
-bf16 directory and entrozip.weights.from_pretrained of the DF11 directory — and
+then loads it in fresh processes three ways — transformers' from_pretrained of the
+bf16 directory, entrozip.weights.from_pretrained of the DF11 directory (all
+decoded), and the same with keep_compressed=True (blocks decoded before they run) — and
 reports wall time, peak resident memory (VmHWM of each process) and whether
 the logits are bit-identical.
 """
@@ -29,7 +30,7 @@ if kind == "bf16":
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).eval()
 else:
     from entrozip import weights
-    model = weights.from_pretrained(path)
+    model = weights.from_pretrained(path, keep_compressed=(kind == "df11-compressed"))
 seconds = time.perf_counter() - t
 ids = torch.randint(0, 32000, (1, 32), generator=torch.Generator().manual_seed(0))
 with torch.no_grad():
@@ -64,11 +65,12 @@ def main():
         m = weights.compress(tmp / "bf16", tmp / "df11", progress=False)
         compress_s = time.perf_counter() - t
         rows = {}
-        for kind, path in (("bf16", tmp / "bf16"), ("df11", tmp / "df11")):
+        for kind, path in (("bf16", tmp / "bf16"), ("df11", tmp / "df11"), ("df11-compressed", tmp / "df11")):
             out = subprocess.run([sys.executable, "-c", LOADER, str(path), kind, str(tmp / f"{kind}.pt")],
                                  capture_output=True, text=True, check=True).stdout.split()
             rows[kind] = {"load_seconds": float(out[-2]), "peak_rss_mib": float(out[-1])}
-        same = torch.equal(torch.load(tmp / "bf16.pt"), torch.load(tmp / "df11.pt"))
+        same = all(torch.equal(torch.load(tmp / "bf16.pt"), torch.load(tmp / f"{k}.pt"))
+                   for k in ("df11", "df11-compressed"))
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "parameters": params,
            "bf16_tensor_bytes": m["original_tensor_bytes"], "df11_tensor_bytes": m["compressed_tensor_bytes"],
            "compress_seconds": compress_s, "loads": rows, "logits_identical": same}

@@ -78,3 +78,27 @@ def test_missing_weights_are_an_error(tmp_path):
     weights.compress(src, tmp_path / "df11", progress=False)
     with pytest.raises(FormatError, match="lacks weights"):
         weights.from_pretrained(tmp_path / "df11")
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_keep_compressed_decodes_each_block_before_it_runs(tmp_path, tied):
+    config = transformers.LlamaConfig(vocab_size=3000, hidden_size=128, intermediate_size=352, num_hidden_layers=3,
+                                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied)
+    torch.manual_seed(3)
+    transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16).save_pretrained(str(tmp_path / "bf16"))
+    weights.compress(tmp_path / "bf16", tmp_path / "df11", progress=False)
+    ref = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "bf16"), dtype=torch.bfloat16).eval()
+    ours = weights.from_pretrained(tmp_path / "df11", keep_compressed=True)
+    info = ours._entrozip_compressed
+    assert info["blocks"] == 3 + 2  # the layers, the embedding, the head
+    assert info["scratch_bytes"] == 3000 * 128 * 2  # the largest block: the embedding (or the tied head)
+    ids = torch.randint(0, 3000, (2, 16), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.equal(ours(input_ids=ids).logits, ref(input_ids=ids).logits)
+        assert torch.equal(ours.generate(ids[:1], max_new_tokens=4, do_sample=False),
+                           ref.generate(ids[:1], max_new_tokens=4, do_sample=False))
+
+
+def test_keep_compressed_needs_our_format(tmp_path):
+    with pytest.raises(ValueError, match="entrozip weights directory"):
+        weights.from_pretrained(GOLDEN / "official_df11", keep_compressed=True)

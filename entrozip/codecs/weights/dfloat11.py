@@ -83,15 +83,20 @@ def encode_tensor(dtype: str, data, model: rans.StaticModel, threads=None, hist=
     return rans.encode(symbols, model, threads=threads, **layout), raw
 
 
-def decode_tensor(dtype: str, numel: int, model: rans.StaticModel, stream, raw, threads=None) -> np.ndarray:
-    """The tensor's original bytes (uint8 array) from encode_tensor's output."""
+def decode_tensor(dtype: str, numel: int, model: rans.StaticModel, stream, raw, threads=None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """The tensor's original bytes (uint8 array) from encode_tensor's output, written
+    into `out` when given (a reused scratch buffer)."""
     if dtype not in floats.LAYOUTS:
         raise FormatError(f"dtype {dtype} is not a coded float type")
     code = floats.LAYOUTS[dtype]
     layout = rans.check_stream(stream, model, max_symbols=numel)
     if layout.n != numel or len(memoryview(raw).cast("B")) != numel * floats.RAW_BYTES[code]:
         raise FormatError(f"coded tensor does not hold {numel} values")
-    out = np.empty(numel * floats.WORD_BYTES[code], np.uint8)
+    if out is None:
+        out = np.empty(numel * floats.WORD_BYTES[code], np.uint8)
+    elif out.dtype != np.uint8 or out.nbytes != numel * floats.WORD_BYTES[code]:
+        raise ValueError("out must be a uint8 array of the tensor's size")
     floats.decode_merge(dtype, model, layout, raw, out, _n_threads(threads))
     return out
 

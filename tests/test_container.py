@@ -1,5 +1,4 @@
 """The .ezc container: round trips, and one clear FormatError for every kind of damage."""
-import io
 import json
 import struct
 import zlib

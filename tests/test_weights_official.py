@@ -75,9 +75,25 @@ def test_cli_convert(tmp_path, capsys):
     assert official.is_official(tmp_path / "official")
     assert main(["weights", "convert", str(GOLDEN), str(tmp_path / "x")]) == 2
     assert "neither an official DFloat11 nor an entrozip" in capsys.readouterr().err
-    with pytest.raises(FormatError, match="official DFloat11 directory"):
-        weights.info(OFFICIAL)
     np.testing.assert_equal(official.is_official(tmp_path / "ez"), False)
+
+
+def test_info_and_verify_of_official_directories(tmp_path, capsys):
+    i = weights.info(OFFICIAL)
+    assert i["format"] == "official DFloat11" and 10 < i["by_dtype"]["BF16"]["bits_per_value"] < 12
+    assert sum(t["values"] for t in i["tensors"] if t["table"].startswith("official")) == sum(
+        np.prod(shape) for name, (dtype, shape, _) in tensors(ORIGINAL).items() if name.endswith("proj.weight")
+        or name in ("model.embed_tokens.weight", "lm_head.weight"))
+    weights.decompress(OFFICIAL, tmp_path / "plain", progress=False)
+    assert weights.verify(tmp_path / "plain", OFFICIAL, progress=False) == []
+    from safetensors.torch import load_file, save_file
+
+    t = load_file(str(tmp_path / "plain" / "model.safetensors"))
+    t["lm_head.weight"][0, 0] += 1
+    save_file(t, str(tmp_path / "plain" / "model.safetensors"))
+    assert weights.verify(tmp_path / "plain", OFFICIAL, progress=False) == ["lm_head.weight: differs"]
+    assert main(["weights", "info", str(OFFICIAL)]) == 0
+    assert "BF16" in capsys.readouterr().out
 
 
 def test_writer_matches_the_official_encoder():

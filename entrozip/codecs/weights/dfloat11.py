@@ -321,8 +321,7 @@ def read_manifest(path) -> dict:
     m = path / MANIFEST
     if not m.is_file():
         if official.is_official(path):
-            raise FormatError(f"{path} is an official DFloat11 directory, not an entrozip one "
-                              "(decompress and convert read it; info and verify need entrozip's format)")
+            raise FormatError(f"{path} is an official DFloat11 directory, not an entrozip one")
         raise FormatError(f"{path} is not an entrozip weights directory (no {MANIFEST})")
     try:
         manifest = json.loads(m.read_text())
@@ -459,8 +458,12 @@ def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = 
 # ------------------------------------------------------------ info / verify
 
 def info(path) -> dict:
-    """Sizes and bits per weight of a compressed directory, per tensor and per dtype."""
+    """Sizes and bits per weight of a compressed directory (entrozip's or official), per
+    tensor and per dtype."""
     path = Path(path)
+    if not (path / MANIFEST).is_file() and official.is_official(path):
+        with official.OfficialDirectory(path) as od:
+            return od.info()
     manifest = read_manifest(path)
     tensors, by_dtype = [], {}
     for rel in manifest["files"]:
@@ -488,8 +491,11 @@ def verify(original, compressed, threads=None, progress: bool = True) -> list[st
     """Differences between a model directory and its compressed form ([] = identical).
 
     Every tensor is decoded and compared with the original's bytes; every other
-    file byte for byte (config.json against the text the manifest restores)."""
+    file byte for byte (config.json against the text the manifest restores). For an
+    official DFloat11 directory, the tensors are compared by name."""
     original, compressed = Path(original), Path(compressed)
+    if not (compressed / MANIFEST).is_file() and official.is_official(compressed):
+        return _verify_official(original, compressed)
     manifest = read_manifest(compressed)
     problems = []
     src_files = {p.relative_to(original).as_posix(): p for p in _files(original)}
@@ -537,3 +543,28 @@ def convert(src, dst, threads=None, progress: bool = True, overwrite: bool = Fal
             return official_writer.compress(plain, dst, pattern_dict, progress, overwrite)
         official.decompress(src, plain, threads, progress)
         return compress(plain, dst, threads, progress, overwrite)
+
+
+def _verify_official(original: Path, compressed: Path) -> list[str]:
+    """Tensor-by-tensor comparison of a model directory with an official DFloat11 one."""
+    want = {}
+    opened = [SafetensorsFile(p) for p in sorted(original.rglob("*.safetensors"))]
+    try:
+        for f in opened:
+            for t in f.tensors:
+                want[t.name] = (f, t)
+        problems, seen = [], set()
+        with official.OfficialDirectory(compressed) as od:
+            for name, dtype, shape, data in od.iter_tensors():
+                seen.add(name)
+                if name not in want:
+                    problems.append(f"{name}: not in the original directory")
+                    continue
+                f, t = want[name]
+                if (t.dtype, tuple(t.shape)) != (dtype, tuple(shape)) or bytes(f.view(t)) != bytes(data):
+                    problems.append(f"{name}: differs")
+        problems += [f"{name}: missing from the official directory" for name in sorted(set(want) - seen)]
+        return problems
+    finally:
+        for f in opened:
+            f.close()

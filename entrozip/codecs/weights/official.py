@@ -153,6 +153,32 @@ class OfficialDirectory:
                 decoded[unit] = self._decode_unit(unit)
             yield name, dtype, shape, decoded[unit].pop(name)
 
+    def info(self) -> dict:
+        """Sizes and bits per weight per unit, without decoding (the shape of dfloat11.info)."""
+        tensors, values_total, bytes_total = [], 0, 0
+        for unit, names in self._unit_weights.items():
+            size = sum(self._where[f"{unit}.{p}"][1].nbytes for p in UNIT_PARTS)
+            values = sum(int(np.prod(self._shapes[n])) for n in names)
+            tensors.append({"file": Path(self._where[f"{unit}.luts"][0].path).name, "name": unit, "dtype": "BF16",
+                            "values": values, "bytes": size, "bits_per_value": 8 * size / values,
+                            "table": "official unit of " + ", ".join(names)})
+            values_total += values
+            bytes_total += size
+        for name, (f, t) in self._stored.items():
+            tensors.append({"file": Path(f.path).name, "name": name, "dtype": t.dtype, "values": t.numel,
+                            "bytes": t.nbytes, "bits_per_value": 8 * t.nbytes / max(t.numel, 1), "table": "stored"})
+        by_dtype = {}
+        for t in tensors:
+            row = by_dtype.setdefault(t["dtype"], {"values": 0, "bytes": 0})
+            row["values"] += t["values"]
+            row["bytes"] += t["bytes"]
+        for row in by_dtype.values():
+            row["bits_per_value"] = 8 * row["bytes"] / row["values"] if row["values"] else 0.0
+        return {"path": str(self.src), "format": "official DFloat11",
+                "original_tensor_bytes": 2 * values_total + sum(t.nbytes for _, t in self._stored.values()),
+                "compressed_tensor_bytes": bytes_total + sum(t.nbytes for _, t in self._stored.values()),
+                "by_dtype": by_dtype, "tensors": tensors}
+
     def _decode_unit(self, unit: str) -> dict:
         parts = {p: self._where[f"{unit}.{p}"][0].view(self._where[f"{unit}.{p}"][1]) for p in UNIT_PARTS}
         values = decode_unit(parts, str(self.src), unit)

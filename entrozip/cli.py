@@ -69,6 +69,10 @@ def cmd_info(args) -> int:
     from . import rans
     from .container import read_file
 
+    if os.path.isdir(args.file):  # a compressed weights directory
+        args.src, args.tensors, args.action = args.file, False, "info"
+        return cmd_weights(args)
+
     c = read_file(args.file, verify=not args.no_verify)
     sections = []
     for name, payload in c.sections.items():
@@ -209,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("output", metavar="OUT")
     d.set_defaults(func=cmd_decompress)
 
-    i = sub.add_parser("info", help="show the header and sections of an .ezc file",
-                       description="Print the container header, sections and rANS stream summaries of FILE.")
+    i = sub.add_parser("info", help="show what an .ezc file (or a compressed weights directory) holds",
+                       description="Print the container header, sections and rANS stream summaries of FILE, "
+                                   "or the sizes of a compressed weights directory.")
     i.add_argument("file", metavar="FILE")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--no-verify", action="store_true", help="skip the payload CRC checks")

@@ -94,6 +94,8 @@ def test_info_and_verify_of_official_directories(tmp_path, capsys):
     assert weights.verify(tmp_path / "plain", OFFICIAL, progress=False) == ["lm_head.weight: differs"]
     assert main(["weights", "info", str(OFFICIAL)]) == 0
     assert "BF16" in capsys.readouterr().out
+    assert main(["info", str(OFFICIAL)]) == 0  # `entrozip info` on a directory
+    assert "bits/value" in capsys.readouterr().out
 
 
 def test_writer_matches_the_official_encoder():

@@ -5,5 +5,6 @@ The training paths are CompressAI's; the coding paths go through entrozip.rans
 """
 from .factorized import EntropyBottleneck
 from .gaussian import GaussianConditional
+from .hyperprior import MeanScaleHyperprior
 
-__all__ = ["EntropyBottleneck", "GaussianConditional"]
+__all__ = ["EntropyBottleneck", "GaussianConditional", "MeanScaleHyperprior"]

@@ -362,6 +362,13 @@ class CompressedFile:
             raise FormatError(f"{self.path}: missing tensor {name!r}")
         return self.file.view(t)
 
+    def coded_parts(self, name: str) -> tuple[rans.StaticModel, memoryview, memoryview]:
+        """(table, rANS stream, raw bits) of a coded tensor, as views into the file."""
+        rec = self.records[name]
+        own = rec["table"] == "own"
+        table = self._part(name + "/ez.table" if own else SHARED_TABLE + rec["dtype"])
+        return rans.StaticModel.from_bytes(table), self._part(name + "/ez.sym"), self._part(name + "/ez.raw")
+
     def tensor_bytes(self, name: str, threads=None) -> memoryview:
         """The original bytes of tensor `name`, checked against its SHA-256."""
         rec = self.records[name]
@@ -369,11 +376,8 @@ class CompressedFile:
         if rec["table"] is None:
             data = self._part(name)
         else:
-            table = self._part(name + "/ez.table") if rec["table"] == "own" else self._part(SHARED_TABLE + dtype)
-            model = rans.StaticModel.from_bytes(table)
             try:
-                out = decode_tensor(dtype, numel, model, self._part(name + "/ez.sym"), self._part(name + "/ez.raw"),
-                                    threads)
+                out = decode_tensor(dtype, numel, *self.coded_parts(name), threads)
             except FormatError as e:
                 raise FormatError(f"{self.path}: tensor {name!r}: {e}") from None
             data = out  # a fresh array: callers may keep it without a copy

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ... import rans
 from ...errors import FormatError
 from . import dfloat11, official
 from .safetensors_io import DTYPE_BYTES
@@ -194,10 +193,8 @@ def _compressed_model(model, path: Path, threads):
                     target = loader.targets.get(name)
                     paths = owners.get(id(target), []) if target is not None and name.endswith(".weight") else []
                     if rec["table"] is not None and paths:
-                        table = cf._part(name + "/ez.table") if rec["table"] == "own" else \
-                            cf._part(dfloat11.SHARED_TABLE + rec["dtype"])
-                        coded[name] = (rec["dtype"], tuple(rec["shape"]), rans.StaticModel.from_bytes(table),
-                                       bytes(cf._part(name + "/ez.sym")), bytes(cf._part(name + "/ez.raw")))
+                        table, stream, raw = cf.coded_parts(name)  # copied: the file closes after loading
+                        coded[name] = (rec["dtype"], tuple(rec["shape"]), table, bytes(stream), bytes(raw))
                         for mpath in paths:
                             blocks.setdefault(_block_of(mpath), []).append((mpath, name))
                         loader.loaded.add(name)

@@ -104,9 +104,10 @@ class StaticModel:
         return _native.require_cpu().StaticTables(self.freqs, self.precision, self.offset)
 
     def cost_q8_of_histogram(self, histogram) -> int:
-        """The integer size estimate (1/256 bits) that `encode` would compute for data
-        with this histogram (histogram[k] counts value offset + k): callers that
-        already hold a histogram pass `layout=` to encode and skip its estimate pass."""
+        """The exact integer size estimate (1/256 bits) of data with this histogram
+        (histogram[k] counts value offset + k), the quantity `encode` estimates from
+        the symbols: callers that already hold a histogram pass
+        `rans.layout(n, cost)` as encode's lanes/chunk_size and skip that pass."""
         h = np.asarray(histogram, np.uint64)
         if len(h) != len(self.freqs) or (h[self.freqs == 0] != 0).any():
             raise ValueError("histogram must match the alphabet and hold only codable symbols")

@@ -59,11 +59,11 @@ def _table_for(hist: np.ndarray) -> rans.StaticModel:
     return rans.StaticModel(hist[lo : hi + 1], PRECISION, lo)
 
 
-def _coded_bits(model: rans.StaticModel, hist: np.ndarray) -> float:
-    """Size in bits of data with histogram `hist` coded with `model` (which covers it)."""
-    present = np.flatnonzero(hist)
-    freqs = model.freqs[present - model.offset].astype(np.float64)
-    return float(np.sum(hist[present] * (model.precision - np.log2(freqs))))
+def _cost_q8(model: rans.StaticModel, hist: np.ndarray) -> int:
+    """Coded size, in 1/256 bits, of symbol bytes with 256-bin histogram `hist` under
+    `model` (which covers them): the coder's own integer estimate."""
+    lo = model.offset
+    return model.cost_q8_of_histogram(hist[lo : lo + model.alphabet_size])
 
 
 def table_for(dtype: str, data) -> rans.StaticModel:
@@ -77,9 +77,7 @@ def encode_tensor(dtype: str, data, model: rans.StaticModel, threads=None, hist=
     symbols, raw = floats.split(dtype, data, _n_threads(threads))
     layout = {}
     if hist is not None:
-        lo = model.offset
-        layout = dict(zip(("lanes", "chunk_size"),
-                          rans.layout(len(symbols), model.cost_q8_of_histogram(hist[lo : lo + model.alphabet_size]))))
+        layout = dict(zip(("lanes", "chunk_size"), rans.layout(len(symbols), _cost_q8(model, hist))))
     return rans.encode(symbols, model, threads=threads, **layout), raw
 
 
@@ -190,8 +188,8 @@ def _compress_file(src: Path, dst: Path, threads: int, bar) -> FileSummary:
         for p in plans:
             if p.hist is not None:
                 own = _table_for(p.hist)
-                own_bits = _coded_bits(own, p.hist) + 8 * len(own.to_bytes())
-                if own_bits < _coded_bits(shared[p.info.dtype], p.hist):
+                own_q8 = _cost_q8(own, p.hist) + 8 * 256 * len(own.to_bytes())
+                if own_q8 < _cost_q8(shared[p.info.dtype], p.hist):
                     p.own = own
         used_shared = sorted({p.info.dtype for p in plans if p.hist is not None and p.own is None})
         entries = [(SHARED_TABLE + dt, "U8", None) for dt in used_shared]
@@ -267,7 +265,7 @@ def compress(src, dst, threads=None, progress: bool = True, overwrite: bool = Fa
     shards = [p for p in files if p.suffix == ".safetensors"]
     if not shards:
         raise ValueError(f"{src} holds no .safetensors file")
-    workers = max(1, int(threads or os.cpu_count() or 1))
+    workers = _n_threads(threads)
     tmp = _partial_dir(dst, overwrite)
     try:
         per_file = {}
@@ -434,7 +432,7 @@ def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = 
     if not (src / MANIFEST).is_file() and official.is_official(src):
         return official.decompress(src, dst, threads, progress, overwrite)
     manifest = read_manifest(src)
-    workers = max(1, int(threads or os.cpu_count() or 1))
+    workers = _n_threads(threads)
     tmp = _partial_dir(dst, overwrite)
     try:
         total = sum(int(s.get("original_bytes", 0)) for s in manifest["files"].values())

@@ -96,6 +96,18 @@ def decode_unit(parts: dict, path: str, unit: str) -> np.ndarray:
     return out
 
 
+def copy_side_files(src: Path, dst: Path) -> None:
+    """Copy every file of `src` but the weights, their shard index and config.json
+    (written by the caller) into `dst`, for a directory whose weights become one
+    model.safetensors."""
+    for p in sorted(src.rglob("*")):
+        rel = p.relative_to(src)
+        if p.is_file() and p.suffix != ".safetensors" and not rel.name.endswith(".safetensors.index.json") \
+                and rel.as_posix() != "config.json":
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, dst / rel)
+
+
 class OfficialDirectory:
     """An official DFloat11 directory, read as a stream of original tensors."""
 
@@ -220,12 +232,7 @@ def decompress(src, dst, threads=None, progress: bool = True, overwrite: bool = 
                         bar.update(len(data))
             writer.close()
             writer = None
-            for p in sorted(src.rglob("*")):
-                rel = p.relative_to(src)
-                if p.is_file() and p.suffix != ".safetensors" and not rel.name.endswith(".safetensors.index.json") \
-                        and rel.as_posix() != "config.json":  # the weights now live in one model.safetensors
-                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(p, tmp / rel)
+            copy_side_files(src, tmp)
             plain = {k: v for k, v in od.config.items() if k != CONFIG_KEY}
             (tmp / "config.json").write_text(json.dumps(plain, indent=2) + "\n")
             _finish(tmp, dst)

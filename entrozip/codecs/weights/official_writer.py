@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ...errors import FormatError
 from . import floats
-from .official import CONFIG_KEY
+from .official import CONFIG_KEY, copy_side_files
 from .safetensors_io import SafetensorsFile, SafetensorsWriter
 
 VERSION = "0.5.0"
@@ -191,12 +191,7 @@ def compress(src, dst, pattern_dict=None, progress: bool = True, overwrite: bool
             except BaseException:
                 writer.abort()
                 raise
-            for p in sorted(src.rglob("*")):
-                rel = p.relative_to(src)
-                if p.is_file() and p.suffix != ".safetensors" and not rel.name.endswith(".safetensors.index.json") \
-                        and rel.as_posix() != "config.json":
-                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(p, tmp / rel)
+            copy_side_files(src, tmp)
             config[CONFIG_KEY] = {"version": VERSION, "threads_per_block": [THREADS_PER_BLOCK],
                                   "bytes_per_thread": BYTES_PER_THREAD, "pattern_dict": pattern_dict}
             (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -98,7 +98,9 @@ def measure(codec, rgb: np.ndarray, quality: int) -> dict:
     }
 
 
-def _read_records(path: Path) -> list[dict]:
+def resume_log(path: Path) -> list[dict]:
+    """The records of a run log (one JSON object a line), rewritten without the line an
+    interruption may have cut short, so that appending resumes cleanly."""
     records = []
     if path.exists():
         for line in path.read_text().splitlines():
@@ -106,6 +108,7 @@ def _read_records(path: Path) -> list[dict]:
                 records.append(json.loads(line))
             except json.JSONDecodeError:  # a line cut by an interruption: redone
                 continue
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return records
 
 
@@ -132,9 +135,7 @@ def evaluate_codec(name: str, dataset, out, qualities=None, limit=None, progress
     qualities = list(qualities or codec.qualities)
     raw = out / "raw" / f"{name}.jsonl"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    kept = _read_records(raw)
-    raw.write_text("".join(json.dumps(r) + "\n" for r in kept))  # drops a line an interruption cut short
-    records = [r for r in kept if r["quality"] in qualities and r["image"] in {p.name for p in images}]
+    records = [r for r in resume_log(raw) if r["quality"] in qualities and r["image"] in {p.name for p in images}]
     done = {(r["image"], r["quality"]) for r in records}
     todo = [(p, q) for q in qualities for p in images if (p.name, q) not in done]
     with open(raw, "a") as log:

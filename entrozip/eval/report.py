@@ -45,17 +45,16 @@ def bd_table(results: dict, anchor: str, dataset: str = "kodak") -> str:
     (a measured codec or a published anchor id)."""
     table = published.load(dataset)
     if anchor in results:
-        ref = results[anchor]["results"]
-        ref_name, ref_curve = anchor, (ref["bpp"], ref["psnr-rgb"], ref["ms-ssim-rgb"])
+        ref_name = anchor
     elif anchor in table:
         ref_name = table[anchor]["name"] + " [published]"
-        ref_curve = (table[anchor]["bpp"], table[anchor]["psnr-rgb"], table[anchor].get("ms-ssim-rgb"))
     else:
         raise ValueError(f"unknown anchor {anchor!r}: a measured codec or one of {', '.join(sorted(table))}")
+    curves = _curves(results, dataset, list(table))
+    ref_curve = curves.pop(ref_name)
     rows = [f"BD-rate against {ref_name} (negative = fewer bits at equal quality; pchip interpolation)", "",
             "| curve | BD-rate PSNR | BD-rate MS-SSIM |", "|---|---:|---:|"]
-    others = [a for a in table if a != anchor]
-    for label, (bpp, psnr, ssim) in _curves(results, dataset, others).items():
+    for label, (bpp, psnr, ssim) in curves.items():
         cells = []
         for dist, ref_dist in ((psnr, ref_curve[1]), (ssim, ref_curve[2])):
             try:

@@ -165,7 +165,7 @@ def measure(codec: FfmpegCodec, src: Source, q, workdir: Path) -> dict:
 
 def evaluate(names, video, out, max_frames=None, progress: bool = True) -> dict:
     """Every codec of `names` over one video at its quality sweep; resumable (OUT/raw/*.jsonl)."""
-    from .harness import _read_records, provenance_common
+    from .harness import provenance_common, resume_log
 
     out = Path(out)
     (out / "raw").mkdir(parents=True, exist_ok=True)
@@ -177,8 +177,7 @@ def evaluate(names, video, out, max_frames=None, progress: bool = True) -> dict:
                 raise ValueError(f"unknown video codec {name!r}; available: {', '.join(VIDEO_BASELINES)}")
             codec = VIDEO_BASELINES[name]
             raw = out / "raw" / f"{name}.jsonl"
-            kept = [r for r in _read_records(raw) if r.get("video") == src.path.name and r["frames"] == len(src.frames)]
-            raw.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            kept = [r for r in resume_log(raw) if r.get("video") == src.path.name and r["frames"] == len(src.frames)]
             done = {r["quality"] for r in kept}
             with open(raw, "a") as log:
                 for q in tqdm([q for q in codec.qualities if q not in done], desc=name, disable=not progress):

@@ -45,6 +45,9 @@ def test_yuv_conversion_and_weighted_psnr():
         np.testing.assert_allclose(metrics.rgb_to_ycbcr(white, matrix)[0, 0], [235, 128, 128], atol=1e-9)
         np.testing.assert_allclose(metrics.rgb_to_ycbcr(black, matrix)[0, 0], [16, 128, 128], atol=1e-9)
         np.testing.assert_allclose(metrics.rgb_to_ycbcr(white, matrix, full_range=True)[0, 0], [255, 128, 128])
+        rgb = np.random.default_rng(5).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        for full in (False, True):  # converting back recovers the 8-bit RGB (no rounding of the planes)
+            np.testing.assert_array_equal(metrics.ycbcr_to_rgb(metrics.rgb_to_ycbcr(rgb, matrix, full), matrix, full), rgb)
     a = np.zeros((4, 4, 3))
     b = a.copy()
     b[..., 0] += 1  # Y off by 1: Y PSNR 48.13 dB, U and V exact

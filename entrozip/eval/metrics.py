@@ -55,6 +55,20 @@ def rgb_to_ycbcr(rgb: np.ndarray, matrix: str = "bt709", full_range: bool = Fals
     return np.stack([16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr], -1)
 
 
+def ycbcr_to_rgb(ycbcr: np.ndarray, matrix: str = "bt709", full_range: bool = False) -> np.ndarray:
+    """Y, Cb, Cr planes (H x W x 3, 8-bit code scale) -> 8-bit RGB; inverse of rgb_to_ycbcr."""
+    kr, kb = MATRICES[matrix]
+    x = ycbcr.astype(np.float64)
+    if full_range:
+        y, cb, cr = x[..., 0] / 255, (x[..., 1] - 128) / 255, (x[..., 2] - 128) / 255
+    else:
+        y, cb, cr = (x[..., 0] - 16) / 219, (x[..., 1] - 128) / 224, (x[..., 2] - 128) / 224
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    return np.clip(np.rint(np.stack([r, g, b], -1) * 255), 0, 255).astype(np.uint8)
+
+
 def weighted_yuv_psnr(y: float, u: float, v: float) -> float:
     """The usual video summary: (6 PSNR_Y + PSNR_U + PSNR_V) / 8."""
     return (6 * y + u + v) / 8

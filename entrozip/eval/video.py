@@ -108,18 +108,10 @@ def read_source(path, max_frames: int | None = None) -> Source:
 
 
 def _rgb(src: Source, y, u, v) -> np.ndarray:
-    """8-bit RGB of one frame's planes (chroma repeated to full size), with the source's matrix and range."""
-    kr, kb = metrics.MATRICES[src.matrix]
-    up = lambda c: np.repeat(np.repeat(c, 2, 0), 2, 1).astype(np.float64)  # noqa: E731
-    Y, Cb, Cr = y.astype(np.float64), up(u), up(v)
-    if src.full_range:
-        Y, Cb, Cr = Y / 255, (Cb - 128) / 255, (Cr - 128) / 255
-    else:
-        Y, Cb, Cr = (Y - 16) / 219, (Cb - 128) / 224, (Cr - 128) / 224
-    r = Y + 2 * (1 - kr) * Cr
-    b = Y + 2 * (1 - kb) * Cb
-    g = (Y - kr * r - kb * b) / (1 - kr - kb)
-    return np.clip(np.rint(np.stack([r, g, b], -1) * 255), 0, 255).astype(np.uint8)
+    """8-bit RGB of one frame's 4:2:0 planes (chroma repeated to full size), with the
+    source's matrix and range."""
+    up = lambda c: np.repeat(np.repeat(c, 2, 0), 2, 1)  # noqa: E731
+    return metrics.ycbcr_to_rgb(np.stack([y, up(u), up(v)], -1), src.matrix, src.full_range)
 
 
 def measure(codec: FfmpegCodec, src: Source, q, workdir: Path) -> dict:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import FormatError
 from . import _native, reference, stream
-from ._arrays import as_int32
+from ._arrays import as_int32, to_numpy
 from .models import IndexedModel, StaticModel, quantize_counts
 from .stream import LANES
 
@@ -106,8 +106,6 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
 
 def _bytes_or_int32(symbols) -> np.ndarray:
     """uint8 symbols pass through as they are (no 4x widening); others become int32."""
-    from ._arrays import to_numpy
-
     a = to_numpy(symbols, "symbols")
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a.reshape(-1))

@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 
 from . import __version__
 from .errors import EntrozipError
@@ -17,8 +20,9 @@ from .errors import EntrozipError
 DESCRIPTION = """\
 entrozip: learned compression on one rANS entropy layer.
 
-  entrozip demo                       code a bundled Kodak photo through the coder
-  entrozip compress IN OUT.ezc        compress a file into an .ezc container
+  entrozip demo                       compress a bundled Kodak photo: bpp, PSNR, times
+  entrozip compress IN OUT.ezc        compress an image (learned codec) or any file (lossless)
+  entrozip info --models              the image models and their qualities
   entrozip decompress IN.ezc OUT      restore it (the codec is read from the file)
   entrozip info FILE.ezc              show what a file holds
   entrozip weights compress SRC DST   lossless LLM weights (DFloat11-style), directory to directory
@@ -41,27 +45,130 @@ def _size(n: int) -> str:
     return str(n)
 
 
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
+
+
+def _is_image(path: str) -> bool:
+    if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
+        return True
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path):
+            return True
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
+def _codec_for_input(path: str, named: str | None) -> str:
+    """The codec named, else "image" for images (extension or content), else "bytes"."""
+    return named or ("image" if _is_image(path) else "bytes")
+
+
+def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
+    options = {"threads": args.threads}
+    if codec_id == "image":
+        options.update(model=args.model, quality=args.quality, device=args.device)
+    elif (args.model is not None or args.quality is not None) and not in_folder:
+        raise ValueError(f"--model and --quality apply to the image codec, not {codec_id!r}")
+    return options
+
+
+def _pairs(src: str, dst: str, new_name) -> list[tuple[str, str]]:
+    """(input, output) pairs: one file, or every file of folder `src` into folder `dst`."""
+    if not os.path.isdir(src):
+        return [(src, dst)]
+    if os.path.exists(dst) and not os.path.isdir(dst):
+        raise ValueError(f"{src} is a folder, so OUT must be a folder too ({dst} is a file)")
+    os.makedirs(dst, exist_ok=True)
+    names = sorted(n for n in os.listdir(src) if os.path.isfile(os.path.join(src, n)) and not n.startswith("."))
+    if not names:
+        raise ValueError(f"{src}: no files to process")
+    return [(os.path.join(src, n), os.path.join(dst, new_name(n))) for n in names]
+
+
+@contextmanager
+def _files(src: str, dst: str):
+    """Real paths for src and dst: "-" becomes a temporary file filled from stdin
+    (src) or copied to stdout afterwards (dst), so every codec works on files."""
+    with tempfile.TemporaryDirectory(prefix="entrozip-") as tmp:
+        if src == "-":
+            src = os.path.join(tmp, "stdin")
+            with open(src, "wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f)
+        real_dst = os.path.join(tmp, "stdout") if dst == "-" else dst
+        yield src, real_dst
+        if dst == "-":
+            with open(real_dst, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+
+
+def _report(line: str, piped: bool) -> None:
+    print(line, file=sys.stderr if piped else sys.stdout)  # never mix a report into piped data
+
+
 def cmd_compress(args) -> int:
     from .codecs import open_codec
 
-    codec = open_codec(args.codec, threads=args.threads)
-    t = time.perf_counter()
-    codec.compress_file(args.input, args.output)
-    dt = time.perf_counter() - t
-    src, dst = os.path.getsize(args.input), os.path.getsize(args.output)
-    ratio = src / dst if dst else float("inf")
-    print(f"{args.input} -> {args.output}: {_size(src)} -> {_size(dst)} (ratio {ratio:.3f}, {args.codec}, {dt:.2f} s)")
+    for name, out in _pairs(args.input, args.output, lambda n: n + ".ezc"):
+        with _files(name, out) as (src, dst):
+            codec_id = _codec_for_input(src, args.codec)
+            codec = open_codec(codec_id, **_codec_options(args, codec_id, os.path.isdir(args.input)))
+            t = time.perf_counter()
+            codec.compress_file(src, dst)
+            dt = time.perf_counter() - t
+            src_size, dst_size = os.path.getsize(src), os.path.getsize(dst)
+            extra = ""
+            if codec_id == "image":
+                from PIL import Image
+
+                with Image.open(src) as im:
+                    extra = f", {8 * dst_size / (im.width * im.height):.4f} bpp"
+        ratio = src_size / dst_size if dst_size else float("inf")
+        _report(f"{name} -> {out}: {_size(src_size)} -> {_size(dst_size)} (ratio {ratio:.3f}{extra}, {codec_id}, "
+                f"{dt:.2f} s)", out == "-")
     return 0
+
+
+def _decompressed_name(name: str) -> str:
+    """x.png.ezc -> x.png (images come back as PNG: x.jpg.ezc -> x.png); other.ezc -> other."""
+    stem = name[:-4] if name.endswith(".ezc") else name + ".out"
+    base, ext = os.path.splitext(stem)
+    return base + ".png" if ext.lower() in IMAGE_EXTENSIONS else stem
 
 
 def cmd_decompress(args) -> int:
     from .codecs import codec_for_file
 
-    codec = codec_for_file(args.input, threads=args.threads)
-    t = time.perf_counter()
-    codec.decompress_file(args.input, args.output)
-    dt = time.perf_counter() - t
-    print(f"{args.input} -> {args.output}: {_size(os.path.getsize(args.output))} ({codec.codec_id}, {dt:.2f} s)")
+    for name, out in _pairs(args.input, args.output, _decompressed_name):
+        with _files(name, out) as (src, dst):
+            codec = codec_for_file(src, threads=args.threads)
+            t = time.perf_counter()
+            codec.decompress_file(src, dst)
+            dt = time.perf_counter() - t
+            size = os.path.getsize(dst)
+        _report(f"{name} -> {out}: {_size(size)} ({codec.codec_id}, {dt:.2f} s)", out == "-")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .codecs.image.models import MODELS, QUALITIES
+    from .codecs.image.weights import manifest
+
+    shipped = manifest()
+    rows = []
+    for name, spec in MODELS.items():
+        entry = shipped.get(name, {})
+        rows.append({"codec": "image", "model": name, "qualities": list(range(1, QUALITIES + 1)),
+                     "trained": bool(entry), "summary": spec.summary, "weights": entry})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'codec':6} {'model':14} {'qualities':10} {'weights':34} description")
+    for r in rows:
+        state = "shipped" if r["trained"] else "none shipped (untrained init)"
+        print(f"{r['codec']:6} {r['model']:14} {'1..' + str(len(r['qualities'])):10} {state:34} {r['summary']}")
     return 0
 
 
@@ -69,6 +176,10 @@ def cmd_info(args) -> int:
     from . import rans
     from .container import read_file
 
+    if args.models:
+        return cmd_models(args)
+    if args.file is None:
+        raise ValueError("info needs FILE (or --models)")
     if os.path.isdir(args.file):  # a compressed weights directory
         args.src, args.tensors, args.action = args.file, False, "info"
         return cmd_weights(args)
@@ -184,10 +295,12 @@ def cmd_eval_video(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run
+    from .demo import run, run_image
 
+    images = run_image(args.image, model=args.model, device=args.device, threads=args.threads)
+    print()
     rows = run(args.image, threads=args.threads)
-    return 0 if all(r["lossless"] for r in rows) else 1
+    return 0 if all(r["lossless"] for r in rows) and all(r["shape_ok"] for r in images) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,21 +315,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compress", parents=[threads], help="compress a file into an .ezc container",
                        description="Compress IN into the .ezc container OUT.")
-    c.add_argument("input", metavar="IN")
-    c.add_argument("output", metavar="OUT")
-    c.add_argument("--codec", default="bytes", help="codec id (default: bytes, lossless order-0 rANS)")
+    c.add_argument("input", metavar="IN", help="a file, a folder (every file in it), or - for stdin")
+    c.add_argument("output", metavar="OUT", help="a file, a folder (when IN is one), or - for stdout")
+    c.add_argument("--codec", default=None,
+                   help="codec id: image or bytes (default: image for image files, else bytes)")
+    c.add_argument("--model", default=None, help="image model (entrozip info --models; default elic)")
+    c.add_argument("--quality", type=int, default=None, help="image quality, 1 (smallest) .. 8 (best); default 4")
+    c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", parents=[threads], help="restore a file from an .ezc container",
                        description="Decompress the .ezc container IN to OUT; the codec is read from IN.")
-    d.add_argument("input", metavar="IN")
-    d.add_argument("output", metavar="OUT")
+    d.add_argument("input", metavar="IN", help="an .ezc file, a folder of them, or - for stdin")
+    d.add_argument("output", metavar="OUT", help="a file (PNG for images), a folder, or - for stdout")
     d.set_defaults(func=cmd_decompress)
 
     i = sub.add_parser("info", help="show what an .ezc file (or a compressed weights directory) holds",
                        description="Print the container header, sections and rANS stream summaries of FILE, "
                                    "or the sizes of a compressed weights directory.")
-    i.add_argument("file", metavar="FILE")
+    i.add_argument("file", metavar="FILE", nargs="?")
+    i.add_argument("--models", action="store_true", help="list the image models and the qualities each offers")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--no-verify", action="store_true", help="skip the payload CRC checks")
     i.set_defaults(func=cmd_info)
@@ -271,10 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--anchor", default="x264", help="BD-rate reference among the codecs (default x264)")
     ev.set_defaults(func=cmd_eval_video)
 
-    m = sub.add_parser("demo", parents=[threads], help="code a bundled Kodak photo through the rANS coder",
-                       description="Code the pixels of a real photo (bundled kodim23, or --image) through "
-                                   "the rANS coder and print size vs ideal and MB/s.")
+    m = sub.add_parser("demo", parents=[threads], help="compress a bundled Kodak photo; bpp, PSNR, times",
+                       description="Compress and decompress a real photo (bundled kodim23, or --image) with the "
+                                   "image codec (bpp, PSNR, times), then code its pixels through the rANS coder "
+                                   "alone (size vs ideal, MB/s).")
     m.add_argument("--image", default=None, help="use this image instead of the bundled one")
+    m.add_argument("--model", default=None, help="image model (default elic)")
+    m.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     m.set_defaults(func=cmd_demo)
     return p
 

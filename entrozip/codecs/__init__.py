@@ -23,7 +23,7 @@ def register(cls):
 
 
 def _load_builtin() -> None:
-    from . import bytes_codec  # noqa: F401  (registers itself)
+    from . import bytes_codec, image  # noqa: F401  (register themselves)
 
 
 def available() -> list[str]:

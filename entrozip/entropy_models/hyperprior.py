@@ -1,74 +1,79 @@
-"""Mean-scale hyperprior (Ballé et al. 2018, Minnen et al. 2018) as one entropy model.
+"""Hyperprior (Ballé et al. 2018) as one entropy model for y.
 
-    z = h_a(y), coded with a factorized prior; (scales, means) = h_s(z_hat);
-    y coded with a Gaussian conditional given (scales, means).
+    z = h_a(y)                  coded under a factorized prior (EntropyBottleneck)
+    hyper = h_s(z_hat)          an IntegerNet: exact on any device
+    y | hyper                   coded by a SliceContextGaussian (plain, checkerboard,
+                                channel-wise or both)
 
-The transforms are the caller's modules. Decoding reproduces the CDF indexes and
-means from z_hat through h_s, so h_s must give bit-identical outputs wherever the
-stream is decoded: an integer / fixed-point h_s gives that across devices; a
-float one only on the machine that encoded.
+Streams: one z stream per batch item; one y stream per coding step (slices x
+checkerboard passes) for the whole batch.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .. import rans
+from .context.slices import FRAC, SliceContextGaussian
 from .factorized import EntropyBottleneck
-from .gaussian import GaussianConditional
+from .integer import IntegerNet, from_fixed, to_fixed
+
+Z_FRAC = 4  # fractional bits of z_hat (symbols + the prior's medians) into h_s
 
 
-def default_scale_table(levels: int = 64, low: float = 0.11, high: float = 256.0) -> torch.Tensor:
-    """CompressAI's log-spaced Gaussian scale table."""
-    return torch.exp(torch.linspace(torch.log(torch.tensor(low)), torch.log(torch.tensor(high)), levels))
+class Hyperprior(nn.Module):
+    """h_a: M -> z_channels (encoder only, any float module); h_s_layers: the layers of
+    an IntegerNet z_channels -> hyper features at y's resolution; y_model: what codes y."""
 
-
-class MeanScaleHyperprior(nn.Module):
-    """y (N x M x H x W) <-> two streams per item: z under a factorized prior, y under
-    Gaussians whose scales and means h_s predicts from z_hat.
-
-    h_a: M -> Z channels (downsampling as it likes); h_s: Z -> 2M channels
-    (scales then means) at y's resolution."""
-
-    def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int, scale_table=None):
+    def __init__(self, h_a: nn.Module, h_s_layers, z_channels: int, y_model: SliceContextGaussian):
         super().__init__()
-        self.h_a, self.h_s = h_a, h_s
+        self.h_a = h_a
+        self.h_s = IntegerNet(*h_s_layers, in_frac_bits=Z_FRAC, out_frac_bits=FRAC)
         self.entropy_bottleneck = EntropyBottleneck(z_channels)
-        self.gaussian_conditional = GaussianConditional(None)
-        self.gaussian_conditional.update_scale_table(default_scale_table() if scale_table is None else scale_table)
-
-    def _params(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scales, means = self.h_s(z_hat).chunk(2, dim=1)
-        return scales, means
+        self.y_model = y_model
 
     def forward(self, y: torch.Tensor):
         """Training: (y_hat, {"y": likelihoods, "z": likelihoods})."""
-        z = self.h_a(y)
-        z_hat, z_lik = self.entropy_bottleneck(z)
-        scales, means = self._params(z_hat)
-        y_hat, y_lik = self.gaussian_conditional(y, scales, means)
+        z_hat, z_lik = self.entropy_bottleneck(self.h_a(y))
+        y_hat, y_lik = self.y_model(y, self.h_s(z_hat))
         return y_hat, {"y": y_lik, "z": z_lik}
 
     def update(self, force: bool = False) -> bool:
-        """Build the integer CDF tables of both priors (once, after training)."""
-        a = self.entropy_bottleneck.update(force=force)
-        b = self.gaussian_conditional.update_scale_table(self.gaussian_conditional.scale_table, force=force)
-        return a or b
+        """Integer CDF tables and integer networks (once, after training)."""
+        updated = self.entropy_bottleneck.update(force=force)
+        if force or not self.h_s.frozen:
+            self.h_s.freeze()
+            updated = True
+        return self.y_model.update(force=force) or updated
+
+    def _hyper_q(self, z_hat: torch.Tensor) -> torch.Tensor:
+        return self.h_s.forward_int(to_fixed(z_hat, Z_FRAC))
 
     @torch.no_grad()
-    def compress(self, y: torch.Tensor) -> dict:
-        """{"strings": [y streams, z streams], "shape": z's spatial size}."""
+    def compress(self, y: torch.Tensor, threads: int | None = None) -> dict:
+        """{"z": [bytes] per item, "y": [bytes] per step, "z_shape": (h, w),
+        "steps": [(symbols, indexes)], "y_hat": float y_hat}."""
         z = self.h_a(y)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        scales, means = self._params(z_hat)
-        indexes = self.gaussian_conditional.build_indexes(scales)
-        y_strings = self.gaussian_conditional.compress(y, indexes, means)
-        return {"strings": [y_strings, z_strings], "shape": tuple(z.shape[-2:])}
+        hyper_q = self._hyper_q(z_hat)
+        if hyper_q.shape[-2:] != y.shape[-2:]:
+            raise ValueError(f"h_s gives {tuple(hyper_q.shape[-2:])}, y is {tuple(y.shape[-2:])}")
+        steps, y_hat_q = self.y_model.compress(y, hyper_q)
+        model = self.y_model.gaussian_conditional._coding_model()
+        y_strings = [rans.encode(s, model, i, threads=threads) for s, i in steps]
+        return {"z": z_strings, "y": y_strings, "z_shape": tuple(z.shape[-2:]), "steps": steps,
+                "y_hat": from_fixed(y_hat_q, FRAC)}
 
     @torch.no_grad()
-    def decompress(self, strings, shape) -> torch.Tensor:
-        y_strings, z_strings = strings
-        z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
-        scales, means = self._params(z_hat)
-        indexes = self.gaussian_conditional.build_indexes(scales)
-        return self.gaussian_conditional.decompress(y_strings, indexes, means=means)
+    def decompress(self, z_strings, y_strings, z_shape, threads: int | None = None) -> torch.Tensor:
+        """y_hat (float) from compress's streams."""
+        if len(y_strings) != self.y_model.num_steps():
+            raise ValueError(f"{len(y_strings)} y streams; this model codes {self.y_model.num_steps()}")
+        z_hat = self.entropy_bottleneck.decompress(z_strings, tuple(z_shape))
+        model = self.y_model.gaussian_conditional._coding_model()
+
+        def decode_step(i, indexes):
+            return rans.decode(y_strings[i], model, indexes, threads=threads)
+
+        return from_fixed(self.y_model.decompress(decode_step, self._hyper_q(z_hat)), FRAC)

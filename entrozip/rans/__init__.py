@@ -171,11 +171,14 @@ class StreamInfo:
     chunk_symbols: int
     num_chunks: int
     num_bytes: int
+    framing_bytes: int  # prefix + chunk index + per chunk: final lane states and the escape count
 
 
 def stream_info(blob) -> StreamInfo:
     """What a stream's prefix says, without decoding it."""
     layout = stream.parse(blob, max_symbols=1 << 62)
+    size = len(memoryview(blob).cast("B"))
+    framing = size - len(layout.payload) + (layout.num_chunks * (4 * layout.lanes + 1) if layout.n else 0)
     return StreamInfo(
         layout.version,
         stream.KIND_NAMES[layout.kind],
@@ -184,5 +187,6 @@ def stream_info(blob) -> StreamInfo:
         layout.lanes,
         layout.chunk_symbols,
         layout.num_chunks,
-        len(memoryview(blob).cast("B")),
+        size,
+        framing,
     )

@@ -1,0 +1,162 @@
+"""`image`: learned lossy image coding (models.py), one .ezc file per image.
+
+    codec = entrozip.open_codec("image", model="elic", quality=4)
+    blob = codec.compress(pil_image_or_uint8_array)     # a complete .ezc file
+    array = codec.decompress(blob)                      # H x W x 3 uint8 (H x W for grayscale)
+
+File (docs/FORMAT.md, "image"):
+    header   {"model", "quality", "weights": weights_id, "size": [H, W], "mode"}
+    sections "z" (rANS stream), "y" (varint count, varint lengths, one rANS stream
+             per coding step), "alpha" (PNG, only for images with transparency)
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from ... import rans
+from ...container import pack, parse, read_file
+from ...errors import EntrozipError, FormatError
+from ...rans.stream import get_varint, put_varint
+from .. import register
+from .io import MAX_PIXELS, restore, to_pil, to_rgb
+from .models import MODELS, PAD, QUALITIES
+
+DEFAULT_MODEL = "elic"
+DEFAULT_QUALITY = 4
+
+
+def _pack_streams(streams) -> bytes:
+    out = bytearray()
+    put_varint(out, len(streams))
+    for s in streams:
+        put_varint(out, len(s))
+    for s in streams:
+        out += s
+    return bytes(out)
+
+
+def _unpack_streams(buf, expected: int) -> list[memoryview]:
+    buf = memoryview(buf).cast("B")
+    count, pos = get_varint(buf, 0, len(buf), 3, "the y stream count")
+    if count != expected:
+        raise FormatError(f"image file holds {count} y streams; its model codes {expected}")
+    lengths = []
+    for _ in range(count):
+        n, pos = get_varint(buf, pos, len(buf), 5, "a y stream length")
+        lengths.append(n)
+    if pos + sum(lengths) != len(buf):
+        raise FormatError("image file's y streams do not add up to their section")
+    out = []
+    for n in lengths:
+        out.append(buf[pos:pos + n])
+        pos += n
+    return out
+
+
+def pick_device(device) -> str:
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise EntrozipError("device 'cuda' was asked for, but torch sees no CUDA GPU")
+    if not (str(device) == "cpu" or str(device).startswith("cuda")):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return str(device)
+
+
+def check_quality(quality) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= QUALITIES:
+        raise ValueError(f"quality must be an integer in 1..{QUALITIES}, got {quality!r}")
+    return int(quality)
+
+
+@register
+class ImageCodec:
+    codec_id = "image"
+
+    def __init__(self, model=None, quality=None, device=None, threads=None):
+        self.model_name = DEFAULT_MODEL if model is None else model
+        if self.model_name not in MODELS:
+            raise ValueError(f"unknown image model {self.model_name!r}; available: {', '.join(MODELS)}")
+        self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
+        self.device = pick_device(device)
+        self.threads = threads
+
+    def _model(self, name: str):
+        from .weights import load_model
+
+        return load_model(name, self.device)
+
+    def info(self) -> dict:
+        model, wid, entry = self._model(self.model_name)
+        return {"codec": self.codec_id, "model": self.model_name, "quality": self.quality, "device": self.device,
+                "weights": wid, "trained": bool(entry), "summary": MODELS[self.model_name].summary}
+
+    # ---------------------------------------------------------------- compress
+    def compress(self, image) -> bytes:
+        rgb, mode, alpha = to_rgb(image)
+        model, wid, _ = self._model(self.model_name)
+        h, w = rgb.shape[:2]
+        x = torch.from_numpy(rgb.copy()).to(self.device).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+        x = F.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+        out = model.compress(x, self.quality - 1, threads=self.threads)
+        header = {"model": self.model_name, "quality": self.quality, "weights": wid, "size": [h, w], "mode": mode}
+        sections = [("z", out["z"][0]), ("y", _pack_streams(out["y"]))]
+        if alpha is not None:
+            sections.append(("alpha", alpha))
+        return pack(self.codec_id, header, sections)
+
+    def compress_file(self, src, dst) -> None:
+        try:
+            with Image.open(src) as im:
+                im.load()
+                blob = self.compress(im)
+        except (UnidentifiedImageError, OSError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise EntrozipError(f"{src}: not an image Pillow can read ({exc})") from None
+        with open(dst, "wb") as f:
+            f.write(blob)
+
+    # ---------------------------------------------------------------- decompress
+    def _header(self, container):
+        h = container.header
+        try:
+            name, quality, wid = h["model"], h["quality"], h["weights"]
+            height, width = (int(v) for v in h["size"])
+            mode = h["mode"]
+        except (KeyError, TypeError, ValueError):
+            raise FormatError("image file header lacks model/quality/weights/size/mode") from None
+        if name not in MODELS:
+            raise FormatError(f"image file uses model {name!r}, which this entrozip does not have")
+        try:
+            quality = check_quality(quality)
+        except ValueError as exc:
+            raise FormatError(f"image file header: {exc}") from None
+        if not (1 <= height and 1 <= width and height * width <= MAX_PIXELS):
+            raise FormatError(f"image file header has an invalid size {height} x {width}")
+        if mode not in ("RGB", "L", "RGBA", "LA"):
+            raise FormatError(f"image file header has an unknown mode {mode!r}")
+        return name, quality, wid, height, width, mode
+
+    def decompress(self, blob) -> np.ndarray:
+        return self._decode(parse(blob))
+
+    def _decode(self, container) -> np.ndarray:
+        if container.codec != self.codec_id:
+            raise FormatError(f"this is a {container.codec!r} file, not an image")
+        name, quality, wid, height, width, mode = self._header(container)
+        model, have, _ = self._model(name)
+        if wid != have:
+            raise FormatError(f"image file was written with {name} weights {wid}; this entrozip has {have}")
+        y_streams = _unpack_streams(container.section("y"), model.entropy.y_model.num_steps())
+        z_shape = (-(-height // PAD) * PAD // 64, -(-width // PAD) * PAD // 64)
+        x_hat = model.decompress([container.section("z")], y_streams, z_shape, quality - 1, threads=self.threads)
+        rgb = x_hat[0, :, :height, :width].mul(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        alpha = container.sections.get("alpha")
+        return restore(rgb, mode, None if alpha is None else bytes(alpha))
+
+    def decompress_file(self, src, dst) -> None:
+        to_pil(self._decode(read_file(src))).save(dst, format="PNG")

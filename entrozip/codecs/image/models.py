@@ -1,0 +1,114 @@
+"""The learned image models: transforms + a hyperprior entropy model + gain units.
+
+    x (N x 3 x H x W, [0, 1], H and W multiples of PAD)
+      -> y = g_a(x) * gain[q]                      (N x M x H/16 x W/16)
+      -> coded by entropy (Hyperprior: z, then y under its context model)
+      -> x_hat = g_s(y_hat / gain[q])
+
+One set of weights serves every quality: `gain` holds a learned per-channel gain
+vector per quality (gain units, Cui et al. 2021), so a coarser or finer
+quantisation of the same latent space is one index away.
+
+Models (MODELS): "mbt2018-mean" (Minnen et al. 2018's mean-scale hyperprior, no
+autoregression) and "elic" (ELIC's uneven channel groups + checkerboard, He et
+al. 2022, on GDN transforms). Transforms are CompressAI's layers (GDN, conv).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from compressai.layers import GDN
+from compressai.models.utils import conv, deconv
+from torch import nn
+
+from ...entropy_models import Hyperprior, SliceContextGaussian
+from .tiling import tiled
+
+PAD = 64  # y is H/16; z is H/64: both whole
+QUALITIES = 8
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    N: int  # transform channels
+    M: int  # latent channels
+    groups: tuple  # channel slices of y
+    checkerboard: bool
+    summary: str
+
+
+MODELS = {
+    "mbt2018-mean": ModelSpec("mbt2018-mean", 128, 192, (192,), False,
+                              "mean-scale hyperprior (Minnen et al. 2018, no autoregression)"),
+    "elic": ModelSpec("elic", 128, 320, (16, 16, 32, 64, 192), True,
+                      "ELIC space-channel context: uneven slices + checkerboard (He et al. 2022)"),
+}
+
+
+def _analysis(N: int, M: int) -> nn.Sequential:
+    return nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+
+
+def _synthesis(N: int, M: int) -> nn.Sequential:
+    return nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                         deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
+
+
+def _hyper(spec: ModelSpec) -> Hyperprior:
+    N, M = spec.N, spec.M
+    h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N))
+    h_s = [deconv(N, M), nn.ReLU(), deconv(M, M * 3 // 2), nn.ReLU(), conv(M * 3 // 2, 2 * M, 3, 1)]
+    y_model = SliceContextGaussian(spec.groups, 2 * M, checkerboard=spec.checkerboard)
+    return Hyperprior(h_a, h_s, N, y_model)
+
+
+class ImageModel(nn.Module):
+    """forward(x, quality) -> {"x_hat", "likelihoods": {"y", "z"}} for training;
+    compress(x, quality) -> streams; decompress(streams, quality, latent) -> x_hat."""
+
+    # analysis tiles (pixels) and synthesis tiles (latent positions), with halos wider than
+    # the receptive fields so the seams do not show; images below a tile run whole
+    ANALYSIS_TILE, ANALYSIS_HALO = 1024, 64
+    SYNTHESIS_TILE, SYNTHESIS_HALO = 64, 4
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        self.g_a = _analysis(spec.N, spec.M)
+        self.g_s = _synthesis(spec.N, spec.M)
+        self.entropy = _hyper(spec)
+        # log gains: qualities 0 (coarsest) .. QUALITIES-1, spread over a factor 12 before training
+        start = torch.linspace(-1.25, 1.25, QUALITIES).view(-1, 1)
+        self.log_gain = nn.Parameter(start.repeat(1, spec.M))
+
+    def gain(self, quality) -> torch.Tensor:
+        """N x M x 1 x 1 (quality: int or N ints)."""
+        q = torch.as_tensor(quality, device=self.log_gain.device).reshape(-1)
+        return torch.exp(self.log_gain[q]).unsqueeze(-1).unsqueeze(-1)
+
+    def forward(self, x: torch.Tensor, quality):
+        y = self.g_a(x) * self.gain(quality)
+        y_hat, likelihoods = self.entropy(y)
+        return {"x_hat": self.g_s(y_hat / self.gain(quality)), "likelihoods": likelihoods}
+
+    def update(self, force: bool = False) -> bool:
+        return self.entropy.update(force=force)
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        return tiled(self.g_a, x, 1, 16, self.ANALYSIS_TILE, self.ANALYSIS_HALO)
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return tiled(self.g_s, y_hat, 16, 1, self.SYNTHESIS_TILE, self.SYNTHESIS_HALO)
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, quality: int, threads=None) -> dict:
+        """x: 1 x 3 x H x W (H, W multiples of PAD) -> Hyperprior.compress's dict."""
+        y = self.analysis(x) * self.gain(quality)
+        return self.entropy.compress(y, threads=threads)
+
+    @torch.no_grad()
+    def decompress(self, z_strings, y_strings, z_shape, quality: int, threads=None) -> torch.Tensor:
+        y_hat = self.entropy.decompress(z_strings, y_strings, z_shape, threads=threads)
+        return self.synthesis(y_hat / self.gain(quality)).clamp_(0, 1)

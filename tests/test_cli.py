@@ -62,3 +62,45 @@ def test_console_script_help():
     bad = subprocess.run([sys.executable, "-m", "entrozip.cli", "info", "/nonexistent.ezc"], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "No such file" in bad.stderr
+
+
+def _small_photo(path, size=(40, 24), mode="RGB"):
+    from PIL import Image
+
+    from entrozip.demo import load_image
+
+    Image.fromarray(load_image()[0][:size[1], :size[0]]).convert(mode).save(path)
+
+
+def test_image_files_folders_and_models(tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    _small_photo(src / "a.png")
+    _small_photo(src / "g.png", mode="L")
+    (src / "notes.txt").write_bytes(b"plain bytes\n" * 20)
+    rc, out, _ = run(capsys, "compress", str(src), str(tmp_path / "z"), "--quality", "2", "--model", "mbt2018-mean")
+    assert rc == 0 and out.count("bpp") == 2 and "bytes" in out
+    rc, out, _ = run(capsys, "info", str(tmp_path / "z" / "a.png.ezc"))
+    assert rc == 0 and "codec 'image'" in out and '"mbt2018-mean"' in out and "rANS indexed" in out
+    rc, _, _ = run(capsys, "decompress", str(tmp_path / "z"), str(tmp_path / "back"))
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == ["a.png", "g.png", "notes.txt"]
+    assert Image.open(tmp_path / "back" / "g.png").mode == "L"
+    assert Image.open(tmp_path / "back" / "a.png").size == (40, 24)
+    assert (tmp_path / "back" / "notes.txt").read_bytes() == (src / "notes.txt").read_bytes()
+    rc, out, _ = run(capsys, "info", "--models")
+    assert rc == 0 and "elic" in out and "mbt2018-mean" in out and "1..8" in out
+    rc, _, err = run(capsys, "compress", str(src / "a.png"), str(tmp_path / "q.ezc"), "--quality", "11")
+    assert rc == 2 and "quality" in err
+
+
+def test_stdin_to_stdout(tmp_path):
+    _small_photo(tmp_path / "a.png")
+    cli = [sys.executable, "-m", "entrozip.cli"]
+    blob = subprocess.run(cli + ["compress", "-", "-"], input=(tmp_path / "a.png").read_bytes(),
+                          capture_output=True, check=True).stdout
+    assert blob.startswith(b"\x89EZC")
+    png = subprocess.run(cli + ["decompress", "-", "-"], input=blob, capture_output=True, check=True).stdout
+    assert png.startswith(b"\x89PNG")

@@ -50,7 +50,7 @@ class Hyperprior(nn.Module):
         return self.h_s.forward_int(to_fixed(z_hat, Z_FRAC))
 
     @torch.no_grad()
-    def compress(self, y: torch.Tensor, threads: int | None = None) -> dict:
+    def compress(self, y: torch.Tensor, threads: int | None = None, backend: str | None = None) -> dict:
         """{"z": [bytes] per item, "y": [bytes] per step, "z_shape": (h, w),
         "steps": [(symbols, indexes)], "y_hat": float y_hat}."""
         z = self.h_a(y)
@@ -61,12 +61,12 @@ class Hyperprior(nn.Module):
             raise ValueError(f"h_s gives {tuple(hyper_q.shape[-2:])}, y is {tuple(y.shape[-2:])}")
         steps, y_hat_q = self.y_model.compress(y, hyper_q)
         model = self.y_model.gaussian_conditional._coding_model()
-        y_strings = [rans.encode(s, model, i, threads=threads) for s, i in steps]
+        y_strings = [rans.encode(s, model, i, threads=threads, backend=backend) for s, i in steps]
         return {"z": z_strings, "y": y_strings, "z_shape": tuple(z.shape[-2:]), "steps": steps,
                 "y_hat": from_fixed(y_hat_q, FRAC)}
 
     @torch.no_grad()
-    def decompress(self, z_strings, y_strings, z_shape, threads: int | None = None) -> torch.Tensor:
+    def decompress(self, z_strings, y_strings, z_shape, threads: int | None = None, backend: str | None = None) -> torch.Tensor:
         """y_hat (float) from compress's streams."""
         if len(y_strings) != self.y_model.num_steps():
             raise ValueError(f"{len(y_strings)} y streams; this model codes {self.y_model.num_steps()}")
@@ -74,6 +74,6 @@ class Hyperprior(nn.Module):
         model = self.y_model.gaussian_conditional._coding_model()
 
         def decode_step(i, indexes):
-            return rans.decode(y_strings[i], model, indexes, threads=threads)
+            return rans.decode(y_strings[i], model, indexes, threads=threads, backend=backend)
 
         return from_fixed(self.y_model.decompress(decode_step, self._hyper_q(z_hat)), FRAC)

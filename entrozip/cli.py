@@ -303,6 +303,23 @@ def cmd_demo(args) -> int:
     return 0 if all(r["lossless"] for r in rows) and all(r["shape_ok"] for r in images) else 1
 
 
+def cmd_train(args) -> int:
+    from .train.image import train
+
+    data = [d for d in args.data.split(",") if d]
+    entry = train(args.model, data, args.out, args.minutes, batch=args.batch, crop=args.crop, lr=args.lr,
+                  device=args.device, resume=args.resume, seed=args.seed, kodak=args.kodak,
+                  checkpoint_minutes=args.checkpoint_minutes)
+    print(f"weights {entry['weights_id']} in {args.out} ({entry['training']['steps']} steps, "
+          f"{entry['training']['minutes']} min in all)")
+    if args.ship:
+        from .codecs.image.weights import ship
+
+        ship(args.out, args.model)
+        print(f"shipped as the package's {args.model} weights")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="entrozip", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -388,6 +405,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--frames", type=_positive_int, default=None, help="only the first N frames")
     ev.add_argument("--anchor", default="x264", help="BD-rate reference among the codecs (default x264)")
     ev.set_defaults(func=cmd_eval_video)
+
+    t = sub.add_parser("train", help="train a model (variable rate: one set of weights for all qualities)",
+                       description="Train an image model on random crops of image folders for a time budget; "
+                                   "exports bf16 safetensors weights (with a manifest entry) at checkpoints.")
+    tsub = t.add_subparsers(dest="kind", metavar="KIND", required=True)
+    ti = tsub.add_parser("image", help="an image model")
+    ti.add_argument("--model", default="elic", help="elic or mbt2018-mean (default elic)")
+    ti.add_argument("--data", required=True, help="comma-separated image folders (e.g. ../shared/data/bsds500/train)")
+    ti.add_argument("--out", required=True, help="where the weights and the log go")
+    ti.add_argument("--minutes", type=float, required=True, help="wall-time budget")
+    ti.add_argument("--batch", type=_positive_int, default=8)
+    ti.add_argument("--crop", type=_positive_int, default=256, help="crop size (multiple of 64; 128 on a CPU)")
+    ti.add_argument("--lr", type=float, default=2e-4)
+    ti.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    ti.add_argument("--resume", default=None, help="folder of exported weights to start from")
+    ti.add_argument("--seed", type=int, default=0)
+    ti.add_argument("--kodak", default=None, help="Kodak folder for the checkpoint check (real coding)")
+    ti.add_argument("--checkpoint-minutes", type=float, default=15.0)
+    ti.add_argument("--ship", action="store_true", help="copy the final weights into the package")
+    ti.set_defaults(func=cmd_train)
 
     m = sub.add_parser("demo", parents=[threads], help="compress a bundled Kodak photo; bpp, PSNR, times",
                        description="Compress and decompress a real photo (bundled kodim23, or --image) with the "

@@ -48,3 +48,34 @@ def rans_cases():
         "rans_v1_indexed.bin": (big_sym, im, big_idx, {"chunk_size": 4096, "lanes": 32}),
         "rans_v1_indexed_auto.bin": (small_sym, im, small_idx, {}),
     }
+
+
+IMAGE_MODELS = ("mbt2018-mean", "elic")
+IMAGE_QUALITY = 5
+
+
+def image_case() -> np.ndarray:
+    """A 40 x 56 crop of the bundled kodim23 (the package data is frozen too)."""
+    from entrozip.demo import load_image
+
+    return np.ascontiguousarray(load_image()[0][200:240, 300:356])
+
+
+def image_latent_digest(model_name: str, blob: bytes) -> str:
+    """sha256 of the decoded fixed-point latent of an image file: exact on every device."""
+    import hashlib
+
+    import torch
+
+    from entrozip.codecs.image import _unpack_streams
+    from entrozip.codecs.image.weights import load_model
+    from entrozip.container import parse
+    from entrozip.entropy_models.context.slices import FRAC
+
+    net = load_model(model_name)[0]
+    c = parse(blob)
+    h, w = c.header["size"]
+    steps = _unpack_streams(c.section("y"), net.entropy.y_model.num_steps())
+    y_hat = net.entropy.decompress([c.section("z")], steps, (-(-h // 64), -(-w // 64)))
+    fixed = torch.round(y_hat.double() * 2**FRAC).to(torch.int64)
+    return hashlib.sha256(fixed.numpy().astype("<i8").tobytes()).hexdigest()

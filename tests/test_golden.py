@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from golden_cases import BYTES_TEXT, rans_cases
+from golden_cases import BYTES_TEXT, IMAGE_MODELS, IMAGE_QUALITY, image_case, image_latent_digest, rans_cases
 
 from entrozip import open_codec, rans
 
@@ -35,3 +35,20 @@ def test_container_golden():
     blob = (GOLDEN / "bytes_v1.ezc").read_bytes()
     assert open_codec("bytes").decompress(blob) == BYTES_TEXT
     assert open_codec("bytes", block_size=1024).compress(BYTES_TEXT) == blob
+
+
+@pytest.mark.parametrize("model_name", IMAGE_MODELS)
+def test_image_golden(model_name):
+    """The committed image file decodes to the same latent (exactly) and pixels (within one
+    level: the synthesis transform is float), and today's encoder writes the same bytes."""
+    import json
+
+    from PIL import Image
+
+    blob = (GOLDEN / f"image_v1_{model_name}.ezc").read_bytes()
+    digests = json.loads((GOLDEN / "image_v1_latents.json").read_text())
+    assert image_latent_digest(model_name, blob) == digests[model_name]
+    codec = open_codec("image", model=model_name, quality=IMAGE_QUALITY, threads=1)
+    expected = np.asarray(Image.open(GOLDEN / f"image_v1_{model_name}.png")).astype(int)
+    assert np.abs(codec.decompress(blob).astype(int) - expected).max() <= 1
+    assert codec.compress(image_case()) == blob

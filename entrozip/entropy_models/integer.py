@@ -51,7 +51,7 @@ class FixedConv(nn.Module):
     """A Conv2d or ConvTranspose2d with an integer twin.
 
     Buffers: out_absmax (training range of the float output), and after freeze():
-    qweight (int32, same shape as the weight), qbias (int64, C_out), mult (int64,
+    qweight (int16, same shape as the weight), qbias (int64, C_out), mult (int64,
     C_out), shift (int64, C_out), frac (int64: [input frac bits, output frac bits])."""
 
     def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d):
@@ -63,7 +63,7 @@ class FixedConv(nn.Module):
         self.conv = conv
         self.register_buffer("out_absmax", torch.tensor(4.0))
         c_out = conv.out_channels
-        self.register_buffer("qweight", torch.zeros(conv.weight.shape, dtype=torch.int32))
+        self.register_buffer("qweight", torch.zeros(conv.weight.shape, dtype=torch.int16))
         self.register_buffer("qbias", torch.zeros(c_out, dtype=torch.int64))
         self.register_buffer("mult", torch.zeros(c_out, dtype=torch.int64))
         self.register_buffer("shift", torch.zeros(c_out, dtype=torch.int64))
@@ -118,7 +118,7 @@ class FixedConv(nn.Module):
         acc_bound = in_bound * per_out_q.abs().sum(dim=1) + qbias.abs()
         if float(acc_bound.max()) >= _EXACT or float((acc_bound * torch.tensor(mult, dtype=torch.float64)).max()) >= 2.0**62:
             raise ValueError("this layer's integer accumulator could overflow; lower WEIGHT_BITS or the input bound")
-        self.qweight.copy_(qweight.to(torch.int32))
+        self.qweight.copy_(qweight.to(torch.int16))
         self.qbias.copy_(qbias.to(torch.int64))
         self.mult.copy_(torch.tensor(mult, dtype=torch.int64))
         self.shift.copy_(torch.tensor(shift, dtype=torch.int64))

@@ -42,8 +42,8 @@ class ModelSpec:
 MODELS = {
     "mbt2018-mean": ModelSpec("mbt2018-mean", 128, 192, (192,), False,
                               "mean-scale hyperprior (Minnen et al. 2018, no autoregression)"),
-    "elic": ModelSpec("elic", 128, 320, (16, 16, 32, 64, 192), True,
-                      "ELIC space-channel context: uneven slices + checkerboard (He et al. 2022)"),
+    "elic": ModelSpec("elic", 128, 192, (16, 16, 32, 64, 64), True,
+                      "ELIC-style space-channel context: uneven slices + checkerboard (He et al. 2022)"),
 }
 
 

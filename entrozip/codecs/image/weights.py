@@ -23,6 +23,7 @@ from .models import MODELS, ImageModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 INIT_SEED = 20261126
+MAX_SHARD_BYTES = 15 << 20  # shipped files stay under 16 MiB
 
 
 def manifest() -> dict:
@@ -40,9 +41,84 @@ def weights_id(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def load_weights(model: ImageModel, files) -> None:
+    """Load exported weights (export_weights' files) into `model`, as float32 + integers."""
+    from safetensors.torch import load_file
+
+    state = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+
+
+def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
+    """Write `model` as shipped weights: parameters in bf16, buffers as they are (integer
+    tables and networks, float32 ranges), sharded into files under MAX_SHARD_BYTES.
+
+    The tables and integer networks are rebuilt from the bf16 parameters first, so the
+    files are self-consistent. Returns the manifest entry (also written as NAME.json)."""
+    from safetensors.torch import save_file
+
+    dst_dir = Path(dst_dir)
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    fresh = ImageModel(model.spec)
+    params = {n for n, _ in fresh.named_parameters()}
+    state = {k: (v.detach().cpu().to(torch.bfloat16).float() if k in params else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    fresh.load_state_dict(state, strict=True)
+    fresh.eval()
+    fresh.update(force=True)
+    out = {k: (v.to(torch.bfloat16) if k in params else v).contiguous() for k, v in fresh.state_dict().items()}
+    shards, current, size = [], {}, 0
+    for key in sorted(out):
+        nbytes = out[key].numel() * out[key].element_size()
+        if current and size + nbytes > MAX_SHARD_BYTES:
+            shards.append(current)
+            current, size = {}, 0
+        current[key] = out[key]
+        size += nbytes
+    shards.append(current)
+    files = []
+    for old in dst_dir.glob(f"{name}.*.safetensors"):
+        old.unlink()
+    for i, shard in enumerate(shards):
+        fname = f"{name}.{i}.safetensors"
+        save_file(shard, str(dst_dir / fname), metadata={"model": name, "format": "entrozip-image-weights-v1"})
+        files.append(fname)
+    entry = {"files": files, "weights_id": weights_id(fresh), **meta}
+    (dst_dir / f"{name}.json").write_text(json.dumps(entry, indent=1) + "\n")
+    return entry
+
+
+def ship(src_dir, name: str) -> dict:
+    """Copy exported weights into the package and record them in manifest.json."""
+    import shutil
+
+    src_dir = Path(src_dir)
+    entry = json.loads((src_dir / f"{name}.json").read_text())
+    for old in WEIGHTS_DIR.glob(f"{name}.*.safetensors"):
+        old.unlink()
+    for f in entry["files"]:
+        shutil.copy2(src_dir / f, WEIGHTS_DIR / f)
+    path = WEIGHTS_DIR / "manifest.json"
+    data = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    data["models"][name] = entry
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    load_model.cache_clear()
+    return entry
+
+
 def _check_name(name: str) -> None:
     if name not in MODELS:
         raise ValueError(f"unknown image model {name!r}; available: {', '.join(MODELS)}")
+
+
+def initial_model(name: str) -> ImageModel:
+    """The seeded initialisation of model `name` (the same on every run)."""
+    _check_name(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        return ImageModel(MODELS[name])
 
 
 @lru_cache(maxsize=4)
@@ -50,14 +126,9 @@ def load_model(name: str, device: str = "cpu") -> tuple[ImageModel, str, dict]:
     """(model in eval mode with its tables built, weights_id, manifest entry or {})."""
     _check_name(name)
     entry = manifest().get(name, {})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(INIT_SEED)
-        model = ImageModel(MODELS[name])
+    model = initial_model(name)
     if entry:
-        from safetensors.torch import load_file
-
-        state = load_file(str(WEIGHTS_DIR / entry["file"]))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+        load_weights(model, [WEIGHTS_DIR / f for f in entry["files"]])
     model.eval()
     model.update(force=not entry)
     wid = weights_id(model)

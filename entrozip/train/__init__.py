@@ -1,0 +1,1 @@
+"""Training: `entrozip train image` (image.py), data sampling (data.py)."""

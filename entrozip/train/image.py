@@ -1,0 +1,161 @@
+"""`entrozip train image`: variable-rate training of an image model (models.py).
+
+Recipe (CompressAI's, adapted to one model for all qualities):
+  * each batch item draws a quality q; loss = lambda[q] * 255^2 * MSE + bpp, so every
+    step trains every rate through the per-quality gain vectors;
+  * Adam on the network, a separate Adam on the factorized prior's quantiles (aux loss);
+  * learning rate: short warm-up, then cosine decay to 1/10 over the time budget
+    (runs are budgeted in minutes, so short runs still end annealed);
+  * gradient clipping at 1.0; bf16 autocast on CUDA;
+  * resume from exported weights (bf16, no optimizer state: Adam re-warms in a few steps);
+  * a Kodak check (real coding: bytes and PSNR) at every checkpoint, logged as JSON lines.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..codecs.image.models import MODELS, PAD, QUALITIES, ImageModel
+from ..codecs.image.weights import export_weights, initial_model, load_weights
+from .data import CropSampler, image_files
+
+# MSE lambdas of CompressAI's 8 qualities (bmshj2018 / mbt2018 recipes), q1 .. q8
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+assert len(LAMBDAS) == QUALITIES
+
+
+def learning_rate(base: float, progress: float) -> float:
+    """2 % linear warm-up, then cosine from base to base / 10."""
+    if progress < 0.02:
+        return base * max(progress / 0.02, 0.05)
+    t = (progress - 0.02) / 0.98
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def rate_distortion(model: ImageModel, x: torch.Tensor, quality: torch.Tensor):
+    """(loss, bpp, mse) per batch, the quality of each item given."""
+    out = model(x, quality)
+    pixels = x.shape[-2] * x.shape[-1]
+    bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values())
+    bpp = bits / pixels
+    mse = ((out["x_hat"].float() - x) ** 2).flatten(1).mean(1)
+    lam = torch.tensor(LAMBDAS, device=x.device)[quality]
+    return (lam * 255**2 * mse + bpp).mean(), bpp.detach(), mse.detach()
+
+
+@torch.no_grad()
+def kodak_check(model: ImageModel, folder, images: int = 4, qualities=(1, 4, 8), device="cpu") -> dict:
+    """Real coding of the first `images` Kodak images: {quality: (bpp, psnr)} of the streams."""
+    from PIL import Image
+
+    model.eval()
+    model.update(force=True)
+    rows = {}
+    for q in qualities:
+        bpps, psnrs = [], []
+        for path in image_files([folder])[:images]:
+            a = np.asarray(Image.open(path).convert("RGB"))
+            h, w = a.shape[:2]
+            x = torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float().div(255).to(device)
+            x = torch.nn.functional.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+            out = model.compress(x, q - 1)
+            x_hat = model.decompress(out["z"], out["y"], out["z_shape"], q - 1)[..., :h, :w]
+            rec = x_hat.mul(255).round().clamp(0, 255)
+            mse = float(((rec - x[..., :h, :w] * 255) ** 2).mean())
+            bpps.append(8 * (sum(map(len, out["z"])) + sum(map(len, out["y"]))) / (h * w))
+            psnrs.append(10 * math.log10(255**2 / max(mse, 1e-10)))
+        rows[q] = (float(np.mean(bpps)), float(np.mean(psnrs)))
+    model.train()
+    return rows
+
+
+def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int = 128, lr: float = 2e-4,
+          device: str | None = None, resume=None, seed: int = 0, kodak=None, checkpoint_minutes: float = 15.0,
+          progress: bool = True, log=print) -> dict:
+    """Train for `minutes` of wall time; export weights to `out` at every checkpoint and at the end."""
+    if model_name not in MODELS:
+        raise ValueError(f"unknown image model {model_name!r}; available: {', '.join(MODELS)}")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = initial_model(model_name)
+    previous = {}
+    if resume:
+        entry = json.loads((Path(resume) / f"{model_name}.json").read_text())
+        load_weights(model, [Path(resume) / f for f in entry["files"]])
+        previous = entry.get("training", {})
+    model.to(device).train()
+    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    opt = torch.optim.Adam(main_params, lr=lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
+    sampler = CropSampler(data if isinstance(data, (list, tuple)) else [data], crop, device, seed, progress)
+    log_path = out / f"{model_name}.log.jsonl"
+    budget = minutes * 60
+    start = time.perf_counter()
+    next_checkpoint = checkpoint_minutes * 60
+    step, window = 0, []
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu", enabled=False)
+    bar = tqdm(total=int(budget), unit="s", desc=f"train {model_name}", disable=not progress)
+
+    def record(kind: str, **fields) -> dict:
+        row = {"kind": kind, "step": step, "minutes": round((time.perf_counter() - start) / 60, 2), **fields}
+        with log_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        return row
+
+    def checkpoint(final: bool) -> dict:
+        elapsed = (time.perf_counter() - start) / 60
+        check = kodak_check(model, kodak, device=device) if kodak else {}
+        meta = {"model": model_name, "trained": True, "data": [str(d) for d in (data if isinstance(data, (list, tuple)) else [data])],
+                "data_licence": "BSDS500: research use" if "bsds" in str(data).lower() else "see data",
+                "training": {"steps": previous.get("steps", 0) + step,
+                             "minutes": round(previous.get("minutes", 0) + elapsed, 2),
+                             "runs": previous.get("runs", 0) + (1 if final else 0),
+                             "crop": crop, "batch": batch, "lr": lr, "lambdas": list(LAMBDAS), "seed": seed,
+                             "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"},
+                "kodak_check": {str(q): {"bpp": b, "psnr": p} for q, (b, p) in check.items()}}
+        entry = export_weights(model, model_name, out, meta)
+        record("checkpoint", kodak=meta["kodak_check"], weights_id=entry["weights_id"])
+        if check:
+            log("  ".join(f"q{q}: {b:.3f} bpp {p:.2f} dB" for q, (b, p) in check.items()))
+        return entry
+
+    while True:
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget:
+            break
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(lr, elapsed / budget)
+        x = sampler.sample(batch)
+        quality = torch.randint(QUALITIES, (batch,), device=device)
+        with autocast:
+            loss, bpp, mse = rate_distortion(model, x, quality)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+        opt.step()
+        aux_loss = model.entropy.entropy_bottleneck.loss()
+        aux_opt.zero_grad(set_to_none=True)
+        aux_loss.backward()
+        aux_opt.step()
+        step += 1
+        window.append((float(loss.detach()), float(bpp.mean()), float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean())))
+        if step % 50 == 0:
+            l, b, p = np.mean(window, axis=0)
+            record("train", loss=round(l, 4), bpp=round(b, 4), psnr=round(p, 2), lr=opt.param_groups[0]["lr"])
+            bar.set_postfix(loss=f"{l:.3f}", bpp=f"{b:.3f}", psnr=f"{p:.2f}")
+            window.clear()
+        bar.update(int(time.perf_counter() - start) - bar.n)
+        if time.perf_counter() - start >= next_checkpoint:
+            checkpoint(final=False)
+            next_checkpoint += checkpoint_minutes * 60
+    bar.close()
+    return checkpoint(final=True)

@@ -199,9 +199,12 @@ def cmd_info(args) -> int:
         except (EntrozipError, ValueError):
             pass
         sections.append(entry)
+    from .codecs import describe
+
+    summary = describe(c)
     if args.json:
         print(json.dumps({"file": args.file, "size": c.size, "format_version": c.version, "codec": c.codec,
-                          "header": c.header, "sections": sections}, indent=2))
+                          "header": c.header, "sections": sections, "summary": summary}, indent=2))
         return 0
     print(f"{args.file}: entrozip container v{c.version}, codec {c.codec!r}, {_size(c.size)}"
           + ("" if args.no_verify else ", CRCs ok"))
@@ -215,6 +218,9 @@ def cmd_info(args) -> int:
             r = e["rans"]
             extra = f"  rANS {r['kind']}, {r['symbols']:,} symbols in {r['chunks']} chunk(s)"
         print(f"  {e['name']:24} {e['bytes']:>12,} B{extra}")
+    if summary:
+        print("summary: " + ", ".join(f"{k} {v:,.4f}" if isinstance(v, float) else f"{k} {v:,}"
+                                      for k, v in summary.items()))
     return 0
 
 
@@ -386,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate codecs over a dataset at several qualities: bpp, PSNR, MS-SSIM, "
                                    "times, memory; curves (JSON, CSV, PNG) and a BD-rate table. Resumes.")
     esub = e.add_subparsers(dest="kind", metavar="KIND", required=True)
-    ei = esub.add_parser("image", help="image codecs (jpeg, jpeg444, webp, avif, avif420)")
+    ei = esub.add_parser("image", help="image codecs (jpeg, jpeg444, webp, avif, avif420, elic, mbt2018-mean)")
     ei.add_argument("--dataset", required=True, help="folder of images (e.g. ../shared/data/kodak)")
     ei.add_argument("--codec", default="jpeg,webp,avif", help="comma-separated codecs (default: jpeg,webp,avif)")
     ei.add_argument("--out", required=True, help="output folder (re-running resumes)")

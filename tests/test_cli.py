@@ -84,6 +84,7 @@ def test_image_files_folders_and_models(tmp_path, capsys):
     assert rc == 0 and out.count("bpp") == 2 and "bytes" in out
     rc, out, _ = run(capsys, "info", str(tmp_path / "z" / "a.png.ezc"))
     assert rc == 0 and "codec 'image'" in out and '"mbt2018-mean"' in out and "rANS indexed" in out
+    assert "payload_bytes" in out and "framing_bytes" in out and "container_bytes" in out
     rc, _, _ = run(capsys, "decompress", str(tmp_path / "z"), str(tmp_path / "back"))
     assert rc == 0
     assert sorted(p.name for p in (tmp_path / "back").iterdir()) == ["a.png", "g.png", "notes.txt"]

@@ -115,6 +115,14 @@ def test_harness_resumes(tiny_dataset, tmp_path):
         (f"img{i}.png", q) for i in range(2) for q in (30, 70))
 
 
+def test_harness_runs_a_learned_model(tiny_dataset, tmp_path):
+    res = harness.evaluate_codec("mbt2018-mean", tiny_dataset, tmp_path, qualities=[1, 8], limit=1, progress=False)
+    r = res["results"]
+    assert r["quality"] == [1, 8] and all(b > 0 for b in r["bpp"])
+    assert len(res["meta"]["weights_sha256"]) == 16 and res["meta"]["device"] in ("cpu", "cuda")
+    assert res["meta"]["commands"]["8"].startswith("entrozip.open_codec('image', model='mbt2018-mean', quality=8")
+
+
 def test_cli_eval(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "ev"
     assert main(["eval", "image", "--dataset", str(tiny_dataset), "--codec", "jpeg,webp", "--out", str(out),

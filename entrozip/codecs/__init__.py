@@ -41,6 +41,13 @@ def open_codec(kind: str, model=None, quality=None, device=None, **options):
     return cls(model=model, quality=quality, device=device, **options)
 
 
+def describe(container) -> dict:
+    """What the codec that wrote `container` says about it (sizes by part), or {}."""
+    _load_builtin()
+    cls = _REGISTRY.get(container.codec)
+    return cls.describe(container) if cls is not None and hasattr(cls, "describe") else {}
+
+
 def codec_for_file(path, **options):
     """The codec that wrote container file `path` (FormatError if none here can read it)."""
     _load_builtin()

@@ -28,10 +28,16 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 
 
 def resolve_codec(name: str):
-    """A codec of the harness by name: a classic baseline (see baselines.py)."""
+    """A codec of the harness by name: a classic baseline (baselines.py) or one of
+    entrozip's image models (learned.py)."""
+    from ..codecs.image.models import MODELS
+    from .learned import LearnedImageCodec
+
     if name in IMAGE_BASELINES:
         return IMAGE_BASELINES[name]
-    raise ValueError(f"unknown image codec {name!r}; available: {', '.join(sorted(IMAGE_BASELINES))}")
+    if name in MODELS:
+        return LearnedImageCodec(name)
+    raise ValueError(f"unknown image codec {name!r}; available: {', '.join(sorted(IMAGE_BASELINES) + sorted(MODELS))}")
 
 
 def dataset_images(path) -> list[Path]:
@@ -70,7 +76,12 @@ def provenance_common() -> dict:
 
 def provenance(codec, dataset: Path, n_images: int) -> dict:
     meta = provenance_common()
-    meta["libraries"].update(codec.versions())
+    versions = codec.versions()
+    if "weights_id" in versions:  # a learned codec: which weights, on which device
+        meta["weights_sha256"] = versions.pop("weights_id")
+        meta["weights_trained"] = versions.pop("trained")
+        meta["device"] = versions.pop("device")
+    meta["libraries"].update(versions)
     return {**meta, "dataset": dataset.name, "images": n_images}
 
 

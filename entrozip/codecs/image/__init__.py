@@ -38,11 +38,14 @@ def _pack_streams(streams) -> bytes:
     return bytes(out)
 
 
-def _unpack_streams(buf, expected: int) -> list[memoryview]:
+def _unpack_streams(buf, expected: int | None) -> list[memoryview]:
+    """The y streams of a "y" section (expected: the count the model codes; None: any)."""
     buf = memoryview(buf).cast("B")
     count, pos = get_varint(buf, 0, len(buf), 3, "the y stream count")
-    if count != expected:
+    if expected is not None and count != expected:
         raise FormatError(f"image file holds {count} y streams; its model codes {expected}")
+    if count > len(buf):
+        raise FormatError(f"image file claims {count} y streams in a {len(buf)}-byte section")
     lengths = []
     for _ in range(count):
         n, pos = get_varint(buf, pos, len(buf), 5, "a y stream length")
@@ -140,6 +143,22 @@ class ImageCodec:
         if mode not in ("RGB", "L", "RGBA", "LA"):
             raise FormatError(f"image file header has an unknown mode {mode!r}")
         return name, quality, wid, height, width, mode
+
+    @staticmethod
+    def describe(container) -> dict:
+        """Where the bytes go: entropy-coded payload, coder framing, container, alpha."""
+        h = container.header
+        try:
+            pixels = int(h["size"][0]) * int(h["size"][1])
+            streams = [container.section("z")] + _unpack_streams(container.section("y"), None)
+            framing = sum(rans.stream_info(s).framing_bytes for s in streams)
+        except (KeyError, TypeError, ValueError, EntrozipError):
+            return {}
+        coded = sum(len(s) for s in streams)
+        alpha = len(container.sections.get("alpha", b""))
+        return {"bpp": 8 * container.size / pixels, "payload_bytes": coded - framing, "framing_bytes": framing,
+                "y_streams": len(streams) - 1, "alpha_bytes": alpha,
+                "container_bytes": container.size - coded - alpha}
 
     def decompress(self, blob) -> np.ndarray:
         return self._decode(parse(blob))

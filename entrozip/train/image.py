@@ -154,7 +154,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
             bar.set_postfix(loss=f"{l:.3f}", bpp=f"{b:.3f}", psnr=f"{p:.2f}")
             window.clear()
         bar.update(int(time.perf_counter() - start) - bar.n)
-        if time.perf_counter() - start >= next_checkpoint:
+        if next_checkpoint <= time.perf_counter() - start < budget:  # the final one follows the loop
             checkpoint(final=False)
             next_checkpoint += checkpoint_minutes * 60
     bar.close()

@@ -172,7 +172,16 @@ class ImageCodec:
             raise FormatError(f"image file was written with {name} weights {wid}; this entrozip has {have}")
         y_streams = _unpack_streams(container.section("y"), model.entropy.y_model.num_steps())
         z_shape = (-(-height // PAD) * PAD // 64, -(-width // PAD) * PAD // 64)
-        x_hat = model.decompress([container.section("z")], y_streams, z_shape, quality - 1, threads=self.threads)
+        z_stream = container.section("z")
+        # every stream's symbol count must match the header's size before anything is computed
+        expected = [model.entropy.entropy_bottleneck.channels * z_shape[0] * z_shape[1]]
+        expected += model.entropy.y_model.step_sizes(z_shape[0] * 4, z_shape[1] * 4)
+        for i, (stream, n) in enumerate(zip([z_stream, *y_streams], expected)):
+            have = rans.stream_info(stream).num_symbols
+            if have != n:
+                what = "the z stream" if i == 0 else f"y stream {i - 1}"
+                raise FormatError(f"image file: {what} holds {have} symbols; a {height} x {width} image needs {n}")
+        x_hat = model.decompress([z_stream], y_streams, z_shape, quality - 1, threads=self.threads)
         rgb = x_hat[0, :, :height, :width].mul(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         alpha = container.sections.get("alpha")
         return restore(rgb, mode, None if alpha is None else bytes(alpha))

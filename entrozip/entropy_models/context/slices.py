@@ -78,6 +78,13 @@ class SliceContextGaussian(nn.Module):
     def num_steps(self) -> int:
         return len(self.groups) * (2 if self.checkerboard else 1)
 
+    def step_sizes(self, height: int, width: int) -> list[int]:
+        """Symbols per batch item in each coding step for an H x W latent (decoding order),
+        so a decoder can check every stream's length before it computes anything."""
+        anchors = (height * width + 1) // 2
+        passes = [anchors, height * width - anchors] if self.checkerboard else [height * width]
+        return [g * n for g in self.groups for n in passes]
+
     # -- the shared shape of both paths ---------------------------------------------------
     @staticmethod
     def _run(net, x, integer: bool):

@@ -88,8 +88,16 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
     model = initial_model(model_name)
     previous = {}
     if resume:
-        entry = json.loads((Path(resume) / f"{model_name}.json").read_text())
-        load_weights(model, [Path(resume) / f for f in entry["files"]])
+        if str(resume) == "package":  # the weights that ship with entrozip
+            from ..codecs.image.weights import WEIGHTS_DIR, manifest
+
+            entry, folder = manifest().get(model_name), WEIGHTS_DIR
+            if not entry:
+                raise ValueError(f"no shipped weights of {model_name} to resume from")
+        else:
+            folder = Path(resume)
+            entry = json.loads((folder / f"{model_name}.json").read_text())
+        load_weights(model, [folder / f for f in entry["files"]])
         previous = entry.get("training", {})
     model.to(device).train()
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Train an image model for MINUTES on a GPU machine without internet, resuming from the
+# weights committed in the package, so training accumulates over many short runs.
+#   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, or mbt2018-mean)
+# Prepare here (git-ignored, carried with the run: [".whl", ".data", ".kodak"], ~53 MiB with the repo):
+#   scripts/gpu_wheels.sh
+#   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/
+#   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/
+#   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude   (and /.kodak/)
+# Writes the exported weights (bf16 safetensors, < 16 MiB each), NAME.json and the log to $OUT;
+# back here: python -c "from entrozip.codecs.image.weights import ship; ship('FILES_AT', 'elic')"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes=${1:?usage: scripts/train_gpu.sh MINUTES [MODEL]}
+model=${2:-elic}
+export PYTHONUNBUFFERED=1
+if ! python3 -c "import compressai" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
+data=.data/bsds
+[ -d "$data/train" ] || data=../shared/data/bsds500
+kodak=.kodak
+[ -d "$kodak" ] || kodak=../shared/data/kodak
+out=${OUT:-/tmp/entrozip-train}
+resume=package
+python3 -c "from entrozip.codecs.image.weights import manifest; import sys; sys.exit(0 if '$model' in manifest() else 1)" || resume=""
+python3 -m entrozip.cli train image --model "$model" --data "$data/train,$data/val" --out "$out" \
+    --minutes "$minutes" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
+    ${resume:+--resume $resume} --kodak "$kodak" --checkpoint-minutes "${CHECKPOINT_MINUTES:-10}"
+python3 - "$out" "$model" <<'PY'
+import json, sys
+entry = json.load(open(f"{sys.argv[1]}/{sys.argv[2]}.json"))
+print(f"{'model':8} {'steps':>7} {'minutes':>8} {'weights':>17}  kodak check (q: bpp / dB)")
+checks = "  ".join(f"q{q}: {v['bpp']:.3f} / {v['psnr']:.2f}" for q, v in entry["kodak_check"].items())
+print(f"{sys.argv[2]:8} {entry['training']['steps']:7d} {entry['training']['minutes']:8.1f} {entry['weights_id']:>17}  {checks}")
+PY

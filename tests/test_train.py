@@ -49,6 +49,18 @@ def test_learning_rate_schedule():
     assert len(LAMBDAS) == 8 and list(LAMBDAS) == sorted(LAMBDAS)
 
 
+def test_ms_ssim_loss_and_its_crop_limit(folder):
+    from entrozip.codecs.image.weights import initial_model
+    from entrozip.train.image import rate_distortion
+
+    net = initial_model("mbt2018-mean")
+    x = torch.rand(2, 3, 192, 192)
+    loss, bpp, mse = rate_distortion(net, x, torch.tensor([0, 7]), "ms-ssim")
+    assert torch.isfinite(loss) and loss > 0 and bpp.shape == (2,)
+    with pytest.raises(ValueError, match="161"):
+        train("mbt2018-mean", [folder], folder, minutes=0.01, crop=64, metric="ms-ssim", progress=False)
+
+
 def test_train_export_resume_and_ship(folder, tmp_path, monkeypatch):
     from entrozip import open_codec
     from entrozip.codecs.image import weights as W

@@ -1,8 +1,9 @@
 """`entrozip train image`: variable-rate training of an image model (models.py).
 
 Recipe (CompressAI's, adapted to one model for all qualities):
-  * each batch item draws a quality q; loss = lambda[q] * 255^2 * MSE + bpp, so every
-    step trains every rate through the per-quality gain vectors;
+  * each batch item draws a quality q; loss = lambda[q] * 255^2 * MSE + bpp (or
+    lambda[q] * (1 - MS-SSIM) + bpp), so every step trains every rate through the
+    per-quality gain vectors;
   * Adam on the network, a separate Adam on the factorized prior's quantiles (aux loss);
   * learning rate: short warm-up, then cosine decay to 1/10 over the time budget
     (runs are budgeted in minutes, so short runs still end annealed);
@@ -25,9 +26,11 @@ from ..codecs.image.models import MODELS, PAD, QUALITIES, ImageModel
 from ..codecs.image.weights import export_weights, initial_model, load_weights
 from .data import CropSampler, image_files
 
-# MSE lambdas of CompressAI's 8 qualities (bmshj2018 / mbt2018 recipes), q1 .. q8
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
-assert len(LAMBDAS) == QUALITIES
+# lambdas of CompressAI's 8 qualities (bmshj2018 / mbt2018 recipes), q1 .. q8
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)  # x 255^2 MSE
+MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.00)  # x (1 - MS-SSIM)
+assert len(LAMBDAS) == len(MS_SSIM_LAMBDAS) == QUALITIES
+MS_SSIM_MIN_CROP = 161  # five scales of an 11-tap window
 
 
 def learning_rate(base: float, progress: float) -> float:
@@ -38,15 +41,23 @@ def learning_rate(base: float, progress: float) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def rate_distortion(model: ImageModel, x: torch.Tensor, quality: torch.Tensor):
-    """(loss, bpp, mse) per batch, the quality of each item given."""
+def rate_distortion(model: ImageModel, x: torch.Tensor, quality: torch.Tensor, metric: str = "mse"):
+    """(loss, bpp, mse) per batch, the quality of each item given; metric "mse" or "ms-ssim"."""
     out = model(x, quality)
     pixels = x.shape[-2] * x.shape[-1]
     bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values())
     bpp = bits / pixels
-    mse = ((out["x_hat"].float() - x) ** 2).flatten(1).mean(1)
-    lam = torch.tensor(LAMBDAS, device=x.device)[quality]
-    return (lam * 255**2 * mse + bpp).mean(), bpp.detach(), mse.detach()
+    x_hat = out["x_hat"].float()
+    mse = ((x_hat - x) ** 2).flatten(1).mean(1)
+    if metric == "ms-ssim":
+        from pytorch_msssim import ms_ssim
+
+        lam = torch.tensor(MS_SSIM_LAMBDAS, device=x.device)[quality]
+        distortion = 1 - ms_ssim(x_hat.clamp(0, 1), x, data_range=1.0, size_average=False)
+    else:
+        lam = torch.tensor(LAMBDAS, device=x.device)[quality]
+        distortion = 255**2 * mse
+    return (lam * distortion + bpp).mean(), bpp.detach(), mse.detach()
 
 
 @torch.no_grad()
@@ -77,10 +88,14 @@ def kodak_check(model: ImageModel, folder, images: int = 4, qualities=(1, 4, 8),
 
 def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int = 128, lr: float = 2e-4,
           device: str | None = None, resume=None, seed: int = 0, kodak=None, checkpoint_minutes: float = 15.0,
-          progress: bool = True, log=print) -> dict:
+          metric: str = "mse", progress: bool = True, log=print) -> dict:
     """Train for `minutes` of wall time; export weights to `out` at every checkpoint and at the end."""
     if model_name not in MODELS:
         raise ValueError(f"unknown image model {model_name!r}; available: {', '.join(MODELS)}")
+    if metric not in ("mse", "ms-ssim"):
+        raise ValueError(f"metric must be mse or ms-ssim, got {metric!r}")
+    if metric == "ms-ssim" and crop < MS_SSIM_MIN_CROP:
+        raise ValueError(f"MS-SSIM training needs crops of at least {MS_SSIM_MIN_CROP} pixels (got {crop})")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +142,8 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
                 "training": {"steps": previous.get("steps", 0) + step,
                              "minutes": round(previous.get("minutes", 0) + elapsed, 2),
                              "runs": previous.get("runs", 0) + (1 if final else 0),
-                             "crop": crop, "batch": batch, "lr": lr, "lambdas": list(LAMBDAS), "seed": seed,
+                             "crop": crop, "batch": batch, "lr": lr, "metric": metric,
+                             "lambdas": list(MS_SSIM_LAMBDAS if metric == "ms-ssim" else LAMBDAS), "seed": seed,
                              "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"},
                 "kodak_check": {str(q): {"bpp": b, "psnr": p} for q, (b, p) in check.items()}}
         entry = export_weights(model, model_name, out, meta)
@@ -145,7 +161,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
         x = sampler.sample(batch)
         quality = torch.randint(QUALITIES, (batch,), device=device)
         with autocast:
-            loss, bpp, mse = rate_distortion(model, x, quality)
+            loss, bpp, mse = rate_distortion(model, x, quality, metric)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)

@@ -131,19 +131,22 @@ def cmd_compress(args) -> int:
     return 0
 
 
-def _decompressed_name(name: str) -> str:
-    """x.png.ezc -> x.png (images come back as PNG: x.jpg.ezc -> x.png); other.ezc -> other."""
+def _decompressed_name(name: str, codec_id: str) -> str:
+    """x.png.ezc -> x.png; an image file comes back as PNG (x.jpg.ezc -> x.png); other.ezc -> other."""
     stem = name[:-4] if name.endswith(".ezc") else name + ".out"
     base, ext = os.path.splitext(stem)
-    return base + ".png" if ext.lower() in IMAGE_EXTENSIONS else stem
+    return base + ".png" if codec_id == "image" and ext.lower() != ".png" else stem
 
 
 def cmd_decompress(args) -> int:
     from .codecs import codec_for_file
 
-    for name, out in _pairs(args.input, args.output, _decompressed_name):
+    folder = os.path.isdir(args.input)
+    for name, out in _pairs(args.input, args.output, lambda n: n):
         with _files(name, out) as (src, dst):
             codec = codec_for_file(src, threads=args.threads)
+            if folder:  # the output name depends on what the file holds
+                out = dst = os.path.join(args.output, _decompressed_name(os.path.basename(name), codec.codec_id))
             t = time.perf_counter()
             codec.decompress_file(src, dst)
             dt = time.perf_counter() - t

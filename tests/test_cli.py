@@ -80,14 +80,18 @@ def test_image_files_folders_and_models(tmp_path, capsys):
     _small_photo(src / "a.png")
     _small_photo(src / "g.png", mode="L")
     (src / "notes.txt").write_bytes(b"plain bytes\n" * 20)
+    _small_photo(src / "raw.jpg")
     rc, out, _ = run(capsys, "compress", str(src), str(tmp_path / "z"), "--quality", "2", "--model", "mbt2018-mean")
-    assert rc == 0 and out.count("bpp") == 2 and "bytes" in out
+    assert rc == 0 and out.count("bpp") == 3 and "bytes" in out
+    (tmp_path / "z" / "raw.jpg.ezc").unlink()  # a JPEG kept as bytes must come back as .jpg
+    assert main(["compress", str(src / "raw.jpg"), str(tmp_path / "z" / "raw.jpg.ezc"), "--codec", "bytes"]) == 0
     rc, out, _ = run(capsys, "info", str(tmp_path / "z" / "a.png.ezc"))
     assert rc == 0 and "codec 'image'" in out and '"mbt2018-mean"' in out and "rANS indexed" in out
     assert "payload_bytes" in out and "framing_bytes" in out and "container_bytes" in out
     rc, _, _ = run(capsys, "decompress", str(tmp_path / "z"), str(tmp_path / "back"))
     assert rc == 0
-    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == ["a.png", "g.png", "notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == ["a.png", "g.png", "notes.txt", "raw.jpg"]
+    assert (tmp_path / "back" / "raw.jpg").read_bytes() == (src / "raw.jpg").read_bytes()
     assert Image.open(tmp_path / "back" / "g.png").mode == "L"
     assert Image.open(tmp_path / "back" / "a.png").size == (40, 24)
     assert (tmp_path / "back" / "notes.txt").read_bytes() == (src / "notes.txt").read_bytes()

@@ -4,7 +4,6 @@ Runs with whatever weights the package has (seeded initialisation until trained
 weights ship): these tests check coding behaviour, not image quality.
 """
 import io
-import warnings
 
 import numpy as np
 import pytest

@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "results"))
     args = ap.parse_args()
     from entrozip import rans
-    from entrozip.codecs.image.models import PAD
+    from entrozip.codecs.image.models import to_input
     from entrozip.codecs.image.weights import load_model
 
     net, wid, entry = load_model(args.model)
@@ -43,8 +43,7 @@ def main() -> None:
         for path in sorted(KODAK.glob("*.png"))[: args.images]:
             a = np.asarray(Image.open(path).convert("RGB"))
             h, w = a.shape[:2]
-            x = torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float() / 255
-            x = torch.nn.functional.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+            x = to_input(a)
             with torch.no_grad():
                 lik = net(x, q - 1)["likelihoods"]
                 float_bits += float(sum(-torch.log2(v).sum() for v in lik.values()))

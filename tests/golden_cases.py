@@ -61,21 +61,15 @@ def image_case() -> np.ndarray:
     return np.ascontiguousarray(load_image()[0][200:240, 300:356])
 
 
-def image_latent_digest(model_name: str, blob: bytes) -> str:
+def image_latent_digest(blob: bytes, device: str = "cpu") -> str:
     """sha256 of the decoded fixed-point latent of an image file: exact on every device."""
     import hashlib
 
     import torch
 
-    from entrozip.codecs.image import _unpack_streams
-    from entrozip.codecs.image.weights import load_model
-    from entrozip.container import parse
+    from entrozip import open_codec
     from entrozip.entropy_models.context.slices import FRAC
 
-    net = load_model(model_name)[0]
-    c = parse(blob)
-    h, w = c.header["size"]
-    steps = _unpack_streams(c.section("y"), net.entropy.y_model.num_steps())
-    y_hat = net.entropy.decompress([c.section("z")], steps, (-(-h // 64), -(-w // 64)))
-    fixed = torch.round(y_hat.double() * 2**FRAC).to(torch.int64)
+    y_hat = open_codec("image", device=device).decode_latent(blob)
+    fixed = torch.round(y_hat.double() * 2**FRAC).to(torch.int64).cpu()
     return hashlib.sha256(fixed.numpy().astype("<i8").tobytes()).hexdigest()

@@ -4,7 +4,6 @@ CPU to the same latent, bit for bit, and the other way round. Skips without CUDA
 KODAK_ALL=1 (scripts/gpu_check.sh image) runs all 24 Kodak images at every quality;
 by default two images at three qualities.
 """
-import hashlib
 import os
 from pathlib import Path
 
@@ -18,11 +17,10 @@ if not torch.cuda.is_available():
 
 from PIL import Image  # noqa: E402
 
+from golden_cases import image_latent_digest  # noqa: E402
+
 from entrozip import open_codec  # noqa: E402
-from entrozip.codecs.image import _unpack_streams  # noqa: E402
-from entrozip.codecs.image.models import PAD, QUALITIES  # noqa: E402
-from entrozip.codecs.image.weights import load_model  # noqa: E402
-from entrozip.container import parse  # noqa: E402
+from entrozip.codecs.image.models import QUALITIES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data/kodak, or a git-ignored copy carried to the GPU machine (scripts/gpu_check.sh)
@@ -30,15 +28,6 @@ KODAK = next((p for p in (ROOT.parent / "shared" / "data" / "kodak", ROOT / ".ko
 ALL = os.environ.get("KODAK_ALL") == "1"
 IMAGES = sorted(KODAK.glob("*.png")) if ALL else sorted(KODAK.glob("*.png"))[:2]
 QUALITY_SET = range(1, QUALITIES + 1) if ALL else (1, 4, 8)
-
-
-def latent_digest(blob: bytes, device: str) -> str:
-    c = parse(blob)
-    net = load_model(c.header["model"], device)[0]
-    h, w = c.header["size"]
-    steps = _unpack_streams(c.section("y"), net.entropy.y_model.num_steps())
-    y_hat = net.entropy.decompress([c.section("z")], steps, (-(-h // PAD), -(-w // PAD)))
-    return hashlib.sha256(torch.round(y_hat.double() * 256).to(torch.int64).cpu().numpy().tobytes()).hexdigest()
 
 
 @pytest.mark.skipif(not IMAGES, reason="needs ../shared/data/kodak")
@@ -49,6 +38,6 @@ def test_gpu_and_cpu_decode_each_others_files(model):
         for q in QUALITY_SET:
             gpu, cpu = (open_codec("image", model=model, quality=q, device=d) for d in ("cuda", "cpu"))
             for blob in (gpu.compress(img), cpu.compress(img)):
-                assert latent_digest(blob, "cuda") == latent_digest(blob, "cpu"), (path.name, q)
+                assert image_latent_digest(blob, "cuda") == image_latent_digest(blob, "cpu"), (path.name, q)
                 a, b = gpu.decompress(blob), cpu.decompress(blob)
                 assert np.abs(a.astype(int) - b.astype(int)).max() <= 2  # float synthesis only

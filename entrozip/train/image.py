@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..codecs.image.models import MODELS, PAD, QUALITIES, ImageModel
+from ..codecs.image.models import MODELS, QUALITIES, ImageModel, to_input
 from ..codecs.image.weights import export_weights, initial_model, load_weights
 from .data import CropSampler, image_files
 
@@ -73,8 +73,7 @@ def kodak_check(model: ImageModel, folder, images: int = 4, qualities=(1, 4, 8),
         for path in image_files([folder])[:images]:
             a = np.asarray(Image.open(path).convert("RGB"))
             h, w = a.shape[:2]
-            x = torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float().div(255).to(device)
-            x = torch.nn.functional.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+            x = to_input(a, device)
             out = model.compress(x, q - 1)
             x_hat = model.decompress(out["z"], out["y"], out["z_shape"], q - 1)[..., :h, :w]
             rec = x_hat.mul(255).round().clamp(0, 255)

@@ -37,6 +37,6 @@ for model_name in IMAGE_MODELS:
         blob = codec.compress(image_case())
         path.write_bytes(blob)
         Image.fromarray(codec.decompress(blob)).save(here / f"image_v1_{model_name}.png")
-        digests[model_name] = image_latent_digest(model_name, blob)
+        digests[model_name] = image_latent_digest(blob)
         print("wrote", path)
 digests_path.write_text(json.dumps(digests, indent=1) + "\n")

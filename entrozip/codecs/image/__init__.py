@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ... import rans
@@ -22,7 +21,7 @@ from ...errors import EntrozipError, FormatError
 from ...rans.stream import get_varint, put_varint
 from .. import register
 from .io import MAX_PIXELS, restore, to_pil, to_rgb
-from .models import MODELS, PAD, QUALITIES
+from .models import MODELS, QUALITIES, to_input, z_shape
 
 DEFAULT_MODEL = "elic"
 DEFAULT_QUALITY = 4
@@ -102,9 +101,7 @@ class ImageCodec:
         rgb, mode, alpha = to_rgb(image)
         model, wid, _ = self._model(self.model_name)
         h, w = rgb.shape[:2]
-        x = torch.from_numpy(rgb.copy()).to(self.device).permute(2, 0, 1).unsqueeze(0).float().div_(255)
-        x = F.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
-        out = model.compress(x, self.quality - 1, threads=self.threads)
+        out = model.compress(to_input(rgb, self.device), self.quality - 1, threads=self.threads)
         header = {"model": self.model_name, "quality": self.quality, "weights": wid, "size": [h, w], "mode": mode}
         sections = [("z", out["z"][0]), ("y", _pack_streams(out["y"]))]
         if alpha is not None:
@@ -163,7 +160,9 @@ class ImageCodec:
     def decompress(self, blob) -> np.ndarray:
         return self._decode(parse(blob))
 
-    def _decode(self, container) -> np.ndarray:
+    def _latent(self, container):
+        """Check the file against its model and decode the latent exactly:
+        (y_hat, model, quality, height, width, mode)."""
         if container.codec != self.codec_id:
             raise FormatError(f"this is a {container.codec!r} file, not an image")
         name, quality, wid, height, width, mode = self._header(container)
@@ -171,17 +170,26 @@ class ImageCodec:
         if wid != have:
             raise FormatError(f"image file was written with {name} weights {wid}; this entrozip has {have}")
         y_streams = _unpack_streams(container.section("y"), model.entropy.y_model.num_steps())
-        z_shape = (-(-height // PAD) * PAD // 64, -(-width // PAD) * PAD // 64)
+        zh, zw = z_shape(height, width)
         z_stream = container.section("z")
         # every stream's symbol count must match the header's size before anything is computed
-        expected = [model.entropy.entropy_bottleneck.channels * z_shape[0] * z_shape[1]]
-        expected += model.entropy.y_model.step_sizes(z_shape[0] * 4, z_shape[1] * 4)
+        expected = [model.entropy.entropy_bottleneck.channels * zh * zw]
+        expected += model.entropy.y_model.step_sizes(zh * 4, zw * 4)
         for i, (stream, n) in enumerate(zip([z_stream, *y_streams], expected)):
             have = rans.stream_info(stream).num_symbols
             if have != n:
                 what = "the z stream" if i == 0 else f"y stream {i - 1}"
                 raise FormatError(f"image file: {what} holds {have} symbols; a {height} x {width} image needs {n}")
-        x_hat = model.decompress([z_stream], y_streams, z_shape, quality - 1, threads=self.threads)
+        y_hat = model.entropy.decompress([z_stream], y_streams, (zh, zw), threads=self.threads)
+        return y_hat, model, quality, height, width, mode
+
+    def decode_latent(self, blob) -> torch.Tensor:
+        """The decoded latent y_hat of a file (1 x M x H/16 x W/16; exact on every device)."""
+        return self._latent(parse(blob))[0]
+
+    def _decode(self, container) -> np.ndarray:
+        y_hat, model, quality, height, width, mode = self._latent(container)
+        x_hat = model.synthesize(y_hat, quality - 1)
         rgb = x_hat[0, :, :height, :width].mul(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         alpha = container.sections.get("alpha")
         return restore(rgb, mode, None if alpha is None else bytes(alpha))

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import nn
@@ -27,6 +29,18 @@ from .tiling import tiled
 
 PAD = 64  # y is H/16; z is H/64: both whole
 QUALITIES = 8
+
+
+def to_input(rgb: np.ndarray, device="cpu") -> torch.Tensor:
+    """H x W x 3 uint8 -> 1 x 3 x Hp x Wp float in [0, 1], replicate-padded to multiples of PAD."""
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(rgb).copy()).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+    return F.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+
+
+def z_shape(height: int, width: int) -> tuple[int, int]:
+    """z's spatial size for an H x W image (y's is four times that)."""
+    return -(-height // PAD) * PAD // 64, -(-width // PAD) * PAD // 64
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,11 @@ class ImageModel(nn.Module):
         return self.entropy.compress(y, threads=threads)
 
     @torch.no_grad()
+    def synthesize(self, y_hat: torch.Tensor, quality: int) -> torch.Tensor:
+        """x_hat in [0, 1] from a decoded latent."""
+        return self.synthesis(y_hat / self.gain(quality)).clamp_(0, 1)
+
+    @torch.no_grad()
     def decompress(self, z_strings, y_strings, z_shape, quality: int, threads=None) -> torch.Tensor:
         y_hat = self.entropy.decompress(z_strings, y_strings, z_shape, threads=threads)
-        return self.synthesis(y_hat / self.gain(quality)).clamp_(0, 1)
+        return self.synthesize(y_hat, quality)

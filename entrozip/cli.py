@@ -21,7 +21,7 @@ DESCRIPTION = """\
 entrozip: learned compression on one rANS entropy layer.
 
   entrozip demo                       compress a bundled Kodak photo: bpp, PSNR, times
-  entrozip compress IN OUT.ezc        compress an image (learned codec) or any file (lossless)
+  entrozip compress IN OUT.ezc        compress an image (learned codec), a 3DGS .ply scene, or any file (lossless)
   entrozip info --models              the image models and their qualities
   entrozip decompress IN.ezc OUT      restore it (the codec is read from the file)
   entrozip info FILE.ezc              show what a file holds
@@ -60,17 +60,35 @@ def _is_image(path: str) -> bool:
         return False
 
 
+def _is_splat(path: str) -> bool:
+    """A .ply whose vertices carry 3DGS attributes (INRIA) or a SuperSplat compressed.ply."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    end = head.find(b"end_header")
+    return head.startswith(b"ply") and end > 0 and (
+        b"property float f_dc_0" in head[:end] or b"property uint packed_position" in head[:end])
+
+
 def _codec_for_input(path: str, named: str | None) -> str:
-    """The codec named, else "image" for images (extension or content), else "bytes"."""
-    return named or ("image" if _is_image(path) else "bytes")
+    """The codec named, else "image" for images, "splat" for 3DGS .ply scenes, else "bytes"."""
+    if named:
+        return named
+    return "splat" if _is_splat(path) else "image" if _is_image(path) else "bytes"
 
 
 def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
     options = {"threads": args.threads}
     if codec_id == "image":
         options.update(model=args.model, quality=args.quality, device=args.device)
+    elif codec_id == "splat":
+        options.update(quality=args.quality)
+        if args.model is not None and not in_folder:
+            raise ValueError("--model applies to the image codec, not splat")
     elif (args.model is not None or args.quality is not None) and not in_folder:
-        raise ValueError(f"--model and --quality apply to the image codec, not {codec_id!r}")
+        raise ValueError(f"--model and --quality apply to the image and splat codecs, not {codec_id!r}")
     return options
 
 
@@ -132,9 +150,13 @@ def cmd_compress(args) -> int:
 
 
 def _decompressed_name(name: str, codec_id: str) -> str:
-    """x.png.ezc -> x.png; an image file comes back as PNG (x.jpg.ezc -> x.png); other.ezc -> other."""
+    """x.png.ezc -> x.png; an image file comes back as PNG (x.jpg.ezc -> x.png), a splat
+    scene as .ply (x.compressed.ply.ezc -> x.ply); other.ezc -> other."""
     stem = name[:-4] if name.endswith(".ezc") else name + ".out"
     base, ext = os.path.splitext(stem)
+    if codec_id == "splat":
+        base = base[:-len(".compressed")] if base.endswith(".compressed") else base
+        return base + ".ply"
     return base + ".png" if codec_id == "image" and ext.lower() != ".png" else stem
 
 
@@ -344,9 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", metavar="IN", help="a file, a folder (every file in it), or - for stdin")
     c.add_argument("output", metavar="OUT", help="a file, a folder (when IN is one), or - for stdout")
     c.add_argument("--codec", default=None,
-                   help="codec id: image or bytes (default: image for image files, else bytes)")
+                   help="codec id: image, splat or bytes (default: image for images, splat for 3DGS .ply scenes, else bytes)")
     c.add_argument("--model", default=None, help="image model (entrozip info --models; default elic)")
-    c.add_argument("--quality", type=int, default=None, help="image quality, 1 (smallest) .. 8 (best); default 4")
+    c.add_argument("--quality", type=int, default=None, help="image quality 1 (smallest) .. 8 (best), default 4; splat quality 1 .. 6, default 3")
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     c.set_defaults(func=cmd_compress)
 

@@ -105,6 +105,42 @@ def pack(codec: str, header: dict, sections: Iterable[tuple[str, bytes]]) -> byt
     return buf.getvalue()
 
 
+def pack_parts(parts) -> bytes:
+    """Several byte strings in one section: varint count, varint lengths, the parts."""
+    from .rans.stream import put_varint
+
+    out = bytearray()
+    put_varint(out, len(parts))
+    for p in parts:
+        put_varint(out, len(p))
+    for p in parts:
+        out += p
+    return bytes(out)
+
+
+def unpack_parts(buf, expected: int | None, what: str = "section") -> list[memoryview]:
+    """The parts of a pack_parts section (expected: the count the reader needs; None: any)."""
+    from .rans.stream import get_varint
+
+    buf = memoryview(buf).cast("B")
+    count, pos = get_varint(buf, 0, len(buf), 3, f"the part count of {what}")
+    if expected is not None and count != expected:
+        raise FormatError(f"{what} holds {count} parts; its reader expects {expected}")
+    if count > len(buf):
+        raise FormatError(f"{what} claims {count} parts in {len(buf)} bytes")
+    lengths = []
+    for _ in range(count):
+        n, pos = get_varint(buf, pos, len(buf), 5, f"a part length of {what}")
+        lengths.append(n)
+    if pos + sum(lengths) != len(buf):
+        raise FormatError(f"the parts of {what} do not add up to its size")
+    out = []
+    for n in lengths:
+        out.append(buf[pos:pos + n])
+        pos += n
+    return out
+
+
 class _Reader:
     """Bounds-checked cursor: every read states what it is reading, for the error message."""
 

@@ -14,7 +14,7 @@ pytest.importorskip("compressai")
 from PIL import Image  # noqa: E402
 
 from entrozip import open_codec, rans  # noqa: E402
-from entrozip.codecs.image import _unpack_streams  # noqa: E402
+from entrozip.container import unpack_parts  # noqa: E402
 from entrozip.codecs.image.models import ImageModel  # noqa: E402
 from entrozip.codecs.image.weights import load_model  # noqa: E402
 from entrozip.container import pack, parse  # noqa: E402
@@ -66,7 +66,7 @@ def test_file_layout_and_quality(photo):
     assert c.codec == "image" and c.header["model"] == "elic" and c.header["quality"] == 8
     assert len(c.header["weights"]) == 16
     assert list(c.sections) == ["z", "y"]
-    assert len(_unpack_streams(c.section("y"), 10)) == 10  # 5 slices x 2 checkerboard passes
+    assert len(unpack_parts(c.section("y"), 10)) == 10  # 5 slices x 2 checkerboard passes
     assert len(high) >= len(low)
 
 

@@ -16,46 +16,14 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ... import rans
-from ...container import pack, parse, read_file
+from ...container import pack, pack_parts, parse, read_file, unpack_parts
 from ...errors import EntrozipError, FormatError
-from ...rans.stream import get_varint, put_varint
 from .. import register
 from .io import MAX_PIXELS, restore, to_pil, to_rgb
 from .models import MODELS, QUALITIES, to_input, z_shape
 
 DEFAULT_MODEL = "elic"
 DEFAULT_QUALITY = 4
-
-
-def _pack_streams(streams) -> bytes:
-    out = bytearray()
-    put_varint(out, len(streams))
-    for s in streams:
-        put_varint(out, len(s))
-    for s in streams:
-        out += s
-    return bytes(out)
-
-
-def _unpack_streams(buf, expected: int | None) -> list[memoryview]:
-    """The y streams of a "y" section (expected: the count the model codes; None: any)."""
-    buf = memoryview(buf).cast("B")
-    count, pos = get_varint(buf, 0, len(buf), 3, "the y stream count")
-    if expected is not None and count != expected:
-        raise FormatError(f"image file holds {count} y streams; its model codes {expected}")
-    if count > len(buf):
-        raise FormatError(f"image file claims {count} y streams in a {len(buf)}-byte section")
-    lengths = []
-    for _ in range(count):
-        n, pos = get_varint(buf, pos, len(buf), 5, "a y stream length")
-        lengths.append(n)
-    if pos + sum(lengths) != len(buf):
-        raise FormatError("image file's y streams do not add up to their section")
-    out = []
-    for n in lengths:
-        out.append(buf[pos:pos + n])
-        pos += n
-    return out
 
 
 def pick_device(device) -> str:
@@ -103,7 +71,7 @@ class ImageCodec:
         h, w = rgb.shape[:2]
         out = model.compress(to_input(rgb, self.device), self.quality - 1, threads=self.threads)
         header = {"model": self.model_name, "quality": self.quality, "weights": wid, "size": [h, w], "mode": mode}
-        sections = [("z", out["z"][0]), ("y", _pack_streams(out["y"]))]
+        sections = [("z", out["z"][0]), ("y", pack_parts(out["y"]))]
         if alpha is not None:
             sections.append(("alpha", alpha))
         return pack(self.codec_id, header, sections)
@@ -147,7 +115,7 @@ class ImageCodec:
         h = container.header
         try:
             pixels = int(h["size"][0]) * int(h["size"][1])
-            streams = [container.section("z")] + _unpack_streams(container.section("y"), None)
+            streams = [container.section("z")] + unpack_parts(container.section("y"), None, "the y section")
             framing = sum(rans.stream_info(s).framing_bytes for s in streams)
         except (KeyError, TypeError, ValueError, EntrozipError):
             return {}
@@ -169,7 +137,7 @@ class ImageCodec:
         model, have, _ = self._model(name)
         if wid != have:
             raise FormatError(f"image file was written with {name} weights {wid}; this entrozip has {have}")
-        y_streams = _unpack_streams(container.section("y"), model.entropy.y_model.num_steps())
+        y_streams = unpack_parts(container.section("y"), model.entropy.y_model.num_steps(), "the y section")
         zh, zw = z_shape(height, width)
         z_stream = container.section("z")
         # every stream's symbol count must match the header's size before anything is computed

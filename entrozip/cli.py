@@ -27,6 +27,7 @@ entrozip: learned compression on one rANS entropy layer.
   entrozip info FILE.ezc              show what a file holds
   entrozip weights compress SRC DST   lossless LLM weights (DFloat11-style), directory to directory
   entrozip eval image --dataset DIR --codec jpeg,webp,avif --out OUT   RD curves + BD-rates
+  entrozip eval splat --dataset ../shared/data/splat --out OUT          size vs rendered PSNR
 """
 
 
@@ -310,6 +311,22 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_eval_splat(args) -> int:
+    from pathlib import Path
+
+    from .eval import splat
+
+    out = Path(args.out)
+    qualities = [int(q) for q in args.qualities.split(",")] if args.qualities else None
+    result = splat.evaluate(args.dataset, out, qualities, views=args.views, size=args.size)
+    text = splat.table(result)
+    (out / "splat.md").write_text(text)
+    splat.plot(result, out)
+    print(text)
+    print(f"results: {out}/splat.json, splat.md, splat_rd.png (raw records: {out}/raw/splat.jsonl)")
+    return 0
+
+
 def cmd_eval_video(args) -> int:
     from pathlib import Path
 
@@ -436,6 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--frames", type=_positive_int, default=None, help="only the first N frames")
     ev.add_argument("--anchor", default="x264", help="BD-rate reference among the codecs (default x264)")
     ev.set_defaults(func=cmd_eval_video)
+
+    es = esub.add_parser("splat", help="the splat codec on .ply scenes: size vs rendered PSNR/SSIM (CPU renderer)")
+    es.add_argument("--dataset", required=True, help="a .ply scene or a folder of them (e.g. ../shared/data/splat)")
+    es.add_argument("--out", required=True, help="output folder (re-running resumes)")
+    es.add_argument("--qualities", default=None, help="comma-separated qualities (default: all)")
+    es.add_argument("--views", type=_positive_int, default=4, help="orbit views rendered per scene (default 4)")
+    es.add_argument("--size", type=_positive_int, default=256, help="rendered image side in pixels (default 256)")
+    es.set_defaults(func=cmd_eval_splat)
 
     t = sub.add_parser("train", help="train a model (variable rate: one set of weights for all qualities)",
                        description="Train an image model on random crops of image folders for a time budget; "

@@ -5,18 +5,19 @@ go through entrozip.rans. Everything that chooses a CDF at decode time is exact
 on every device: integer CDF tables kept in the state dict, and integer networks
 (entropy_models.integer) for hyper-synthesis and context models.
 """
+import importlib
 import warnings
 
-with warnings.catch_warnings():  # compressai's import-time torch.jit.script deprecation, not ours to fix
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-    import compressai.entropy_models  # noqa: F401
-    import compressai.layers  # noqa: F401
+_EXPORTS = {"EntropyBottleneck": ".factorized", "GaussianConditional": ".gaussian", "Hyperprior": ".hyperprior",
+            "IntegerNet": ".integer", "SliceContextGaussian": ".context", "anchor_mask": ".context"}
+__all__ = sorted(_EXPORTS)
 
-from .context import SliceContextGaussian, anchor_mask
-from .factorized import EntropyBottleneck
-from .gaussian import GaussianConditional
-from .hyperprior import Hyperprior
-from .integer import IntegerNet
 
-__all__ = ["EntropyBottleneck", "GaussianConditional", "Hyperprior", "IntegerNet", "SliceContextGaussian",
-           "anchor_mask"]
+def __getattr__(name):
+    """Import on first use: the learned models pull in CompressAI (seconds to import),
+    which codecs without a learned prior (splat: semistatic) never need."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with warnings.catch_warnings():  # compressai's import-time torch.jit.script deprecation, not ours to fix
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

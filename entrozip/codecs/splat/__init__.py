@@ -24,7 +24,7 @@ from .cloud import GaussianCloud
 from .ply import read_ply, write_ply
 
 QUALITIES = len(gs3d.PRESETS)
-DEFAULT_QUALITY = 3
+DEFAULT_QUALITY = gs3d.DEFAULT_QUALITY
 SECTIONS = ("position", "color", "opacity", "scale", "rotation", "sh")
 
 
@@ -54,12 +54,18 @@ class SplatCodec:
 
     def compress(self, cloud: GaussianCloud, position_tolerance=None, source: dict | None = None) -> bytes:
         """A .ezc file of `cloud`; position_tolerance: optional N x 3 per-axis bound."""
-        header, sections, _ = gs3d.encode(cloud, gs3d.PRESETS[self.quality], seed=self.seed,
-                                          position_tolerance=position_tolerance, threads=self.threads)
-        header.update(quality=self.quality, source=source or {"format": "array"})
-        return pack(self.codec_id, header, sections)
+        return self.compress_scene(cloud, position_tolerance, source)[0]
 
-    def compress_file(self, src, dst) -> None:
+    def compress_scene(self, cloud: GaussianCloud, position_tolerance=None, source: dict | None = None):
+        """(file bytes, kept): kept[i] is the input index of decoded Gaussian i."""
+        header, sections, kept = gs3d.encode(cloud, gs3d.PRESETS[self.quality], seed=self.seed,
+                                             position_tolerance=position_tolerance, threads=self.threads)
+        header.update(quality=self.quality, source=source or {"format": "array"})
+        return pack(self.codec_id, header, sections), kept
+
+    def read_source(self, src):
+        """(scene, position tolerance or None, source info) of a .ply file: a compressed.ply
+        brings its own packed quantisation step as the position tolerance."""
         cloud, source = read_ply(src)
         tolerance = None
         if source["format"] == "supersplat":
@@ -68,8 +74,11 @@ class SplatCodec:
             from .supersplat import quantization_steps
 
             tolerance = quantization_steps(plyfile.PlyData.read(str(src)), str(src))
-        blob = self.compress(cloud, tolerance, {k: source[k] for k in ("format", "bytes")}
-                             | {"inria_bytes": cloud.nbytes_inria})
+        info = {k: source[k] for k in ("format", "bytes")} | {"inria_bytes": cloud.nbytes_inria}
+        return cloud, tolerance, info
+
+    def compress_file(self, src, dst) -> None:
+        blob = self.compress(*self.read_source(src))
         with open(dst, "wb") as f:
             f.write(blob)
 

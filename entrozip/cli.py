@@ -368,6 +368,20 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_splat(args) -> int:
+    from .train.splat import train
+
+    result = train(args.data, args.out, iterations=args.iterations, cap=args.cap, test_every=args.test_every,
+                   max_side=args.max_side, seed=args.seed)
+    print(f"{'quality':>8} {'ratio':>7} {'PSNR':>7} {'loss dB':>8} {'SSIM':>7} {'Gaussians':>10}")
+    for r in result["rows"]:
+        q = "source" if r["quality"] is None else r["quality"]
+        print(f"{q:>8} {r['ratio']:>7.1f} {r['psnr']:>7.2f} {r.get('psnr_loss', 0):>8.3f} {r['ssim']:>7.4f} "
+              f"{r['gaussians']:>10,}")
+    print(f"scene: {args.out}/scene.ply, results: {args.out}/splat_train.json ({result['minutes']:.1f} min)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="entrozip", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -482,6 +496,16 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--metric", default="mse", choices=("mse", "ms-ssim"), help="distortion trained for")
     ti.add_argument("--ship", action="store_true", help="copy the final weights into the package")
     ti.set_defaults(func=cmd_train)
+
+    ts = tsub.add_parser("splat", help="a 3DGS scene from posed images (gsplat, CUDA GPU), then compressed and scored")
+    ts.add_argument("data", help="a transforms.json folder (e.g. ../shared/data/multiview/lego)")
+    ts.add_argument("--out", required=True, help="output folder: scene.ply, splat_train.json")
+    ts.add_argument("--iterations", type=_positive_int, default=7000, help="training steps (default 7000)")
+    ts.add_argument("--cap", type=_positive_int, default=150_000, help="most Gaussians (default 150000)")
+    ts.add_argument("--test-every", type=_positive_int, default=8, help="hold out every N-th view (default 8)")
+    ts.add_argument("--max-side", type=_positive_int, default=800, help="downscale images to this side (default 800)")
+    ts.add_argument("--seed", type=int, default=0)
+    ts.set_defaults(func=cmd_train_splat)
 
     m = sub.add_parser("demo", parents=[threads], help="compress a bundled Kodak photo; bpp, PSNR, times",
                        description="Compress and decompress a real photo (bundled kodim23, or --image) with the "

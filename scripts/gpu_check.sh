@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # One GPU check per call, <= 6 minutes on an H100; the table it prints last is the result.
 #   scripts/gpu_check.sh image     GPU encode -> CPU decode and back, Kodak x every quality, latents bit-exact
+#   scripts/gpu_check.sh splat     gsplat vs the CPU rasterizer; train lego (7k steps, <= 150k Gaussians),
+#                                  compress at every quality, PSNR on held-out views vs the uncompressed scene
 # Prepare here first: scripts/gpu_wheels.sh, and (Kodak is not beside the repo there)
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/ && echo /.kodak/ >> .git/info/exclude
-# then run with carry [".whl", ".kodak"] through the device tool:
+#   python scripts/pack_multiview.py ../shared/data/multiview/lego .data/lego --max-side 400   (splat; ~15 MiB)
+#   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude
+# then run with carry [".whl", ".kodak"] (image) or [".whl", ".data/lego"] (splat) through the device tool:
 #   bash scripts/gpu_check.sh image
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: scripts/gpu_check.sh image}
+target=${1:?usage: scripts/gpu_check.sh image|splat}
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site
@@ -18,8 +22,14 @@ case "$target" in
     KODAK_ALL=1 python3 -m pytest -q -x tests/test_image_gpu.py
     python3 bench/bench_image_gpu.py --out "${OUT:-docs/results}"
     ;;
+  splat)
+    python3 -c "from gsplat.cuda._backend import _C" 2>&1 | tail -n 2   # compile once (~1-2 min)
+    python3 -m pytest -q -x tests/test_splat_gpu.py
+    python3 -m entrozip.cli train splat .data/lego --out "${OUT:-/tmp}/lego" --iterations 7000 --cap 150000 \
+        --max-side 400
+    ;;
   *)
-    echo "unknown target $target (image)" >&2
+    echo "unknown target $target (image, splat)" >&2
     exit 2
     ;;
 esac

@@ -344,3 +344,36 @@ def test_eval_records_size_and_rendered_quality(tmp_path):
     again = splat.evaluate(tmp_path / "s.ply", tmp_path / "out", qualities=[1, 6], views=2, size=48, progress=False)
     assert again["records"] == result["records"]  # resumed from the log, nothing redone
     assert "| s.ply | 6 |" in splat.table(result) and splat.plot(result, tmp_path).exists()
+
+
+@pytest.mark.skipif(not (DATA.parent / "multiview" / "lego").exists(), reason="needs ../shared/data/multiview")
+def test_training_views_use_opencv_cameras_that_see_the_object():
+    from entrozip.train.splat import load_views, scene_bounds
+
+    views = load_views(DATA.parent / "multiview" / "lego", max_side=80)
+    assert len(views) == 100 and views[0].image.shape == (80, 80, 3)
+    centre, radius = scene_bounds(views)
+    assert np.linalg.norm(centre) < 0.1 and 1 < radius < 3  # lego's cameras orbit the origin
+    for v in views[:10]:
+        cam = v.viewmat.double().numpy() @ np.append(centre, 1)
+        assert cam[2] > 0  # in front of the camera (z forward)
+        u = v.K.double().numpy() @ (cam[:3] / cam[2])
+        assert abs(u[0] - 40) < 4 and abs(u[1] - 40) < 4  # ...at the image centre
+    fox = load_views(DATA.parent / "multiview" / "fox", max_side=64)
+    assert len(fox) == 50  # the json lists 67 frames; only 50 images exist
+
+
+def test_splat_training_needs_a_gpu(tmp_path):
+    from entrozip.errors import EntrozipError
+    from entrozip.train.splat import train
+
+    if torch_cuda():
+        pytest.skip("a GPU is present")
+    with pytest.raises(EntrozipError, match="CUDA"):
+        train(tmp_path, tmp_path / "out")
+
+
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -372,11 +372,14 @@ def cmd_train_splat(args) -> int:
     from .train.splat import train
 
     result = train(args.data, args.out, iterations=args.iterations, cap=args.cap, test_every=args.test_every,
-                   max_side=args.max_side, seed=args.seed)
-    print(f"{'quality':>8} {'ratio':>7} {'PSNR':>7} {'loss dB':>8} {'SSIM':>7} {'Gaussians':>10}")
+                   max_side=args.max_side, seed=args.seed, qat_steps=args.qat_steps, qat_quality=args.qat_quality)
+    print(f"{'quality':>10} {'ratio':>7} {'PSNR':>7} {'loss dB':>8} {'SSIM':>7} {'Gaussians':>10}")
     for r in result["rows"]:
         q = "source" if r["quality"] is None else r["quality"]
-        print(f"{q:>8} {r['ratio']:>7.1f} {r['psnr']:>7.2f} {r.get('psnr_loss', 0):>8.3f} {r['ssim']:>7.4f} "
+        if "error" in r:
+            print(f"{q:>10} could not run: {r['error']}")
+            continue
+        print(f"{q:>10} {r['ratio']:>7.1f} {r['psnr']:>7.2f} {r.get('psnr_loss', 0):>8.3f} {r['ssim']:>7.4f} "
               f"{r['gaussians']:>10,}")
     print(f"scene: {args.out}/scene.ply, results: {args.out}/splat_train.json ({result['minutes']:.1f} min)")
     return 0
@@ -504,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--cap", type=_positive_int, default=150_000, help="most Gaussians (default 150000)")
     ts.add_argument("--test-every", type=_positive_int, default=8, help="hold out every N-th view (default 8)")
     ts.add_argument("--max-side", type=_positive_int, default=800, help="downscale images to this side (default 800)")
+    ts.add_argument("--qat-steps", type=int, default=1000, help="quantisation-aware fine-tuning steps (default 1000)")
+    ts.add_argument("--qat-quality", type=int, default=3, help="splat quality whose grids QAT uses (default 3)")
     ts.add_argument("--seed", type=int, default=0)
     ts.set_defaults(func=cmd_train_splat)
 

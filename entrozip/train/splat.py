@@ -6,9 +6,13 @@ Recipe (short, one GPU run): random initial Gaussians in the cameras' common
 view volume, gsplat's MCMC densification capped at `cap` Gaussians, Adam with
 gsplat's default learning rates (position lr decayed 100x), loss 0.8 L1 +
 0.2 (1 - SSIM), SH degree raised by one every 1000 steps, every `test_every`-th
-view held out. At the end: the scene as an INRIA .ply, then every splat
-quality compressed, decoded and rendered on the held-out views against the
-ground-truth photos (PSNR / SSIM), next to the uncompressed scene's.
+view held out. Then `qat_steps` of quantisation-aware fine-tuning: colour,
+opacity, log-scales, rotation and rest SH pass through the grids of splat
+quality `qat_quality` (straight-through rounding), so the scene learns to live
+on the values the codec will keep. At the end: the scene as an INRIA .ply, then
+every splat quality compressed, decoded and rendered on the held-out views
+against the ground-truth photos (PSNR / SSIM), next to the uncompressed
+scene's and, where its extra packages import, gsplat's PngCompression.
 
 Data: a transforms.json folder (NeRF-synthetic `camera_angle_x` or instant-ngp
 `fl_x/fl_y/cx/cy/w/h`; Blender/OpenGL camera-to-world matrices; RGBA images
@@ -106,10 +110,10 @@ def scene_bounds(views) -> tuple[np.ndarray, float]:
 def _require_gpu():
     if not torch.cuda.is_available():
         raise EntrozipError("splat training renders with gsplat, which needs a CUDA GPU; torch sees none")
-    try:
-        import gsplat  # noqa: F401  (present? it compiles its CUDA extension on first use)
-    except ImportError as exc:
-        raise EntrozipError(f"splat training needs gsplat (pip install gsplat): {exc}") from None
+    import importlib.util
+
+    if importlib.util.find_spec("gsplat") is None:  # (it compiles its CUDA extension on first use)
+        raise EntrozipError("splat training needs gsplat (pip install gsplat)")
 
 
 def to_cloud(params) -> GaussianCloud:
@@ -142,15 +146,60 @@ def render_gsplat(cloud_or_params, views, sh_degree: int, background, device="cu
     return out
 
 
+def _ste_round(x: torch.Tensor, step: float) -> torch.Tensor:
+    return x + (torch.round(x / step) * step - x).detach()
+
+
+def quantized_view(params, preset) -> dict:
+    """The parameters as the codec's grids will keep them (straight-through gradients):
+    positions and pruning are left alone, everything else is rounded to its step."""
+    from ..codecs.splat.cloud import SH_C0
+
+    out = dict(params)
+    colour = _ste_round(0.5 + SH_C0 * params["sh0"], preset.color_step)
+    out["sh0"] = (colour - 0.5) / SH_C0
+    alpha = _ste_round(torch.sigmoid(params["opacities"]), preset.opacity_step)
+    alpha = alpha.clamp(preset.opacity_step / 4, 1 - preset.opacity_step / 4)
+    out["opacities"] = torch.log(alpha) - torch.log1p(-alpha)
+    out["scales"] = _ste_round(params["scales"], preset.scale_step)
+    q = torch.nn.functional.normalize(params["quats"], dim=1)
+    q = torch.where(q[:, :1] < 0, -q, q)
+    xyz = _ste_round(q[:, 1:], preset.rotation_step)
+    out["quats"] = torch.cat([torch.sqrt((1 - (xyz ** 2).sum(1, keepdim=True)).clamp_min(0)), xyz], 1)
+    out["shN"] = _ste_round(params["shN"], preset.sh_step)
+    return out
+
+
+def _gsplat_png_peer(cloud: GaussianCloud, out: Path, test, sh_degree, background, score) -> dict:
+    """gsplat's PngCompression on the same scene (no PLAS sort; K-means needs torchpq)."""
+    try:
+        from gsplat.compression import PngCompression
+
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float().cuda()  # noqa: E731
+        splats = {"means": t(cloud.means), "scales": t(cloud.log_scales), "quats": t(cloud.quats),
+                  "opacities": t(cloud.opacity), "sh0": t(cloud.sh_dc[:, None]), "shN": t(cloud.sh_rest)}
+        folder = out / "gsplat_png"
+        folder.mkdir(exist_ok=True)
+        png = PngCompression(use_sort=False, verbose=False)
+        png.compress(str(folder), splats)
+        dec = png.decompress(str(folder))
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        p, s = score(render_gsplat({k: v.float() for k, v in dec.items()}, test, sh_degree, background))
+        return {"quality": "gsplat-png", "bytes": size, "ratio": cloud.nbytes_inria / size, "psnr": p, "ssim": s,
+                "gaussians": len(dec["means"])}
+    except Exception as exc:  # a peer that cannot run here is reported, not fatal
+        return {"quality": "gsplat-png", "error": f"{type(exc).__name__}: {exc}"}
+
+
 def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int = 3, test_every: int = 8,
           init_points: int = 100_000, max_side: int | None = 800, background=(1.0, 1.0, 1.0), seed: int = 0,
-          qualities=None, progress: bool = True) -> dict:
+          qualities=None, qat_steps: int = 1000, qat_quality: int = 3, progress: bool = True) -> dict:
     """Train a scene on `data` (GPU), write OUT/scene.ply and OUT/splat_train.json."""
     _require_gpu()
     from gsplat import MCMCStrategy
     from pytorch_msssim import ssim
 
-    from ..codecs.splat import QUALITIES, SplatCodec
+    from ..codecs.splat import QUALITIES, SplatCodec, gs3d
     from ..codecs.splat.ply import write_ply
 
     out = Path(out)
@@ -179,15 +228,17 @@ def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int 
     bg = torch.tensor(background, dtype=torch.float32, device=dev)[None]
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    bar = tqdm(range(iterations), desc="train splat", disable=not progress)
+    bar = tqdm(range(iterations + qat_steps), desc="train splat", disable=not progress)
     from gsplat import rasterization
 
+    preset = gs3d.PRESETS[qat_quality]
     for step in bar:
         v = train_views[rng.integers(len(train_views))]
         gt = v.image.to(dev)
         h, w = gt.shape[:2]
-        img, _, info = rasterization(params["means"], params["quats"], torch.exp(params["scales"]),
-                                     torch.sigmoid(params["opacities"]), torch.cat([params["sh0"], params["shN"]], 1),
+        p = params if step < iterations else quantized_view(params, preset)
+        img, _, info = rasterization(p["means"], p["quats"], torch.exp(p["scales"]),
+                                     torch.sigmoid(p["opacities"]), torch.cat([p["sh0"], p["shN"]], 1),
                                      v.viewmat[None].to(dev), v.K[None].to(dev), w, h,
                                      sh_degree=min(step // 1000, sh_degree), backgrounds=bg)
         img = img[0]
@@ -198,8 +249,10 @@ def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int 
         for opt in optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
-        optimizers["means"].param_groups[0]["lr"] *= decay
-        strategy.step_post_backward(params, optimizers, state, step, info, lr=optimizers["means"].param_groups[0]["lr"])
+        if step < iterations:  # the Gaussian set is fixed during quantisation-aware fine-tuning
+            optimizers["means"].param_groups[0]["lr"] *= decay
+            strategy.step_post_backward(params, optimizers, state, step, info,
+                                        lr=optimizers["means"].param_groups[0]["lr"])
         if step % 100 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}", gaussians=len(params["means"]))
     minutes = (time.perf_counter() - start) / 60
@@ -222,7 +275,12 @@ def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int 
             p, s = score(render_gsplat(dec, test, sh_degree, background))
             rows.append({"quality": q, "bytes": len(blob), "ratio": cloud.nbytes_inria / len(blob), "psnr": p,
                          "ssim": s, "psnr_loss": psnr - p, "gaussians": len(dec)})
-    result = {"data": str(data), "iterations": iterations, "cap": cap, "minutes": minutes, "train_views": len(train_views),
+        peer = _gsplat_png_peer(cloud, out, test, sh_degree, background, score)
+        if "psnr" in peer:
+            peer["psnr_loss"] = psnr - peer["psnr"]
+        rows.append(peer)
+    result = {"data": str(data), "iterations": iterations, "qat_steps": qat_steps, "qat_quality": qat_quality,
+              "cap": cap, "minutes": minutes, "train_views": len(train_views),
               "test_views": len(test), "device": torch.cuda.get_device_name(), "rows": rows}
     (out / "splat_train.json").write_text(json.dumps(result, indent=1))
     return result

@@ -398,4 +398,4 @@ def test_quantisation_aware_view_lives_on_the_codecs_grids():
     assert np.abs(out.opacity - ref.opacity).max() < 1e-3
     assert np.abs(out.log_scales - ref.log_scales).max() < 1e-5
     unit = np.abs(np.linalg.norm(ref.quats, axis=1) - 1) < 1e-6  # rounded x, y, z past the unit sphere: w = 0
-    assert unit.mean() > 0.97 and np.abs(out.quats - ref.quats)[unit].max() < 1e-5
+    assert unit.mean() > 0.8 and np.abs(out.quats - ref.quats)[unit].max() < 1e-5

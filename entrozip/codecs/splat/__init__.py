@@ -108,9 +108,12 @@ class SplatCodec:
             return {}
         out = {"gaussians": n, "pruned": source_n - n, "sh_degree": h.get("sh_degree"),
                "bits_per_gaussian": 8 * container.size / max(n, 1)}
+        coded = 0
         for name in SECTIONS:
             if name in container.sections:
+                coded += len(container.sections[name])
                 out[f"{name}_bits"] = 8 * len(container.sections[name]) / max(n, 1)
+        out["container_bits"] = 8 * (container.size - coded) / max(n, 1)  # JSON header, section table, CRCs
         inria = (h.get("source") or {}).get("inria_bytes")
         if inria:
             out["ratio_vs_inria_ply"] = inria / container.size

@@ -162,10 +162,13 @@ def quantized_view(params, preset) -> dict:
     alpha = alpha.clamp(preset.opacity_step / 4, 1 - preset.opacity_step / 4)
     out["opacities"] = torch.log(alpha) - torch.log1p(-alpha)
     out["scales"] = _ste_round(params["scales"], preset.scale_step)
-    q = torch.nn.functional.normalize(params["quats"], dim=1)
-    q = torch.where(q[:, :1] < 0, -q, q)
-    xyz = _ste_round(q[:, 1:], preset.rotation_step)
-    out["quats"] = torch.cat([torch.sqrt((1 - (xyz ** 2).sum(1, keepdim=True)).clamp_min(0)), xyz], 1)
+    q = torch.nn.functional.normalize(params["quats"], dim=1)  # smallest three, as gs3d codes them
+    big = q.detach().abs().argmax(1, keepdim=True)
+    q = torch.where(q.gather(1, big) < 0, -q, q)
+    others = torch.ones_like(q, dtype=torch.bool).scatter_(1, big, False)
+    rounded = _ste_round(q, preset.rotation_step)
+    largest = torch.sqrt((1 - torch.where(others, rounded, 0).pow(2).sum(1, keepdim=True)).clamp_min(0))
+    out["quats"] = torch.where(others, rounded, largest)
     out["shN"] = _ste_round(params["shN"], preset.sh_step)
     return out
 

@@ -18,7 +18,10 @@ so the decoder never consults the preset table):
    its cell's centre: error <= grid step x 2^(d-1) per axis (step / 2 for d = 0).
 3. attributes, each a uniform scalar grid with a stated step (error <= step/2):
    colour (0.5 + C0 f_dc), opacity (alpha = sigmoid), log-scales, rotation
-   (x, y, z of the unit quaternion with w >= 0; w is rebuilt). Optionally an
+   ("smallest three": the index of the unit quaternion's largest component,
+   made positive, and the other three, each within +-1/sqrt(2); the largest is
+   rebuilt, so the angular error stays bounded everywhere: on biker at step 0.08
+   max 14 degrees vs 29 with (x, y, z | w >= 0), for +0.25 bit). Optionally an
    R-VQ base (Compact3DGS) under scale and rotation; the grid then codes the
    remainder.
 4. SH rest coefficients: one k-means codebook over the whole (K x 3) vector per
@@ -55,7 +58,7 @@ class Preset:
     color_step: float     # in colour units (0..1)
     opacity_step: float   # in alpha units (0..1)
     scale_step: float     # in log-scale units
-    rotation_step: float  # on the quaternion's x, y, z
+    rotation_step: float  # on the quaternion's three smallest components
     rvq_stages: int       # R-VQ stages under scale and rotation (0: the grid alone)
     sh_codebook: int      # codewords for the rest-SH vectors
     sh_step: float        # grid step of the rest-SH remainder
@@ -202,13 +205,26 @@ def decode_positions(buf, n: int, bits: int, threads=None) -> np.ndarray:
     return cells
 
 
-def _quat_xyz(cloud: GaussianCloud) -> np.ndarray:
-    return cloud.normalized_quats()[:, 1:].astype(np.float64)
+def quat_smallest_three(quats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of the largest |component|, the other three in order) of unit
+    quaternions, signed so that the largest is positive (q and -q: one rotation)."""
+    q = quats.astype(np.float64)
+    big = np.argmax(np.abs(q), axis=1)
+    rows = np.arange(len(q))
+    q = np.where(q[rows, big][:, None] < 0, -q, q)
+    keep = np.ones(q.shape, bool)
+    keep[rows, big] = False
+    return big, q[keep].reshape(len(q), 3)
 
 
-def _quat_from_xyz(xyz: np.ndarray) -> np.ndarray:
-    w = np.sqrt(np.clip(1.0 - (xyz.astype(np.float64) ** 2).sum(1), 0.0, 1.0))
-    return np.concatenate([w[:, None], xyz], axis=1).astype(np.float32)
+def quat_from_smallest_three(big: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    n = len(big)
+    q = np.zeros((n, 4))
+    keep = np.ones((n, 4), bool)
+    keep[np.arange(n), big] = False
+    q[keep] = rest.astype(np.float64).ravel()
+    q[np.arange(n), big] = np.sqrt(np.clip(1.0 - (rest.astype(np.float64) ** 2).sum(1), 0.0, 1.0))
+    return q.astype(np.float32)
 
 
 def _vq_base(x, stages, seed):
@@ -269,10 +285,13 @@ def encode(cloud: GaussianCloud, preset: Preset, seed: int = 0, position_toleran
     alpha = 1.0 / (1.0 + np.exp(-c.opacity.astype(np.float64)))
     sections.append(("opacity", encode_grid(_grid(alpha[:, None], preset.opacity_step), dpcm=True,
                                             threads=threads)))
+    largest, rest = quat_smallest_three(c.normalized_quats())
     for name, x, st in (("scale", c.log_scales.astype(np.float64), preset.scale_step),
-                        ("rotation", _quat_xyz(c), preset.rotation_step)):
+                        ("rotation", rest, preset.rotation_step)):
         base, books, idx = _vq_base(x, preset.rvq_stages, seed)
         parts = [encode_grid(_grid(x - base, st), dpcm=books is None, threads=threads)]
+        if name == "rotation":
+            parts.append(ss.encode_ints(largest, signed=False, threads=threads))
         if books is not None:
             parts += _encode_codebook(books, idx)
         sections.append((name, pack_parts(parts)))
@@ -344,11 +363,17 @@ def decode(header: dict, sections: dict, threads=None) -> GaussianCloud:
     opacity = (np.log(alpha) - np.log1p(-alpha)).astype(np.float32)
 
     geo = {}
+    largest = None
     for name in ("scale", "rotation"):
-        parts = unpack_parts(section(name), 1 if stages == 0 else 2 + stages, f"the {name} section")
+        what = f"the {name} section"
+        parts = unpack_parts(section(name), (1 if stages == 0 else 2 + stages) + (name == "rotation"), what)
+        if name == "rotation":
+            largest = ss.decode_ints(parts.pop(1), n, signed=False, threads=threads)
+            if largest.size and largest.max() > 3:
+                raise FormatError("splat file: a rotation's largest-component index is not 0..3")
         base = 0.0
         if stages:
-            books, idx = _decode_codebook(parts[1:], n, 3, f"the {name} section")
+            books, idx = _decode_codebook(parts[1:], n, 3, what)
             base = decode_rvq(books, idx).astype(np.float64)
         geo[name] = base + decode_grid(parts[0], n, 3, stages == 0, f"the {name} section", threads) * steps[name]
 
@@ -363,4 +388,4 @@ def decode(header: dict, sections: dict, threads=None) -> GaussianCloud:
         sh_rest = flat.reshape(n, 3, k).transpose(0, 2, 1)
     return GaussianCloud(means=means, sh_dc=((color - 0.5) / SH_C0).astype(np.float32), sh_rest=sh_rest,
                          opacity=opacity, log_scales=geo["scale"].astype(np.float32),
-                         quats=_quat_from_xyz(geo["rotation"]))
+                         quats=quat_from_smallest_three(largest, geo["rotation"]))

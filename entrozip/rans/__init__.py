@@ -6,9 +6,10 @@
     blob = rans.encode(symbols, model, indexes=None, threads=None)
     out = rans.decode(blob, model, indexes=None, threads=None)
 
-Backends: "cpu" (C++, threads over chunks; the default) and "reference" (plain
-Python, the specification). They write the same bytes, and the bytes never
-depend on the thread count.
+Backends: "cpu" (C++, threads over chunks; the default), "reference" (plain
+Python, the specification) and, for CUDA tensors, the GPU coder (rans/cuda.py:
+CUDA in, CUDA out; `rans.cuda.encode_batch` codes many arrays in one launch).
+They write the same bytes, and the bytes never depend on the thread count.
 """
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
         per chunk (rounded up to whole rows of `lanes`). By default both are chosen
         from the estimated size so that framing stays near 0.2 % (docs/FORMAT.md).
     """
+    if _on_cuda(symbols):  # CUDA in, CUDA out: the GPU coder writes the same bytes
+        from . import cuda
+
+        _check(model, indexes, None)
+        return cuda.encode(symbols, model, indexes, lanes=lanes, chunk_size=chunk_size)
     backend = _check(model, indexes, backend)
     sym = _bytes_or_int32(symbols) if indexes is None and backend != "reference" else as_int32(symbols, "symbols")
     idx = None if indexes is None else as_int32(indexes, "indexes")
@@ -104,6 +110,10 @@ def encode(symbols, model, indexes=None, threads=None, chunk_size=None, lanes=No
     return native.encode(sym, idx, prefix, lanes, chunk_symbols, _threads(threads))
 
 
+def _on_cuda(x) -> bool:
+    return type(x).__module__.startswith("torch") and x.device.type == "cuda"
+
+
 def _bytes_or_int32(symbols) -> np.ndarray:
     """uint8 symbols pass through as they are (no 4x widening); others become int32."""
     a = to_numpy(symbols, "symbols")
@@ -122,6 +132,14 @@ def decode(blob, model, indexes=None, threads=None, backend=None, max_symbols=No
     symbol count a static stream may claim (default: 512 per stream byte);
     for an IndexedModel the count is len(indexes).
     """
+    if _on_cuda(blob):
+        import torch
+
+        from . import cuda
+
+        _check(model, indexes, None)
+        return cuda.decode(blob, model, indexes, torch.uint8 if np.dtype(dtype) == np.uint8 else torch.int32,
+                           max_symbols)
     backend = _check(model, indexes, backend)
     dtype = np.dtype(dtype)
     if dtype not in (np.int32, np.uint8):

@@ -11,8 +11,8 @@ def to_numpy(x, name: str) -> np.ndarray:
     if type(x).__module__.startswith("torch"):
         if x.device.type != "cpu":
             raise ValueError(
-                f"{name} is on {x.device}; this entrozip build codes CPU data only "
-                "(move it with .cpu())"
+                f"{name} is on {x.device}: the CPU coder takes CPU data; give the GPU coder "
+                "every array (symbols, indexes, stream) on the GPU, or move them with .cpu()"
             )
         x = x.detach().numpy()
     return np.asarray(x)

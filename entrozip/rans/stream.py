@@ -134,28 +134,34 @@ class StreamLayout:
     chunk_symbols: int
     payload: memoryview
     bounds: np.ndarray  # uint64, chunks + 1 entries
+    payload_offset: int = 0  # where the payload starts in the stream
 
     @property
     def num_chunks(self) -> int:
         return len(self.bounds) - 1
 
 
-def parse(blob, max_symbols: int | None = None) -> StreamLayout:
-    """Check and split a stream. Every length is checked before it is used."""
+def parse(blob, max_symbols: int | None = None, total_len: int | None = None) -> StreamLayout:
+    """Check and split a stream. Every length is checked before it is used.
+
+    total_len: the stream's length when `blob` holds only its start (at least the
+    prefix and chunk index: a device-resident stream parsed from a small copy);
+    `payload` is then whatever part of the payload `blob` holds."""
     buf = memoryview(blob).cast("B")
-    if len(buf) < 7:
-        raise FormatError(f"rANS stream too short ({len(buf)} bytes)")
+    size = len(buf) if total_len is None else int(total_len)
+    if size < 7 or len(buf) < min(size, 7):
+        raise FormatError(f"rANS stream too short ({size} bytes)")
     version, kind, fingerprint = struct.unpack_from("<BBI", buf, 0)
     if version != VERSION:
         raise FormatError(f"rANS stream version {version} is not supported (this entrozip reads version {VERSION})")
     if kind not in KIND_NAMES:
         raise FormatError(f"rANS stream has unknown model kind {kind}")
     n, pos = get_varint(buf, 6, len(buf), 9, "the symbol count")
-    limit = max_symbols if max_symbols is not None else max(1 << 16, MAX_SYMBOLS_PER_BYTE * len(buf))
+    limit = max_symbols if max_symbols is not None else max(1 << 16, MAX_SYMBOLS_PER_BYTE * size)
     if n > limit:
-        raise FormatError(f"rANS stream claims {n} symbols, more than allowed ({limit}) for a {len(buf)}-byte stream")
+        raise FormatError(f"rANS stream claims {n} symbols, more than allowed ({limit}) for a {size}-byte stream")
     if n == 0:
-        if pos != len(buf):
+        if pos != size:
             raise FormatError("rANS stream has trailing bytes after an empty stream")
         return StreamLayout(version, kind, fingerprint, 0, LANES, LANES, buf[pos:], np.zeros(1, np.uint64))
     if pos >= len(buf) or buf[pos] >= len(LANE_CHOICES):
@@ -171,9 +177,28 @@ def parse(blob, max_symbols: int | None = None) -> StreamLayout:
         raise FormatError(f"rANS stream truncated: chunk index of {chunks} chunks does not fit")
     lengths = np.frombuffer(buf, dtype="<u4", count=chunks - 1, offset=pos).astype(np.uint64)
     payload = buf[pos + index_bytes :]
+    payload_len = size - pos - index_bytes
     bounds = np.zeros(chunks + 1, np.uint64)
     np.cumsum(lengths, out=bounds[1:chunks])
-    if chunks > 1 and int(bounds[chunks - 1]) > len(payload):
+    if chunks > 1 and int(bounds[chunks - 1]) > payload_len:
         raise FormatError("rANS stream truncated: chunk lengths exceed the stream")
-    bounds[chunks] = len(payload)
-    return StreamLayout(version, kind, fingerprint, n, lanes, chunk_symbols, payload, bounds)
+    bounds[chunks] = payload_len
+    return StreamLayout(version, kind, fingerprint, n, lanes, chunk_symbols, payload, bounds, pos + index_bytes)
+
+
+def head_length(head) -> int:
+    """How many leading bytes of a stream `parse` needs (prefix and chunk index),
+    read from its first 32 bytes or fewer; malformed input gives a small number and
+    `parse` then names the problem."""
+    buf = memoryview(head).cast("B")
+    try:
+        n, pos = get_varint(buf, 6, len(buf), 9, "the symbol count")
+        if n == 0 or pos >= len(buf) or buf[pos] >= len(LANE_CHOICES):
+            return pos + 1
+        lanes = 1 << buf[pos]
+        rows, pos = get_varint(buf, pos + 1, len(buf), 9, "the chunk size")
+    except FormatError:
+        return len(buf)
+    if rows == 0:
+        return pos
+    return pos + 4 * (num_chunks(n, rows * lanes) - 1)

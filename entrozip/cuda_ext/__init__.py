@@ -1,0 +1,40 @@
+"""entrozip's CUDA kernels: built at first use where a CUDA GPU is present, cached.
+
+    from entrozip import cuda_ext
+    ext = cuda_ext.load("rans")       # EntrozipError without a CUDA GPU
+
+Nothing compiles at import, at install, or on a machine where only nvcc exists:
+`load` asks torch for a GPU first. The build goes through torch's JIT extension
+builder (ninja, cached under TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions),
+so it needs no network and works with the GPU machine's torch >= 2.11 / CUDA 13.
+Kernels are compiled for the GPU that is present (TORCH_CUDA_ARCH_LIST to override).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import EntrozipError
+
+CSRC = Path(__file__).resolve().parent / "csrc"
+SOURCES = {"rans": ["rans_cuda.cu"]}
+
+
+def available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@lru_cache(maxsize=None)
+def load(name: str):
+    """The compiled extension `name` (compiling it on first use)."""
+    if name not in SOURCES:
+        raise ValueError(f"unknown CUDA extension {name!r}; have {', '.join(SOURCES)}")
+    if not available():
+        raise EntrozipError("the CUDA coder needs a CUDA GPU; torch sees none (use the CPU backend)")
+    from torch.utils.cpp_extension import load as build
+
+    return build(name=f"entrozip_{name}_cuda", sources=[str(CSRC / s) for s in SOURCES[name]],
+                 extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"],  # torch adds its own -std
+                 extra_cflags=["-O3"], verbose=False)

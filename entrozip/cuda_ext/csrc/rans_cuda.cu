@@ -1,0 +1,501 @@
+// The CUDA twin of the CPU rANS coder (rans/csrc/rans_cpu.hpp): same stream
+// format, same bytes (docs/FORMAT.md, "rANS stream, version 1").
+//
+// One warp per chunk, lane j of the warp = lane j of the chunk (W <= 32 lanes;
+// threads j >= W idle in ballots). The invariants of rans_core.hpp hold here:
+// states in [L, 2^32) with L = 2^16, one 16-bit word per renormalisation, the
+// encoder's division by a reciprocal exact for every 32-bit state.
+//
+//   decoder, per row: every lane decodes its symbol (independent table look-ups),
+//     then the lanes below L take the next words in ascending lane order: a ballot
+//     gives the mask, a popcount of the lower lanes each lane's word.
+//   encoder, per row, rows last to first: the lanes at or above x_max flush a word
+//     in descending lane order (the CPU appends lanes 31..0), then all step.
+//     Words land in encoder order in scratch and are copied reversed.
+//   escapes (indexed model): varints in symbol order; the decoder reads them in
+//     lane order within a row (rare: a serial loop over the escaping lanes).
+//
+// Chunks are described by arrays (symbol begin, count, lanes, scratch offset), so
+// one launch codes every chunk of many streams (the batch API).
+#include <torch/extension.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cstdint>
+
+namespace {
+
+constexpr uint32_t kStateLow = 1u << 16;
+constexpr unsigned kFull = 0xffffffffu;
+constexpr int kEscMaxBytes = 5;
+constexpr int64_t kEscHeadroom = 10;  // bytes reserved before a chunk's escapes for varint(E)
+
+// Status codes (per chunk): 0 ok, -1 symbol of zero probability, -2 index out of
+// range, -3 corrupt chunk.
+
+struct EncSymbol {  // as make_enc_symbol in rans_core.hpp, built on the host
+  uint64_t x_max;
+  uint32_t rcp_lo, rcp_hi, rcp_shift, start, freq, cmpl_freq;
+};
+
+__device__ __forceinline__ uint32_t enc_step(uint32_t x, const EncSymbol& e) {
+  const uint64_t prod_hi = uint64_t(x) * e.rcp_hi + ((uint64_t(x) * e.rcp_lo) >> 32);
+  const uint32_t q = uint32_t(prod_hi >> e.rcp_shift);
+  return x + e.start + q * e.cmpl_freq;
+}
+
+__device__ __forceinline__ bool get_varint(const uint8_t*& p, const uint8_t* end, uint64_t& v, int max_bytes) {
+  v = 0;
+  for (int b = 0; b < max_bytes; ++b) {
+    if (p >= end) return false;
+    const uint8_t byte = *p++;
+    v |= uint64_t(byte & 0x7F) << (7 * b);
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+__device__ __forceinline__ int varint_len(uint64_t v) {
+  int n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+__device__ __forceinline__ void put_varint(uint8_t* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = uint8_t(v) | 0x80;
+    v >>= 7;
+  }
+  *p = uint8_t(v);
+}
+
+// ------------------------------------------------------------------ models on the device
+
+struct StaticDev {
+  const EncSymbol* enc;     // per symbol (freq 0: uncodable)
+  const uint32_t* slot_fb;  // per slot: (freq - 1) | (slot - start) << 16
+  const int32_t* slot_val;  // per slot: the value
+  int64_t offset;
+  int32_t alphabet;
+  uint32_t precision;
+  static constexpr bool kEscapes = false;
+
+  // Encoder look-up: 0 codable, -1 not; no escapes.
+  __device__ int lookup(int64_t i, int32_t v, const EncSymbol*& e, uint64_t&) const {
+    const int64_t k = int64_t(v) - offset;
+    if (k < 0 || k >= alphabet || enc[k].freq == 0) return -1;
+    e = enc + k;
+    return 0;
+  }
+  // Decoder look-up: (freq, bias, k, is_escape) of a slot; k is the value.
+  __device__ int decode(int64_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
+    const uint32_t v = __ldg(slot_fb + slot);
+    fr = (v & 0xFFFF) + 1;
+    bias = v >> 16;
+    k = __ldg(slot_val + slot);
+    esc = false;
+    return 0;
+  }
+  __device__ int64_t value(int64_t, int64_t k, uint64_t) const { return k; }
+};
+
+struct IndexedDev {
+  const EncSymbol* enc;    // aligned with cdf
+  const uint32_t* cdf;     // all rows, flattened
+  const uint32_t* base;    // per row
+  const int32_t* offsets;  // per row
+  const uint32_t* maxv;    // per row: len - 2, the escape
+  const uint16_t* bucket;  // per row 2^bucket_bits entries
+  const int32_t* idx;      // per symbol
+  int32_t rows;
+  uint32_t precision, bucket_bits, bucket_shift;
+  static constexpr bool kEscapes = true;
+
+  __device__ int lookup(int64_t i, int32_t v, const EncSymbol*& e, uint64_t& raw) const {
+    const int32_t c = idx[i];
+    if (c < 0 || c >= rows) return -2;
+    const int64_t mv = maxv[c];
+    int64_t k = int64_t(v) - offsets[c];
+    int st = 0;
+    if (k < 0) {
+      raw = uint64_t(-2 * k - 1);
+      k = mv;
+      st = 1;
+    } else if (k >= mv) {
+      raw = uint64_t(2 * (k - mv));
+      k = mv;
+      st = 1;
+    }
+    e = enc + base[c] + k;
+    return st;
+  }
+  __device__ int decode(int64_t i, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
+    const int32_t c = idx[i];
+    if (c < 0 || c >= rows) return -2;
+    const uint32_t* row = cdf + base[c];
+    uint32_t j = bucket[(size_t(c) << bucket_bits) + (slot >> bucket_shift)];
+    while (__ldg(row + j + 1) <= slot) ++j;
+    bias = slot - row[j];
+    fr = row[j + 1] - row[j];
+    k = j;
+    esc = j == maxv[c];
+    return 0;
+  }
+  // The value of a decoded entry k (raw: the escape payload when k is the escape).
+  __device__ int64_t value(int64_t i, int64_t k, uint64_t raw) const {
+    const int32_t c = idx[i];
+    int64_t v = k;
+    if (uint32_t(k) == maxv[c]) v = (raw & 1) ? -int64_t((raw + 1) >> 1) : k + int64_t(raw >> 1);
+    return v + offsets[c];
+  }
+};
+
+// ------------------------------------------------------------------ decode
+
+template <class Model, class Out>
+__global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
+                              const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
+                              const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
+                              int64_t num_chunks, Out* __restrict__ out, int32_t* __restrict__ status) {
+  const int64_t chunk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (chunk >= num_chunks) return;  // whole warps exit together (blockDim is a multiple of 32)
+  const uint8_t* p = data + chunk_begin_byte[chunk];
+  const uint8_t* end = data + chunk_end_byte[chunk];
+  const int64_t begin = sym_begin[chunk];
+  const int32_t count = sym_count[chunk];
+  const int W = chunk_lanes[chunk];
+  const uint32_t mask = (1u << m.precision) - 1;
+  int rc = 0;
+  uint64_t esc_len = 0;
+  if (!get_varint(p, end, esc_len, 9) || esc_len > uint64_t(end - p)) rc = -3;
+  const uint8_t* esc = p;
+  const uint8_t* esc_end = p + (rc ? 0 : esc_len);
+  p = esc_end;
+  const int used = min(W, count);
+  if (!rc && (end - p < 4 * used || ((end - p - 4 * used) & 1))) rc = -3;
+  if (rc) {
+    if (lane == 0) status[chunk] = rc;
+    return;
+  }
+  uint32_t x = 0;
+  if (lane < used)
+    x = uint32_t(p[4 * lane]) | uint32_t(p[4 * lane + 1]) << 8 | uint32_t(p[4 * lane + 2]) << 16 |
+        uint32_t(p[4 * lane + 3]) << 24;
+  const uint8_t* words = p + 4 * used;
+  const int64_t wlen = end - words;
+  int64_t wpos = 0;
+  const int rows = (count + W - 1) / W;
+  for (int r = 0; r < rows; ++r) {
+    const int64_t local = int64_t(r) * W + lane;
+    const bool valid = lane < W && local < count;
+    const int64_t i = begin + local;
+    uint32_t fr = 1, bias = 0;
+    int64_t k = 0;
+    bool is_esc = false;
+    if (valid) {
+      const int lrc = m.decode(i, x & mask, fr, bias, k, is_esc);
+      if (lrc) rc = lrc;
+      x = fr * (x >> m.precision) + bias;
+    }
+    uint64_t raw = 0;
+    if (Model::kEscapes) {  // escape payloads in lane order
+      unsigned em = __ballot_sync(kFull, valid && is_esc && !rc);
+      while (em) {
+        const int l = __ffs(em) - 1;
+        if (lane == l) {
+          if (!get_varint(esc, esc_end, raw, kEscMaxBytes) || raw >= (uint64_t(1) << 34)) rc = -3;
+        }
+        const uint64_t pos = __shfl_sync(kFull, reinterpret_cast<uint64_t>(esc), l);
+        esc = reinterpret_cast<const uint8_t*>(pos);
+        em &= em - 1;
+      }
+    }
+    if (valid && !rc) {
+      const int64_t v = m.value(i, k, raw);
+      if (v < INT32_MIN || v > INT32_MAX) rc = -3;
+      out[i] = Out(v);
+    }
+    const bool need = valid && x < kStateLow;
+    const unsigned nm = __ballot_sync(kFull, need);
+    if (need) {
+      const int64_t pos = wpos + 2 * __popc(nm & ((1u << lane) - 1));
+      const uint32_t word = pos + 2 <= wlen ? uint32_t(words[pos]) | uint32_t(words[pos + 1]) << 8 : 0;
+      x = (x << 16) | word;
+    }
+    wpos += 2 * __popc(nm);
+  }
+  // Every word and escape byte consumed, every lane back at L: anything else is corruption.
+  // A bad index (-2) is the caller's error and is named as such.
+  const bool bad_state = lane < used && x != kStateLow;
+  const int worst = __reduce_min_sync(kFull, rc);
+  const bool any_bad_index = __any_sync(kFull, rc == -2);
+  const bool any_bad_state = __any_sync(kFull, bad_state);
+  if (lane == 0)
+    status[chunk] = any_bad_index ? -2 : (worst || any_bad_state || wpos != wlen || esc != esc_end) ? -3 : 0;
+}
+
+// ------------------------------------------------------------------ encode
+
+// Scratch slot of a chunk (offset `slot`): [10 headroom][escapes <= 5 count][states 4W]
+// [words, decoder order, <= count + 1][words, encoder order, <= count + 1].
+template <class Model>
+__global__ void encode_chunks(Model m, const int32_t* __restrict__ sym, const int64_t* __restrict__ sym_begin,
+                              const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
+                              const int64_t* __restrict__ slot, int64_t num_chunks, uint8_t* __restrict__ scratch,
+                              int64_t* __restrict__ chunk_start, int64_t* __restrict__ chunk_size,
+                              int32_t* __restrict__ status) {
+  const int64_t chunk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (chunk >= num_chunks) return;
+  const int64_t begin = sym_begin[chunk];
+  const int32_t count = sym_count[chunk];
+  const int W = chunk_lanes[chunk];
+  const int rows = (count + W - 1) / W;
+  const int used = min(W, count);
+  uint8_t* base = scratch + slot[chunk];
+  uint8_t* esc = base + kEscHeadroom;
+  int rc = 0;
+  // pass 1: escape payloads, symbol order (rows ascending, lanes ascending)
+  int64_t esc_bytes = 0;
+  if (Model::kEscapes) {
+    for (int r = 0; r < rows; ++r) {
+      const int64_t local = int64_t(r) * W + lane;
+      const bool valid = lane < W && local < count;
+      int len = 0;
+      uint64_t raw = 0;
+      if (valid) {
+        const EncSymbol* e;
+        const int st = m.lookup(begin + local, sym[begin + local], e, raw);
+        if (st < 0) rc = st;
+        if (st == 1) len = varint_len(raw);
+      }
+      int incl = len;  // inclusive scan of the varint lengths over the warp
+      for (int d = 1; d < 32; d <<= 1) {
+        const int t = __shfl_up_sync(kFull, incl, d);
+        if (lane >= d) incl += t;
+      }
+      if (len) put_varint(esc + esc_bytes + incl - len, raw);
+      esc_bytes += __shfl_sync(kFull, incl, 31);
+    }
+  }
+  uint8_t* states = esc + esc_bytes;
+  uint8_t* words_dec = states + 4 * used;
+  uint8_t* wenc = words_dec + 2 * (int64_t(count) + 1);  // encoder-order words, byte addressed
+  // pass 2: the rANS encoder, rows last to first
+  uint32_t x = kStateLow;
+  int64_t nw = 0;
+  for (int r = rows - 1; r >= 0; --r) {
+    const int64_t local = int64_t(r) * W + lane;
+    const bool valid = lane < W && local < count;
+    const EncSymbol* e = nullptr;
+    if (valid) {
+      uint64_t raw;
+      const int st = m.lookup(begin + local, sym[begin + local], e, raw);
+      if (st < 0) {
+        rc = st;
+        e = nullptr;
+      }
+    }
+    const bool flush = e != nullptr && x >= e->x_max;
+    const unsigned fm = __ballot_sync(kFull, flush);
+    if (flush) {  // lanes W-1 .. 0 append in that order: my place = flushing lanes above me
+      const int64_t at = nw + __popc(fm & ~((2u << lane) - 1));
+      wenc[2 * at] = uint8_t(x);
+      wenc[2 * at + 1] = uint8_t(x >> 8);
+      x >>= 16;
+    }
+    nw += __popc(fm);
+    if (e != nullptr) x = enc_step(x, *e);
+  }
+  const int worst = __reduce_min_sync(kFull, rc);
+  if (lane < used) {
+    states[4 * lane] = uint8_t(x);
+    states[4 * lane + 1] = uint8_t(x >> 8);
+    states[4 * lane + 2] = uint8_t(x >> 16);
+    states[4 * lane + 3] = uint8_t(x >> 24);
+  }
+  for (int64_t t = lane; t < nw; t += 32) {  // decoder order = encoder order reversed
+    words_dec[2 * t] = wenc[2 * (nw - 1 - t)];
+    words_dec[2 * t + 1] = wenc[2 * (nw - 1 - t) + 1];
+  }
+  if (lane == 0) {
+    uint64_t E = uint64_t(esc_bytes);
+    int vl = 1;
+    while (E >= 0x80) {
+      E >>= 7;
+      ++vl;
+    }
+    put_varint(esc - vl, uint64_t(esc_bytes));
+    chunk_start[chunk] = slot[chunk] + kEscHeadroom - vl;
+    chunk_size[chunk] = vl + esc_bytes + 4 * used + 2 * nw;
+    status[chunk] = worst;
+  }
+}
+
+// Copy every chunk's bytes to its place in the output (one block per chunk).
+__global__ void gather_chunks(const uint8_t* __restrict__ scratch, const int64_t* __restrict__ chunk_start,
+                              const int64_t* __restrict__ chunk_size, const int64_t* __restrict__ dest,
+                              uint8_t* __restrict__ out) {
+  const int64_t c = blockIdx.x;
+  const uint8_t* src = scratch + chunk_start[c];
+  uint8_t* dst = out + dest[c];
+  for (int64_t t = threadIdx.x; t < chunk_size[c]; t += blockDim.x) dst[t] = src[t];
+}
+
+// ------------------------------------------------------------------ host side
+
+void check_cuda(const torch::Tensor& t, const char* name, at::ScalarType type) {
+  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+  TORCH_CHECK(t.scalar_type() == type, name, " has the wrong dtype");
+}
+
+int blocks_for(int64_t chunks) { return int((chunks * 32 + 255) / 256); }
+
+StaticDev static_model(const torch::Tensor& enc, const torch::Tensor& slot_fb, const torch::Tensor& slot_val,
+                       int64_t offset, int64_t precision) {
+  StaticDev m;
+  m.enc = reinterpret_cast<const EncSymbol*>(enc.data_ptr<uint8_t>());
+  m.slot_fb = slot_fb.numel() ? reinterpret_cast<const uint32_t*>(slot_fb.data_ptr<int32_t>()) : nullptr;
+  m.slot_val = slot_val.numel() ? slot_val.data_ptr<int32_t>() : nullptr;
+  m.offset = offset;
+  m.alphabet = int32_t(enc.numel() / sizeof(EncSymbol));
+  m.precision = uint32_t(precision);
+  return m;
+}
+
+IndexedDev indexed_model(const torch::Tensor& enc, const torch::Tensor& cdf, const torch::Tensor& base,
+                         const torch::Tensor& offsets, const torch::Tensor& maxv, const torch::Tensor& bucket,
+                         const torch::Tensor& idx, int64_t precision, int64_t bucket_bits) {
+  IndexedDev m;
+  m.enc = reinterpret_cast<const EncSymbol*>(enc.data_ptr<uint8_t>());
+  m.cdf = reinterpret_cast<const uint32_t*>(cdf.data_ptr<int32_t>());
+  m.base = reinterpret_cast<const uint32_t*>(base.data_ptr<int32_t>());
+  m.offsets = offsets.data_ptr<int32_t>();
+  m.maxv = reinterpret_cast<const uint32_t*>(maxv.data_ptr<int32_t>());
+  m.bucket = reinterpret_cast<const uint16_t*>(bucket.data_ptr<int16_t>());
+  m.idx = idx.data_ptr<int32_t>();
+  m.rows = int32_t(base.numel());
+  m.precision = uint32_t(precision);
+  m.bucket_bits = uint32_t(bucket_bits);
+  m.bucket_shift = uint32_t(precision - bucket_bits);
+  return m;
+}
+
+// chunks: int64 [C, 5] = (symbol begin, symbol count, lanes, byte begin, byte end) for decode,
+// (symbol begin, symbol count, lanes, scratch slot, 0) for encode.
+struct Chunks {
+  torch::Tensor begin, count, lanes, a, b;
+  explicit Chunks(const torch::Tensor& c) {
+    TORCH_CHECK(c.is_cuda() && c.dim() == 2 && c.size(1) == 5 && c.scalar_type() == torch::kInt64,
+                "chunks must be a CUDA int64 tensor of shape [C, 5]");
+    begin = c.select(1, 0).contiguous();
+    count = c.select(1, 1).to(torch::kInt32).contiguous();
+    lanes = c.select(1, 2).to(torch::kInt32).contiguous();
+    a = c.select(1, 3).contiguous();
+    b = c.select(1, 4).contiguous();
+  }
+};
+
+template <class Model>
+std::vector<torch::Tensor> launch_decode(const Model& m, const torch::Tensor& data, const torch::Tensor& chunks,
+                                         int64_t n, bool as_u8) {
+  Chunks ch(chunks);
+  const int64_t C = chunks.size(0);
+  auto opts = data.options();
+  torch::Tensor out = torch::empty({n}, opts.dtype(as_u8 ? torch::kUInt8 : torch::kInt32));
+  torch::Tensor status = torch::zeros({C}, opts.dtype(torch::kInt32));
+  if (C == 0) return {out, status};
+  auto stream = c10::cuda::getCurrentCUDAStream();
+  if (as_u8)
+    decode_chunks<Model, uint8_t><<<blocks_for(C), 256, 0, stream>>>(
+        m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
+        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, out.data_ptr<uint8_t>(),
+        status.data_ptr<int32_t>());
+  else
+    decode_chunks<Model, int32_t><<<blocks_for(C), 256, 0, stream>>>(
+        m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
+        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, out.data_ptr<int32_t>(),
+        status.data_ptr<int32_t>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {out, status};
+}
+
+// Returns (scratch, start, size, status); the caller places chunks with gather.
+template <class Model>
+std::vector<torch::Tensor> launch_encode(const Model& m, const torch::Tensor& sym, const torch::Tensor& chunks,
+                                         int64_t scratch_bytes) {
+  Chunks ch(chunks);
+  const int64_t C = chunks.size(0);
+  auto opts = sym.options();
+  torch::Tensor scratch = torch::empty({scratch_bytes}, opts.dtype(torch::kUInt8));
+  torch::Tensor start = torch::zeros({C}, opts.dtype(torch::kInt64));
+  torch::Tensor size = torch::zeros({C}, opts.dtype(torch::kInt64));
+  torch::Tensor status = torch::zeros({C}, opts.dtype(torch::kInt32));
+  if (C) {
+    encode_chunks<Model><<<blocks_for(C), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+        m, sym.data_ptr<int32_t>(), ch.begin.data_ptr<int64_t>(), ch.count.data_ptr<int32_t>(),
+        ch.lanes.data_ptr<int32_t>(), ch.a.data_ptr<int64_t>(), C, scratch.data_ptr<uint8_t>(),
+        start.data_ptr<int64_t>(), size.data_ptr<int64_t>(), status.data_ptr<int32_t>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  return {scratch, start, size, status};
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ bindings
+
+std::vector<torch::Tensor> decode_static(torch::Tensor data, torch::Tensor chunks, int64_t n, torch::Tensor enc,
+                            torch::Tensor slot_fb, torch::Tensor slot_val, int64_t offset, int64_t precision,
+                            bool as_u8) {
+  check_cuda(data, "data", torch::kUInt8);
+  return launch_decode(static_model(enc, slot_fb, slot_val, offset, precision), data, chunks, n, as_u8);
+}
+
+std::vector<torch::Tensor> decode_indexed(torch::Tensor data, torch::Tensor chunks, int64_t n, torch::Tensor enc,
+                             torch::Tensor cdf, torch::Tensor base, torch::Tensor offsets, torch::Tensor maxv,
+                             torch::Tensor bucket, torch::Tensor idx, int64_t precision, int64_t bucket_bits) {
+  check_cuda(data, "data", torch::kUInt8);
+  check_cuda(idx, "indexes", torch::kInt32);
+  return launch_decode(indexed_model(enc, cdf, base, offsets, maxv, bucket, idx, precision, bucket_bits), data,
+                       chunks, n, false);
+}
+
+std::vector<torch::Tensor> encode_static(torch::Tensor sym, torch::Tensor chunks, int64_t scratch_bytes,
+                                         torch::Tensor enc, int64_t offset, int64_t precision) {
+  check_cuda(sym, "symbols", torch::kInt32);
+  auto none = torch::empty({0}, sym.options());
+  return launch_encode(static_model(enc, none, none, offset, precision), sym, chunks, scratch_bytes);
+}
+
+std::vector<torch::Tensor> encode_indexed(torch::Tensor sym, torch::Tensor chunks, int64_t scratch_bytes,
+                                          torch::Tensor enc, torch::Tensor cdf, torch::Tensor base,
+                                          torch::Tensor offsets, torch::Tensor maxv, torch::Tensor bucket,
+                                          torch::Tensor idx, int64_t precision, int64_t bucket_bits) {
+  check_cuda(sym, "symbols", torch::kInt32);
+  check_cuda(idx, "indexes", torch::kInt32);
+  return launch_encode(indexed_model(enc, cdf, base, offsets, maxv, bucket, idx, precision, bucket_bits), sym,
+                       chunks, scratch_bytes);
+}
+
+void gather(torch::Tensor scratch, torch::Tensor start, torch::Tensor size, torch::Tensor dest, torch::Tensor out) {
+  const int64_t C = start.numel();
+  if (!C) return;
+  gather_chunks<<<int(C), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+      scratch.data_ptr<uint8_t>(), start.data_ptr<int64_t>(), size.data_ptr<int64_t>(), dest.data_ptr<int64_t>(),
+      out.data_ptr<uint8_t>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
+  mod.def("decode_static", &decode_static);
+  mod.def("decode_indexed", &decode_indexed);
+  mod.def("encode_static", &encode_static);
+  mod.def("encode_indexed", &encode_indexed);
+  mod.def("gather", &gather);
+  mod.attr("ENC_SYMBOL_BYTES") = int64_t(sizeof(EncSymbol));
+}

@@ -1,0 +1,302 @@
+"""The CUDA backend of the coder: CUDA tensors in, CUDA tensors out, the CPU's bytes.
+
+    blob = rans.encode(sym_cuda, model)                 # uint8 CUDA tensor, one stream
+    sym = rans.decode(blob, model)                      # int32 CUDA tensor
+    blobs = rans.cuda.encode_batch([a, b, c], model)    # many small arrays, one launch
+    outs = rans.cuda.decode_batch(blobs, model)
+
+Layout (lanes, chunk size) is chosen from the same integer size estimate as the
+CPU encoder (computed here with torch on the GPU), so both write the same bytes.
+The prefix and chunk index are a few bytes per chunk: they are built on the host
+from the chunk sizes (one small copy), the chunk bytes never leave the GPU.
+A static table is built from a GPU histogram (`static_model_from_symbols`); its
+integer quantiser (priority-queue exchanges, serial by nature) runs on the host,
+the same function as the CPU's, so the table is the same.
+
+Kernels: entrozip/cuda_ext/csrc/rans_cuda.cu (one warp per chunk).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import FormatError
+from . import reference, stream
+from .models import IndexedModel, StaticModel
+
+_ENC = np.dtype([("x_max", "<u8"), ("rcp_lo", "<u4"), ("rcp_hi", "<u4"), ("rcp_shift", "<u4"), ("start", "<u4"),
+                 ("freq", "<u4"), ("cmpl_freq", "<u4")], align=True)  # EncSymbol in rans_core.hpp: 40 bytes
+BUCKET_BITS = 8
+_ERRORS = {-1: "a symbol outside the model's alphabet or of zero probability",
+           -2: "an index outside the model's CDF rows", -3: "corrupt chunk"}
+
+
+def _ext():
+    from ..cuda_ext import load
+
+    ext = load("rans")
+    if ext.ENC_SYMBOL_BYTES != _ENC.itemsize:
+        raise RuntimeError(f"EncSymbol is {ext.ENC_SYMBOL_BYTES} bytes in CUDA, {_ENC.itemsize} here")
+    return ext
+
+
+def enc_symbols(starts: np.ndarray, freqs: np.ndarray, precision: int) -> np.ndarray:
+    """make_enc_symbol (rans_core.hpp) for many symbols; freq 0 gives an all-zero entry."""
+    starts, freqs = starts.astype(np.uint64), freqs.astype(np.uint64)
+    out = np.zeros(len(freqs), _ENC)
+    ok = freqs > 0
+    f = np.where(ok, freqs, 1)
+    s = np.ceil(np.log2(f.astype(np.float64))).astype(np.uint64)  # exact: f <= 2^16
+    rcp = (np.left_shift(np.uint64(1), np.uint64(32) + s) + f - np.uint64(1)) // f
+    out["x_max"] = np.where(ok, f << np.uint64(32 - precision), 0)
+    out["rcp_lo"] = np.where(ok, rcp & np.uint64(0xFFFFFFFF), 0)
+    out["rcp_hi"] = np.where(ok, rcp >> np.uint64(32), 0)
+    out["rcp_shift"] = np.where(ok, s, 0)
+    out["start"] = np.where(ok, starts, 0)
+    out["freq"] = np.where(ok, freqs, 0)
+    out["cmpl_freq"] = np.where(ok, (np.uint64(1) << np.uint64(precision)) - f, 0)
+    return out
+
+
+def _costs(freqs: np.ndarray, precision: int) -> np.ndarray:
+    """Q8 cost of each frequency (0 for freq 0), as the CPU encoder's estimate uses it."""
+    out = np.zeros(len(freqs), np.int64)
+    for f in np.unique(freqs[freqs > 0]).tolist():
+        out[freqs == f] = reference.cost_q8(int(f), precision)
+    return out
+
+
+class _DeviceTables:
+    """A model's tables on one device (built once per model and device)."""
+
+    def __init__(self, model, device):
+        t = lambda a, dt: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dt)  # noqa: E731
+        self.precision = model.precision
+        if isinstance(model, StaticModel):
+            freqs = model.freqs.astype(np.int64)
+            starts = np.concatenate([[0], np.cumsum(freqs)[:-1]])
+            self.enc = t(enc_symbols(starts, freqs, model.precision).view(np.uint8), torch.uint8)
+            slots = np.repeat(np.arange(len(freqs)), freqs)
+            fb = (freqs[slots] - 1) | ((np.arange(len(slots)) - starts[slots]) << 16)
+            self.slot_fb = t(fb.astype(np.uint32).view(np.int32), torch.int32)
+            self.slot_val = t((slots + model.offset).astype(np.int32), torch.int32)
+            self.cost = t(_costs(freqs, model.precision), torch.int64)
+            self.offset = int(model.offset)
+        else:
+            lengths = model.cdf_lengths.astype(np.int64)
+            rows = [model.cdfs[c, :lengths[c]].astype(np.int64) for c in range(model.num_cdfs)]
+            base = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            cdf = np.concatenate(rows)
+            starts = cdf.copy()
+            freqs = np.zeros_like(cdf)
+            for c, row in enumerate(rows):  # entries 0 .. len-2 are codable, the last closes the row
+                freqs[base[c]:base[c] + len(row) - 1] = np.diff(row)
+            self.enc = t(enc_symbols(starts, freqs, model.precision).view(np.uint8), torch.uint8)
+            self.cdf = t(cdf.astype(np.int32), torch.int32)
+            self.base = t(base.astype(np.int32), torch.int32)
+            self.offsets = t(model.offsets, torch.int32)
+            self.maxv = t((lengths - 2).astype(np.int32), torch.int32)
+            bb = min(BUCKET_BITS, model.precision)
+            probes = np.arange(1 << bb, dtype=np.int64) << (model.precision - bb)
+            bucket = np.stack([np.searchsorted(row[1:], probes, side="right") for row in rows])
+            self.bucket = t(bucket.astype(np.uint16).view(np.int16), torch.int16)
+            self.bucket_bits = bb
+            self.cost = t(_costs(freqs, model.precision), torch.int64)
+
+
+def tables(model, device) -> _DeviceTables:
+    cache = model.__dict__.setdefault("_cuda_tables", {})
+    key = str(torch.device(device))
+    if key not in cache:
+        cache[key] = _DeviceTables(model, device)
+    return cache[key]
+
+
+def static_model_from_symbols(symbols: torch.Tensor, precision: int = 16) -> StaticModel:
+    """StaticModel.from_symbols for a CUDA tensor: histogram on the GPU, quantiser on the host."""
+    s = symbols.reshape(-1)
+    lo, hi = int(s.min()), int(s.max())
+    counts = torch.bincount((s - lo).long(), minlength=hi - lo + 1).cpu().numpy()
+    return StaticModel(counts, precision=precision, offset=lo)
+
+
+# ---------------------------------------------------------------- encode
+
+
+def _estimated_cost(tab, model, sym: torch.Tensor, idx, stride: int) -> int:
+    """The CPU encoder's size estimate, exactly: sum of Q8 costs over symbols 0, stride, ..."""
+    s = sym[::stride].long()
+    if idx is None:
+        k = s - tab.offset
+        if k.numel() and (k.min() < 0 or k.max() >= len(tab.cost)):
+            raise ValueError("symbols include values outside the model's alphabet")
+        return int(tab.cost[k].sum().item())
+    c = idx[::stride].long()
+    if c.numel() and (c.min() < 0 or c.max() >= model.num_cdfs):
+        raise ValueError(f"indexes must lie in [0, {model.num_cdfs})")
+    mv = tab.maxv.long()[c]
+    k = s - tab.offsets.long()[c]
+    below, above = k < 0, k >= mv
+    raw = torch.where(below, -2 * k - 1, torch.where(above, 2 * (k - mv), torch.zeros_like(k)))
+    nbytes = 1 + sum((raw >= (1 << (7 * b))).long() for b in range(1, 5))
+    esc = (below | above).long()
+    cost = tab.cost[tab.base.long()[c] + torch.where(below | above, mv, k)] + esc * nbytes * 8 * 256
+    return int(cost.sum().item())
+
+
+def _layout(tab, model, sym, idx, lanes, chunk_size):
+    n = sym.numel()
+    if lanes is None or chunk_size is None:
+        stride = stream.estimate_stride(n)
+        cost = _estimated_cost(tab, model, sym, idx, stride) * stride
+        lanes = stream.auto_lanes(cost) if lanes is None else lanes
+        chunk_size = stream.auto_chunk_symbols(n, cost, lanes) if chunk_size is None else chunk_size
+    lanes = stream.check_lanes(lanes)
+    return lanes, stream.check_chunk_symbols(chunk_size, n, lanes)
+
+
+def _int32(x: torch.Tensor, name: str) -> torch.Tensor:
+    if x.dtype not in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
+        raise TypeError(f"{name} must hold integers, got {x.dtype}")
+    x = x.reshape(-1)
+    if x.dtype == torch.int64 and x.numel() and (x.min() < -(2 ** 31) or x.max() >= 2 ** 31):
+        raise ValueError(f"{name} holds values outside int32")
+    return x.to(torch.int32).contiguous()
+
+
+def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None) -> list[torch.Tensor]:
+    """One stream per CUDA array (uint8 CUDA tensors), every chunk of every array in one launch."""
+    if not isinstance(model, (StaticModel, IndexedModel)):
+        raise TypeError("model must be a StaticModel or an IndexedModel")
+    indexed = isinstance(model, IndexedModel)
+    if indexed != (indexes is not None):
+        raise ValueError("an IndexedModel needs indexes (one per symbol); a StaticModel takes none")
+    arrays = [_int32(a, "symbols") for a in arrays]
+    idxs = [_int32(i, "indexes") for i in indexes] if indexed else [None] * len(arrays)
+    if not arrays:
+        return []
+    device = arrays[0].device
+    tab = tables(model, device)
+    ext = _ext()
+    rows, heads, begin = [], [], 0
+    slot = 0
+    per_symbol = 4 + (5 if indexed else 0)  # scratch: two word copies (+ escapes)
+    for a, i in zip(arrays, idxs):
+        if i is not None and i.numel() != a.numel():
+            raise ValueError(f"{a.numel()} symbols but {i.numel()} indexes")
+        n = a.numel()
+        w, cs = _layout(tab, model, a, i, lanes, chunk_size) if n else (stream.LANES, stream.LANES)
+        heads.append((n, w, cs, stream.num_chunks(n, cs)))
+        for c0 in range(0, n, cs):
+            cnt = min(cs, n - c0)
+            rows.append((begin + c0, cnt, w, slot, 0))
+            slot += 10 + per_symbol * (cnt + 1) + 4 * w + 8
+        begin += n
+    sym = arrays[0] if len(arrays) == 1 else torch.cat(arrays)
+    chunks = torch.tensor(rows, dtype=torch.int64, device=device).reshape(-1, 5)
+    if indexed:
+        idx = idxs[0] if len(idxs) == 1 else torch.cat(idxs)
+        scratch, start, size, status = ext.encode_indexed(sym, chunks, slot, tab.enc, tab.cdf, tab.base, tab.offsets,
+                                                          tab.maxv, tab.bucket, idx, tab.precision, tab.bucket_bits)
+    else:
+        scratch, start, size, status = ext.encode_static(sym, chunks, slot, tab.enc, tab.offset, tab.precision)
+    bad = status.cpu().numpy()
+    if (bad != 0).any():
+        raise ValueError(f"cannot encode: {_ERRORS.get(int(bad[bad != 0][0]), 'error')}")
+    sizes = size.cpu().numpy()
+    # prefix + chunk index of each stream on the host, chunk bytes placed on the device
+    head_bytes, head_pos, dest, out_len, spans, c = [], [], [], 0, [], 0
+    for n, w, cs, nch in heads:
+        h = stream.make_prefix(model.kind, model.fingerprint, n, w, cs)
+        h += sizes[c:c + nch - 1].astype("<u4").tobytes() if nch > 1 else b""
+        head_bytes.append(np.frombuffer(h, np.uint8))
+        head_pos.append(np.arange(out_len, out_len + len(h)))
+        pos = out_len + len(h)
+        for k in range(nch):
+            dest.append(pos)
+            pos += int(sizes[c + k])
+        spans.append((out_len, pos))
+        out_len, c = pos, c + nch
+    out = torch.empty(out_len, dtype=torch.uint8, device=device)
+    out[torch.from_numpy(np.concatenate(head_pos)).to(device)] = torch.from_numpy(np.concatenate(head_bytes)).to(device)
+    ext.gather(scratch, start, size, torch.tensor(dest, dtype=torch.int64, device=device), out)
+    return [out[a:b] for a, b in spans]
+
+
+def encode(symbols: torch.Tensor, model, indexes=None, lanes=None, chunk_size=None) -> torch.Tensor:
+    return encode_batch([symbols], model, None if indexes is None else [indexes], lanes, chunk_size)[0]
+
+
+# ---------------------------------------------------------------- decode
+
+
+def _layout_of(blob: torch.Tensor, model, n_expected):
+    total = blob.numel()
+    head = blob[:min(total, 32)].cpu().numpy().tobytes()
+    need = min(total, max(len(head), stream.head_length(head)))
+    if need > len(head):
+        head = blob[:need].cpu().numpy().tobytes()
+    layout = stream.parse(head, max_symbols=n_expected if n_expected is not None else 1 << 40, total_len=total)
+    if layout.kind != model.kind:
+        raise FormatError(f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
+                          f"but a {stream.KIND_NAMES[model.kind]} model was given")
+    if layout.fingerprint != model.fingerprint:
+        raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
+    if n_expected is not None and layout.n != n_expected:
+        raise FormatError(f"the stream holds {layout.n} symbols but {n_expected} indexes were given")
+    return layout
+
+
+def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None) -> list[torch.Tensor]:
+    """The symbols of each stream (CUDA uint8 tensors), every chunk in one launch."""
+    indexed = isinstance(model, IndexedModel)
+    if indexed != (indexes is not None):
+        raise ValueError("an IndexedModel needs indexes (one per symbol); a StaticModel takes none")
+    if dtype not in (torch.int32, torch.uint8):
+        raise ValueError("dtype must be torch.int32 or torch.uint8")
+    if dtype == torch.uint8 and (indexed or model.offset < 0 or model.offset + model.alphabet_size > 256):
+        raise ValueError("dtype=uint8 needs a StaticModel whose values lie in [0, 255]")
+    if not blobs:
+        return []
+    idxs = [_int32(i, "indexes") for i in indexes] if indexed else [None] * len(blobs)
+    device = blobs[0].device
+    rows, spans, byte0, sym0 = [], [], 0, 0
+    for blob, i in zip(blobs, idxs):
+        if blob.dtype != torch.uint8 or blob.device.type != "cuda":
+            raise TypeError("streams must be uint8 CUDA tensors")
+        lay = _layout_of(blob.reshape(-1), model, None if i is None else i.numel())
+        if i is None and max_symbols is not None and lay.n > max_symbols:
+            raise FormatError(f"rANS stream claims {lay.n} symbols, more than allowed ({max_symbols})")
+        for c in range(lay.num_chunks):
+            b, e = int(lay.bounds[c]), int(lay.bounds[c + 1])
+            if e < b:
+                raise FormatError("rANS stream: chunk lengths are not increasing")
+            cnt = min(lay.chunk_symbols, lay.n - c * lay.chunk_symbols)
+            off = byte0 + lay.payload_offset
+            rows.append((sym0 + c * lay.chunk_symbols, cnt, lay.lanes, off + b, off + e))
+        spans.append((sym0, sym0 + lay.n))
+        byte0 += blob.numel()
+        sym0 += lay.n
+    data = blobs[0].reshape(-1) if len(blobs) == 1 else torch.cat([b.reshape(-1) for b in blobs])
+    chunks = torch.tensor(rows, dtype=torch.int64, device=device).reshape(-1, 5)
+    tab = tables(model, device)
+    ext = _ext()
+    if indexed:
+        res = ext.decode_indexed(data, chunks, sym0, tab.enc, tab.cdf, tab.base, tab.offsets, tab.maxv, tab.bucket,
+                                 idxs[0] if len(idxs) == 1 else torch.cat(idxs), tab.precision, tab.bucket_bits)
+    else:
+        res = ext.decode_static(data, chunks, sym0, tab.enc, tab.slot_fb, tab.slot_val, tab.offset, tab.precision,
+                                dtype == torch.uint8)
+    out, status = res
+    status = status.cpu().numpy()
+    if (status != 0).any():
+        first = int(np.nonzero(status)[0][0])
+        code = int(status[first])
+        if code == -2:
+            raise ValueError(f"rANS stream chunk {first}: {_ERRORS[-2]}")
+        raise FormatError(f"rANS stream: chunk {first} is corrupt")
+    return [out[a:b] for a, b in spans]
+
+
+def decode(blob: torch.Tensor, model, indexes=None, dtype=torch.int32, max_symbols=None) -> torch.Tensor:
+    return decode_batch([blob], model, None if indexes is None else [indexes], dtype, max_symbols)[0]

@@ -1,0 +1,157 @@
+"""The CUDA coder: its host-side parts here (tables, size estimate, layout, prefix
+parsing from a stream's start), and on a GPU the byte equality with the CPU coder."""
+import numpy as np
+import pytest
+import torch
+
+from entrozip import rans
+from entrozip.errors import FormatError
+from entrozip.rans import cuda, stream
+
+from conftest import gaussian_model, random_cdf_rows
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_encoder_reciprocals_divide_exactly():
+    rng = np.random.default_rng(0)
+    for precision in (1, 8, 12, 16):
+        freqs = np.unique(np.concatenate([[1, 2, 3, (1 << precision) - 1, 1 << precision],
+                                          rng.integers(1, (1 << precision) + 1, 200)]))
+        freqs = freqs[(freqs >= 1) & (freqs <= 1 << precision)]
+        e = cuda.enc_symbols(np.zeros_like(freqs), freqs, precision)
+        x = [int(v) for v in rng.integers(0, 1 << 32, 400, dtype=np.uint64)] + [0, 1, (1 << 32) - 1]
+        for f, sym in zip(freqs.tolist(), e):
+            rcp = int(sym["rcp_hi"]) << 32 | int(sym["rcp_lo"])
+            assert (1 << int(sym["rcp_shift"])) >= f > (1 << int(sym["rcp_shift"])) // 2 or f == 1
+            assert all((xi * rcp) >> (32 + int(sym["rcp_shift"])) == xi // f for xi in x)
+            assert int(sym["x_max"]) == f << (32 - precision) and int(sym["cmpl_freq"]) == (1 << precision) - f
+
+
+def test_device_tables_match_the_cpu_semantics():
+    rng = np.random.default_rng(1)
+    model = rans.StaticModel.from_symbols(rng.integers(-5, 40, 10000))
+    t = cuda.tables(model, "cpu")
+    fb, val = t.slot_fb.numpy().view(np.uint32), t.slot_val.numpy()
+    starts = np.concatenate([[0], np.cumsum(model.freqs)[:-1]])
+    for slot in rng.integers(0, 1 << model.precision, 300):
+        k = np.searchsorted(starts, slot, side="right") - 1
+        assert val[slot] == k + model.offset
+        assert (fb[slot] & 0xFFFF) + 1 == model.freqs[k] and fb[slot] >> 16 == slot - starts[k]
+    m = random_cdf_rows(rng, 20, 40)
+    t = cuda.tables(m, "cpu")
+    bucket = t.bucket.numpy().view(np.uint16)
+    shift = m.precision - t.bucket_bits
+    for c in range(m.num_cdfs):
+        row = m.cdfs[c, :m.cdf_lengths[c]]
+        for b in range(1 << t.bucket_bits):
+            assert bucket[c, b] == np.argmax(row[1:] > (b << shift))
+
+
+@pytest.mark.parametrize("n", [100, 5000, 70000, 300000])
+def test_layout_and_size_estimate_are_the_cpu_encoders(n):
+    rng = np.random.default_rng(n)
+    sym = np.clip(rng.normal(100, 20, n), 0, 255).astype(np.int32)
+    model = rans.StaticModel.from_symbols(sym)
+    info = rans.stream_info(rans.encode(sym, model))
+    tab = cuda.tables(model, "cpu")
+    assert cuda._layout(tab, model, torch.from_numpy(sym), None, None, None) == (info.lanes, info.chunk_symbols)
+    gm = gaussian_model()[0]
+    vals = rng.laplace(0, 6, n).astype(np.int32)
+    vals[:20] = [10 ** 6, -10 ** 6] * 10  # escapes of every varint size
+    idx = rng.integers(0, gm.num_cdfs, n).astype(np.int32)
+    info = rans.stream_info(rans.encode(vals, gm, idx))
+    tab = cuda.tables(gm, "cpu")
+    got = cuda._layout(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), None, None)
+    assert got == (info.lanes, info.chunk_symbols)
+    stride = stream.estimate_stride(n)
+    assert cuda._estimated_cost(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), stride) == \
+        gm._native.cost_q8(vals, idx, stride, 1)
+
+
+def test_a_streams_layout_parses_from_its_first_bytes():
+    rng = np.random.default_rng(2)
+    for n, chunk in [(0, None), (10, None), (200000, 4096), (100000, 64)]:
+        sym = rng.integers(0, 9, n)
+        blob = rans.encode(sym, rans.StaticModel(np.ones(9, np.int64)), chunk_size=chunk)
+        full = stream.parse(blob)
+        head = blob[:max(32, stream.head_length(blob[:32]))]
+        part = stream.parse(head, total_len=len(blob))
+        assert (part.n, part.lanes, part.chunk_symbols) == (full.n, full.lanes, full.chunk_symbols)
+        np.testing.assert_array_equal(part.bounds, full.bounds)
+        assert part.payload_offset == (len(blob) - len(full.payload) if n else 0)
+    with pytest.raises(FormatError):
+        stream.parse(blob[:40], total_len=len(blob) - 1000)
+
+
+def test_the_gpu_coder_refuses_cleanly_without_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    from entrozip.errors import EntrozipError
+
+    with pytest.raises(EntrozipError, match="CUDA"):
+        cuda._ext()
+
+
+# ---------------------------------------------------------------- on a GPU
+
+
+def _cases():
+    rng = np.random.default_rng(7)
+    yield "bytes", rng.integers(0, 256, 1 << 20).astype(np.uint8), None
+    yield "skewed", (rng.geometric(0.6, 300001) % 40).astype(np.int32), None
+    yield "one symbol", np.full(5000, 7, np.int32), None
+    yield "tiny", np.array([3, 1, 4], np.int32), None
+    yield "empty", np.zeros(0, np.int32), None
+    gm = gaussian_model()[0]
+    v = rng.laplace(0, 4, 400003).astype(np.int32)
+    v[::997] = rng.integers(-(2 ** 31), 2 ** 31 - 1, v[::997].size)  # escapes of every size
+    yield "indexed", v, (gm, rng.integers(0, gm.num_cdfs, v.size).astype(np.int32))
+    peaked = random_cdf_rows(rng, 8, 30, peaked=True)
+    yield "peaked", rng.integers(-20, 40, 100000).astype(np.int32), (peaked, rng.integers(0, 8, 100000))
+
+
+@gpu
+@pytest.mark.parametrize("lanes,chunk", [(None, None), (32, 2048), (1, 100), (8, 64)])
+def test_gpu_writes_the_cpus_bytes_and_decodes_either(lanes, chunk):
+    for name, sym, indexed in _cases():
+        model, idx = (rans.StaticModel.from_symbols(sym) if sym.size else rans.StaticModel([1]), None) \
+            if indexed is None else indexed
+        if idx is not None:
+            idx = np.asarray(idx, np.int32)
+        cpu = rans.encode(sym, model, idx, lanes=lanes, chunk_size=chunk)
+        gpu_blob = rans.encode(torch.from_numpy(sym).cuda(), model,
+                               None if idx is None else torch.from_numpy(idx).cuda(), lanes=lanes, chunk_size=chunk)
+        assert gpu_blob.is_cuda and bytes(gpu_blob.cpu().numpy()) == cpu, name
+        back = rans.decode(torch.frombuffer(bytearray(cpu), dtype=torch.uint8).cuda(), model,
+                           None if idx is None else torch.from_numpy(idx).cuda())
+        np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=name)
+        np.testing.assert_array_equal(rans.decode(gpu_blob.cpu().numpy().tobytes(), model, idx), sym)
+
+
+@gpu
+def test_batch_codes_many_arrays_in_one_call():
+    rng = np.random.default_rng(3)
+    model = rans.StaticModel(np.arange(1, 65))
+    arrays = [torch.from_numpy(rng.integers(0, 64, n).astype(np.int32)).cuda() for n in (0, 1, 33, 5000, 70000)]
+    blobs = cuda.encode_batch(arrays, model)
+    for a, b in zip(arrays, blobs):
+        assert bytes(b.cpu().numpy()) == rans.encode(a.cpu().numpy(), model)
+    for a, d in zip(arrays, cuda.decode_batch(blobs, model)):
+        assert torch.equal(a, d)
+
+
+@gpu
+def test_gpu_decoder_rejects_damage_and_encoder_rejects_bad_symbols():
+    model = rans.StaticModel(np.arange(1, 17))
+    sym = torch.randint(0, 16, (100000,), dtype=torch.int32, device="cuda")
+    blob = rans.encode(sym, model)
+    for cut in (blob[:-3], blob[: len(blob) // 2]):
+        with pytest.raises(FormatError):
+            rans.decode(cut.clone(), model)
+    bad = blob.clone()
+    bad[len(bad) // 2] ^= 0x40
+    with pytest.raises(FormatError):
+        rans.decode(bad, model)
+    with pytest.raises(ValueError):
+        rans.encode(torch.full((10,), 99, dtype=torch.int32, device="cuda"), model)

@@ -155,3 +155,31 @@ def test_gpu_decoder_rejects_damage_and_encoder_rejects_bad_symbols():
         rans.decode(bad, model)
     with pytest.raises(ValueError):
         rans.encode(torch.full((10,), 99, dtype=torch.int32, device="cuda"), model)
+
+
+@pytest.mark.parametrize("W", [1, 8, 32])
+def test_the_kernels_algorithm_writes_the_cpus_bytes(W):
+    """warp_reference (the kernels' steps in numpy) against the CPU coder, chunk by chunk."""
+    from entrozip.rans import warp_reference as wr
+
+    rng = np.random.default_rng(W)
+    gm = gaussian_model()[0]
+    cases = [(rans.StaticModel.from_symbols(s), s, None) for s in
+             (rng.geometric(0.3, 3001) % 20, np.full(97, 4), rng.integers(0, 256, 2000))]
+    v = rng.laplace(0, 5, 2500).astype(np.int32)
+    v[::50] = rng.integers(-(2 ** 31), 2 ** 31 - 1, v[::50].size)
+    cases.append((gm, v, rng.integers(0, gm.num_cdfs, v.size).astype(np.int32)))
+    for model, sym, idx in cases:
+        chunk = 64 * W
+        blob = rans.encode(sym, model, idx, lanes=W, chunk_size=chunk)
+        lay = stream.parse(blob)
+        tab = cuda.tables(model, "cpu")
+        indexed = idx is not None
+        for c in range(lay.num_chunks):
+            a, b = c * lay.chunk_symbols, min(lay.n, (c + 1) * lay.chunk_symbols)
+            part_idx = None if idx is None else idx[a:b]
+            mine = wr.encode_chunk(tab, indexed, np.asarray(sym[a:b]), part_idx, W)
+            theirs = bytes(lay.payload[int(lay.bounds[c]):int(lay.bounds[c + 1])])
+            assert mine == theirs, (type(model).__name__, c)
+            back = wr.decode_chunk(tab, indexed, theirs, part_idx, b - a, W)
+            np.testing.assert_array_equal(back, sym[a:b])

@@ -75,11 +75,13 @@ class _DeviceTables:
         if isinstance(model, StaticModel):
             freqs = model.freqs.astype(np.int64)
             starts = np.concatenate([[0], np.cumsum(freqs)[:-1]])
-            self.enc = t(enc_symbols(starts, freqs, model.precision).view(np.uint8), torch.uint8)
+            self.enc_np = enc_symbols(starts, freqs, model.precision)
+            self.enc = t(self.enc_np.view(np.uint8), torch.uint8)
             slots = np.repeat(np.arange(len(freqs)), freqs)
-            fb = (freqs[slots] - 1) | ((np.arange(len(slots)) - starts[slots]) << 16)
-            self.slot_fb = t(fb.astype(np.uint32).view(np.int32), torch.int32)
-            self.slot_val = t((slots + model.offset).astype(np.int32), torch.int32)
+            self.slot_fb_np = ((freqs[slots] - 1) | ((np.arange(len(slots)) - starts[slots]) << 16)).astype(np.uint32)
+            self.slot_val_np = (slots + model.offset).astype(np.int32)
+            self.slot_fb = t(self.slot_fb_np.view(np.int32), torch.int32)
+            self.slot_val = t(self.slot_val_np, torch.int32)
             self.cost = t(_costs(freqs, model.precision), torch.int64)
             self.offset = int(model.offset)
         else:
@@ -91,7 +93,10 @@ class _DeviceTables:
             freqs = np.zeros_like(cdf)
             for c, row in enumerate(rows):  # entries 0 .. len-2 are codable, the last closes the row
                 freqs[base[c]:base[c] + len(row) - 1] = np.diff(row)
-            self.enc = t(enc_symbols(starts, freqs, model.precision).view(np.uint8), torch.uint8)
+            self.enc_np = enc_symbols(starts, freqs, model.precision)
+            self.enc = t(self.enc_np.view(np.uint8), torch.uint8)
+            self.cdf_np, self.base_np = cdf, base
+            self.offsets_np, self.maxv_np = model.offsets.astype(np.int64), lengths - 2
             self.cdf = t(cdf.astype(np.int32), torch.int32)
             self.base = t(base.astype(np.int32), torch.int32)
             self.offsets = t(model.offsets, torch.int32)
@@ -99,6 +104,7 @@ class _DeviceTables:
             bb = min(BUCKET_BITS, model.precision)
             probes = np.arange(1 << bb, dtype=np.int64) << (model.precision - bb)
             bucket = np.stack([np.searchsorted(row[1:], probes, side="right") for row in rows])
+            self.bucket_np = bucket
             self.bucket = t(bucket.astype(np.uint16).view(np.int16), torch.int16)
             self.bucket_bits = bb
             self.cost = t(_costs(freqs, model.precision), torch.int64)

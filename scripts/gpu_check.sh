@@ -2,6 +2,7 @@
 # One GPU check per call, <= 6 minutes on an H100; the table it prints last is the result.
 #   scripts/gpu_check.sh image     GPU encode -> CPU decode and back, Kodak x every quality, latents bit-exact
 #   scripts/gpu_check.sh rans      build the CUDA coder, GPU == CPU bytes (tests), memcheck, bench vs nvCOMP ANS
+#   scripts/gpu_check.sh df11      fused GPU decode of DF11-style tensors: identical bytes, GB/s vs a copy
 #   scripts/gpu_check.sh splat     gsplat vs the CPU rasterizer; train lego (7k steps, <= 150k Gaussians),
 #                                  compress at every quality, PSNR on held-out views vs the uncompressed scene
 # Prepare here first: scripts/gpu_wheels.sh, and (Kodak is not beside the repo there)
@@ -12,7 +13,7 @@
 #   bash scripts/gpu_check.sh image
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: scripts/gpu_check.sh image|rans|splat}
+target=${1:?usage: scripts/gpu_check.sh image|rans|df11|splat}
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site
@@ -34,6 +35,11 @@ case "$target" in
     fi
     python3 bench/bench_rans_gpu.py --out "${OUT:-docs/results}"
     ;;
+  df11)
+    python3 -c "from entrozip.cuda_ext import load; load('rans')"
+    python3 -m pytest -q -x tests/test_weights_gpu.py
+    python3 bench/bench_weights_gpu.py --out "${OUT:-docs/results}"
+    ;;
   splat)
     python3 -c "from gsplat.cuda._backend import _C" 2>&1 | tail -n 2   # compile once (~1-2 min)
     python3 -m pytest -q -x tests/test_splat_gpu.py
@@ -41,7 +47,7 @@ case "$target" in
         --max-side 400
     ;;
   *)
-    echo "unknown target $target (image, rans, splat)" >&2
+    echo "unknown target $target (image, rans, df11, splat)" >&2
     exit 2
     ;;
 esac

@@ -253,6 +253,30 @@ def _layout_of(blob: torch.Tensor, model, n_expected):
     return layout
 
 
+def chunk_rows(lay, byte0: int = 0, sym0: int = 0) -> list[tuple]:
+    """(symbol begin, count, lanes, byte begin, byte end) of each chunk of a parsed stream
+    that starts at byte `byte0` of the kernel's data and symbol `sym0` of its output."""
+    rows = []
+    for c in range(lay.num_chunks):
+        b, e = int(lay.bounds[c]), int(lay.bounds[c + 1])
+        if e < b:
+            raise FormatError("rANS stream: chunk lengths are not increasing")
+        cnt = min(lay.chunk_symbols, lay.n - c * lay.chunk_symbols)
+        off = byte0 + lay.payload_offset
+        rows.append((sym0 + c * lay.chunk_symbols, cnt, lay.lanes, off + b, off + e))
+    return rows
+
+
+def check_status(status: torch.Tensor) -> None:
+    """FormatError (or ValueError for a bad index) from the kernels' per-chunk codes."""
+    status = status.cpu().numpy()
+    if (status != 0).any():
+        first = int(np.nonzero(status)[0][0])
+        if int(status[first]) == -2:
+            raise ValueError(f"rANS stream chunk {first}: {_ERRORS[-2]}")
+        raise FormatError(f"rANS stream: chunk {first} is corrupt")
+
+
 def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None) -> list[torch.Tensor]:
     """The symbols of each stream (CUDA uint8 tensors), every chunk in one launch."""
     indexed = isinstance(model, IndexedModel)
@@ -273,13 +297,7 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
         lay = _layout_of(blob.reshape(-1), model, None if i is None else i.numel())
         if i is None and max_symbols is not None and lay.n > max_symbols:
             raise FormatError(f"rANS stream claims {lay.n} symbols, more than allowed ({max_symbols})")
-        for c in range(lay.num_chunks):
-            b, e = int(lay.bounds[c]), int(lay.bounds[c + 1])
-            if e < b:
-                raise FormatError("rANS stream: chunk lengths are not increasing")
-            cnt = min(lay.chunk_symbols, lay.n - c * lay.chunk_symbols)
-            off = byte0 + lay.payload_offset
-            rows.append((sym0 + c * lay.chunk_symbols, cnt, lay.lanes, off + b, off + e))
+        rows += chunk_rows(lay, byte0, sym0)
         spans.append((sym0, sym0 + lay.n))
         byte0 += blob.numel()
         sym0 += lay.n
@@ -294,13 +312,7 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
         res = ext.decode_static(data, chunks, sym0, tab.enc, tab.slot_fb, tab.slot_val, tab.offset, tab.precision,
                                 dtype == torch.uint8)
     out, status = res
-    status = status.cpu().numpy()
-    if (status != 0).any():
-        first = int(np.nonzero(status)[0][0])
-        code = int(status[first])
-        if code == -2:
-            raise ValueError(f"rANS stream chunk {first}: {_ERRORS[-2]}")
-        raise FormatError(f"rANS stream: chunk {first} is corrupt")
+    check_status(status)
     return [out[a:b] for a, b in spans]
 
 

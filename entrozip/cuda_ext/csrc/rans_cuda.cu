@@ -154,11 +154,39 @@ struct IndexedDev {
 
 // ------------------------------------------------------------------ decode
 
-template <class Model, class Out>
+// Where decoded values go: as they are, or merged with a float's raw bits
+// (codecs/weights/floats.py: the symbol byte is the exponent / high byte).
+template <class Out>
+struct ValueSink {
+  Out* out;
+  __device__ void operator()(int64_t i, int64_t v) const { out[i] = Out(v); }
+};
+
+struct FloatMergeSink {
+  const uint8_t* raw;  // RAW_BYTES per value
+  uint8_t* out;        // WORD_BYTES per value, little endian
+  int layout;          // 0 BF16, 1 F16, 2 F32, 3 F8
+  __device__ void operator()(int64_t i, int64_t v) const {
+    const uint32_t s = uint32_t(v) & 0xFF;
+    if (layout == 0) {
+      const uint32_t r = raw[i];
+      reinterpret_cast<uint16_t*>(out)[i] = uint16_t(((r & 0x80) << 8) | (s << 7) | (r & 0x7F));
+    } else if (layout == 1) {
+      reinterpret_cast<uint16_t*>(out)[i] = uint16_t((s << 8) | raw[i]);
+    } else if (layout == 2) {
+      const uint32_t r = uint32_t(raw[3 * i]) | uint32_t(raw[3 * i + 1]) << 8 | uint32_t(raw[3 * i + 2]) << 16;
+      reinterpret_cast<uint32_t*>(out)[i] = ((r >> 23) << 31) | (s << 23) | (r & 0x7FFFFF);
+    } else {
+      out[i] = uint8_t(s);
+    }
+  }
+};
+
+template <class Model, class Sink>
 __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
                               const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
                               const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
-                              int64_t num_chunks, Out* __restrict__ out, int32_t* __restrict__ status) {
+                              int64_t num_chunks, Sink out, int32_t* __restrict__ status) {
   const int64_t chunk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (chunk >= num_chunks) return;  // whole warps exit together (blockDim is a multiple of 32)
@@ -216,7 +244,7 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
     if (valid && !rc) {
       const int64_t v = m.value(i, k, raw);
       if (v < INT32_MIN || v > INT32_MAX) rc = -3;
-      out[i] = Out(v);
+      out(i, v);
     }
     const bool need = valid && x < kStateLow;
     const unsigned nm = __ballot_sync(kFull, need);
@@ -411,14 +439,14 @@ std::vector<torch::Tensor> launch_decode(const Model& m, const torch::Tensor& da
   if (C == 0) return {out, status};
   auto stream = c10::cuda::getCurrentCUDAStream();
   if (as_u8)
-    decode_chunks<Model, uint8_t><<<blocks_for(C), 256, 0, stream>>>(
+    decode_chunks<<<blocks_for(C), 256, 0, stream>>>(
         m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
-        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, out.data_ptr<uint8_t>(),
+        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, ValueSink<uint8_t>{out.data_ptr<uint8_t>()},
         status.data_ptr<int32_t>());
   else
-    decode_chunks<Model, int32_t><<<blocks_for(C), 256, 0, stream>>>(
+    decode_chunks<<<blocks_for(C), 256, 0, stream>>>(
         m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
-        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, out.data_ptr<int32_t>(),
+        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, ValueSink<int32_t>{out.data_ptr<int32_t>()},
         status.data_ptr<int32_t>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return {out, status};
@@ -465,6 +493,29 @@ std::vector<torch::Tensor> decode_indexed(torch::Tensor data, torch::Tensor chun
                        chunks, n, false);
 }
 
+// Decode a static stream of float symbol bytes fused with their raw bits into `out`
+// (the tensor's little-endian bytes): one pass, no intermediate symbol array.
+torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tensor enc, torch::Tensor slot_fb,
+                           torch::Tensor slot_val, int64_t offset, int64_t precision, int64_t layout, torch::Tensor raw,
+                           torch::Tensor out) {
+  check_cuda(data, "data", torch::kUInt8);
+  check_cuda(raw, "raw", torch::kUInt8);
+  check_cuda(out, "out", torch::kUInt8);
+  TORCH_CHECK(layout >= 0 && layout <= 3, "float layout must be 0..3");
+  Chunks ch(chunks);
+  const int64_t C = chunks.size(0);
+  torch::Tensor status = torch::zeros({C}, data.options().dtype(torch::kInt32));
+  if (C) {
+    decode_chunks<<<blocks_for(C), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+        static_model(enc, slot_fb, slot_val, offset, precision), data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(),
+        ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(), ch.count.data_ptr<int32_t>(),
+        ch.lanes.data_ptr<int32_t>(), C, FloatMergeSink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)},
+        status.data_ptr<int32_t>());
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  return status;
+}
+
 std::vector<torch::Tensor> encode_static(torch::Tensor sym, torch::Tensor chunks, int64_t scratch_bytes,
                                          torch::Tensor enc, int64_t offset, int64_t precision) {
   check_cuda(sym, "symbols", torch::kInt32);
@@ -494,6 +545,7 @@ void gather(torch::Tensor scratch, torch::Tensor start, torch::Tensor size, torc
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("decode_static", &decode_static);
   mod.def("decode_indexed", &decode_indexed);
+  mod.def("decode_float", &decode_float);
   mod.def("encode_static", &encode_static);
   mod.def("encode_indexed", &encode_indexed);
   mod.def("gather", &gather);

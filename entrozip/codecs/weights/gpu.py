@@ -1,0 +1,50 @@
+"""DFloat11-style tensors decoded on the GPU: one fused kernel per tensor.
+
+    out = decode_tensor_cuda("BF16", numel, model, stream, raw)   # CUDA uint8 bytes
+    weight = out.view(torch.bfloat16)
+
+The rANS stream of symbol bytes (exponents) is decoded by the CUDA coder's
+warp-per-chunk kernel, which merges each symbol with its raw bits (sign and
+mantissa) as it goes and writes the finished little-endian value: the symbols
+never touch memory. Same bytes as decode_tensor on the CPU (floats.py layouts).
+"""
+from __future__ import annotations
+
+import torch
+
+from ...errors import FormatError
+from ...rans import cuda as rcuda
+from . import floats
+
+TORCH_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F8_E4M3": torch.float8_e4m3fn,
+                "F8_E5M2": torch.float8_e5m2}
+
+
+def decode_tensor_cuda(dtype: str, numel: int, model, stream: torch.Tensor, raw: torch.Tensor,
+                       out: torch.Tensor | None = None) -> torch.Tensor:
+    """The tensor's bytes (CUDA uint8, WORD_BYTES per value) from its stream and raw bytes
+    (both CUDA uint8), written into `out` when given (a reused scratch buffer)."""
+    if dtype not in floats.LAYOUTS:
+        raise FormatError(f"dtype {dtype} is not a coded float type")
+    code = floats.LAYOUTS[dtype]
+    stream, raw = stream.reshape(-1), raw.reshape(-1)
+    lay = rcuda._layout_of(stream, model, None)
+    if lay.n != numel or raw.numel() != numel * floats.RAW_BYTES[code]:
+        raise FormatError(f"coded tensor does not hold {numel} values")
+    size = numel * floats.WORD_BYTES[code]
+    if out is None:
+        out = torch.empty(size, dtype=torch.uint8, device=stream.device)
+    elif out.dtype != torch.uint8 or out.numel() != size or not out.is_cuda:
+        raise ValueError("out must be a CUDA uint8 tensor of the tensor's size")
+    tab = rcuda.tables(model, stream.device)
+    chunks = torch.tensor(rcuda.chunk_rows(lay), dtype=torch.int64, device=stream.device).reshape(-1, 5)
+    raw_arg = raw if raw.numel() else torch.zeros(1, dtype=torch.uint8, device=stream.device)
+    status = rcuda._ext().decode_float(stream, chunks, tab.enc, tab.slot_fb, tab.slot_val, tab.offset,
+                                       tab.precision, code, raw_arg, out)
+    rcuda.check_status(status)
+    return out
+
+
+def as_tensor(data: torch.Tensor, dtype: str, shape) -> torch.Tensor:
+    """Decoded bytes viewed as the tensor they are."""
+    return data.view(TORCH_DTYPES[dtype]).reshape(shape)

@@ -17,6 +17,7 @@ target=${1:?usage: scripts/gpu_check.sh image|rans|df11|splat}
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site
+export PATH=/tmp/site/bin:$PATH   # ninja (torch JIT builds) from the carried wheel
 python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())"
 case "$target" in

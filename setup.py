@@ -1,8 +1,12 @@
 """Builds the C++ parts (pybind11): the rANS CPU backend and the weights codec's float splitter.
 Metadata lives in pyproject.toml.
 
-The CUDA kernels are never built here: they compile at first use where a GPU exists.
+The CUDA kernels compile at first use where a GPU exists (entrozip/cuda_ext); set
+ENTROZIP_BUILD_CUDA=1 to build them here instead (needs nvcc and a CUDA build of torch:
+`ENTROZIP_BUILD_CUDA=1 pip install --no-build-isolation --no-deps -e .`).
 """
+import os
+
 from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import setup
 
@@ -28,5 +32,12 @@ ext_modules = [
         extra_compile_args=["-O3"],
     ),
 ]
+
+if os.environ.get("ENTROZIP_BUILD_CUDA") == "1":
+    from torch.utils.cpp_extension import BuildExtension, CUDAExtension
+
+    ext_modules.append(CUDAExtension("entrozip.cuda_ext._rans_cuda", ["entrozip/cuda_ext/csrc/rans_cuda.cu"],
+                                     extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "--expt-relaxed-constexpr"]}))
+    build_ext = BuildExtension
 
 setup(ext_modules=ext_modules, cmdclass={"build_ext": build_ext})

@@ -3,8 +3,9 @@
     from entrozip import cuda_ext
     ext = cuda_ext.load("rans")       # EntrozipError without a CUDA GPU
 
-Nothing compiles at import, at install, or on a machine where only nvcc exists:
-`load` asks torch for a GPU first. The build goes through torch's JIT extension
+Nothing compiles at import, at install (unless ENTROZIP_BUILD_CUDA=1 asks for it:
+setup.py), or on a machine where only nvcc exists: `load` asks torch for a GPU first,
+then takes the install-time build if there is one. The build goes through torch's JIT extension
 builder (ninja, cached under TORCH_EXTENSIONS_DIR or ~/.cache/torch_extensions),
 so it needs no network and works with the GPU machine's torch >= 2.11 / CUDA 13.
 Kernels are compiled for the GPU that is present (TORCH_CUDA_ARCH_LIST to override).
@@ -33,6 +34,12 @@ def load(name: str):
         raise ValueError(f"unknown CUDA extension {name!r}; have {', '.join(SOURCES)}")
     if not available():
         raise EntrozipError("the CUDA coder needs a CUDA GPU; torch sees none (use the CPU backend)")
+    import importlib
+
+    try:  # built at install (ENTROZIP_BUILD_CUDA=1)
+        return importlib.import_module(f"{__name__}._{name}_cuda")
+    except ImportError:
+        pass
     from torch.utils.cpp_extension import load as build
 
     return build(name=f"entrozip_{name}_cuda", sources=[str(CSRC / s) for s in SOURCES[name]],

@@ -33,11 +33,12 @@ ext_modules = [
     ),
 ]
 
+builder = build_ext
 if os.environ.get("ENTROZIP_BUILD_CUDA") == "1":
     from torch.utils.cpp_extension import BuildExtension, CUDAExtension
 
     ext_modules.append(CUDAExtension("entrozip.cuda_ext._rans_cuda", ["entrozip/cuda_ext/csrc/rans_cuda.cu"],
                                      extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "--expt-relaxed-constexpr"]}))
-    build_ext = BuildExtension
+    builder = BuildExtension
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": build_ext})
+setup(ext_modules=ext_modules, cmdclass={"build_ext": builder})

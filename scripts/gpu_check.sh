@@ -9,13 +9,14 @@
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/ && echo /.kodak/ >> .git/info/exclude
 #   python scripts/pack_multiview.py ../shared/data/multiview/lego .data/lego --max-side 400   (splat; ~15 MiB)
 #   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude
-# then run with carry [".whl", ".kodak"] (image) or [".whl", ".data/lego"] (splat) through the device tool:
+# then run with carry [".whl/common", ".kodak"] (image), [".whl/common", ".whl/build", ".whl/rans"] (rans),
+# [".whl/common", ".whl/build"] (df11) or [".whl/common", ".whl/build", ".whl/splat", ".data/lego"] (splat):
 #   bash scripts/gpu_check.sh image
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/gpu_check.sh image|rans|df11|splat}
 export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*/*.whl
 export PYTHONPATH=/tmp/site
 export PATH=/tmp/site/bin:$PATH   # ninja (torch JIT builds) from the carried wheel
 python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3

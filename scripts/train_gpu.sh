@@ -2,7 +2,7 @@
 # Train an image model for MINUTES on a GPU machine without internet, resuming from the
 # weights committed in the package, so training accumulates over many short runs.
 #   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, or mbt2018-mean)
-# Prepare here (git-ignored, carried with the run: [".whl", ".data", ".kodak"], ~53 MiB with the repo):
+# Prepare here (git-ignored, carried with the run: [".whl/common", ".data", ".kodak"], ~53 MiB with the repo):
 #   scripts/gpu_wheels.sh
 #   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/
@@ -15,7 +15,7 @@ minutes=${1:?usage: scripts/train_gpu.sh MINUTES [MODEL]}
 model=${2:-elic}
 export PYTHONUNBUFFERED=1
 if ! python3 -c "import compressai" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*/*.whl
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3

@@ -10,18 +10,20 @@ import os
 from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import setup
 
+RANS_CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "entrozip", "rans", "csrc")
+
 ext_modules = [
     Pybind11Extension(
         "entrozip.rans._rans_cpu",
         ["entrozip/rans/csrc/rans_cpu.cpp"],
-        include_dirs=["entrozip/rans/csrc"],
+        include_dirs=[RANS_CSRC],
         cxx_std=17,
         extra_compile_args=["-O3"],
     ),
     Pybind11Extension(
         "entrozip.codecs.weights._floats",
         ["entrozip/codecs/weights/csrc/float_split.cpp"],
-        include_dirs=["entrozip/rans/csrc"],  # the rANS chunk decoder it fuses with merging
+        include_dirs=[RANS_CSRC],  # the rANS chunk decoder it fuses with merging
         cxx_std=17,
         extra_compile_args=["-O3"],
     ),

@@ -139,14 +139,14 @@ def test_supersplat_input_keeps_its_own_position_precision(tmp_path):
     assert source["format"] == "supersplat" and len(cloud) == 152746 and cloud.sh_degree == 0
     np.testing.assert_allclose(np.linalg.norm(cloud.quats, axis=1), 1, atol=1e-5)
     steps = quantization_steps(plyfile.PlyData.read(str(BIKER)))
-    codec = SplatCodec(quality=2)
+    codec = SplatCodec(quality=1)
     codec.compress_file(BIKER, tmp_path / "b.ezc")
     c = parse((tmp_path / "b.ezc").read_bytes())
-    header, sections, kept = coded_order(cloud, 2, steps)
+    header, sections, kept = coded_order(cloud, 1, steps)
     out = codec.decompress((tmp_path / "b.ezc").read_bytes())
     np.testing.assert_array_equal(out.means, gs3d.decode(header, sections).means)
     assert (np.abs(out.means - cloud.means[kept]) <= steps[kept]).all()
-    assert SplatCodec.describe(c)["ratio_vs_inria_ply"] > 10  # the target for real scenes
+    assert SplatCodec.describe(c)["ratio_vs_inria_ply"] > 11  # the target is 10x; measured 11.7x
 
 
 def test_supersplat_unpacking_matches_known_values(tmp_path):

@@ -2,8 +2,9 @@
 Metadata lives in pyproject.toml.
 
 The CUDA kernels compile at first use where a GPU exists (entrozip/cuda_ext); set
-ENTROZIP_BUILD_CUDA=1 to build them here instead (needs nvcc and a CUDA build of torch:
-`ENTROZIP_BUILD_CUDA=1 pip install --no-build-isolation --no-deps -e .`).
+ENTROZIP_BUILD_CUDA=1 to build them here instead (needs nvcc and a CUDA build of torch;
+without a GPU name the targets: `TORCH_CUDA_ARCH_LIST="8.0;9.0" ENTROZIP_BUILD_CUDA=1
+pip install --no-build-isolation --no-deps -e .`).
 """
 import os
 

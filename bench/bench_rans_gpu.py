@@ -22,21 +22,7 @@ import torch
 
 from entrozip import rans
 from entrozip.rans import cuda
-
-
-def timed(fn, reps: int = 10) -> float:
-    """Best-of seconds of fn() on the GPU (CUDA events), after one warm-up."""
-    fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        best = min(best, a.elapsed_time(b) / 1e3)
-    return best
+from gpu_timing import timed  # bench/gpu_timing.py (scripts run from bench/)
 
 
 def entropy_bytes(sym: torch.Tensor) -> float:

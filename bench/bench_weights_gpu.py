@@ -21,20 +21,7 @@ import torch
 
 from entrozip.codecs.weights import dfloat11
 from entrozip.codecs.weights.gpu import decode_tensor_cuda
-
-
-def timed(fn, reps: int = 10) -> float:
-    fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        best = min(best, a.elapsed_time(b) / 1e3)
-    return best
+from gpu_timing import timed  # bench/gpu_timing.py (scripts run from bench/)
 
 
 def main():

@@ -80,26 +80,16 @@ def bench_static(mib: int) -> dict:
     return out
 
 
-def gaussian_tables(num=64, precision=16):
-    """CompressAI's scale table (0.11 .. 256, 64 entries) as an IndexedModel."""
-    from math import erf, sqrt
+def gaussian_tables():
+    """The 64 CDF tables of CompressAI's Gaussian conditional (its default scale table),
+    exactly as the image models code with them."""
+    from entrozip.entropy_models import GaussianConditional
+    from entrozip.entropy_models.context.slices import default_scale_table
 
-    scales = np.exp(np.linspace(np.log(0.11), np.log(256), num))
-    rows, lengths, offsets = [], [], []
-    for s in scales:
-        tail = int(np.ceil(s * 6)) + 1
-        x = np.arange(-tail, tail + 1)
-        cdf = np.array([0.5 * (1 + erf((v + 0.5) / (s * sqrt(2)))) for v in x])
-        pmf = np.diff(np.concatenate([[0.0], cdf]))
-        counts = np.maximum(np.round(pmf * (1 << 30)).astype(np.int64), 1)
-        freqs = rans.quantize_counts(np.append(counts, 1 << 10), precision)
-        rows.append(np.concatenate([[0], np.cumsum(freqs)]))
-        lengths.append(len(freqs) + 1)
-        offsets.append(-tail)
-    cdfs = np.zeros((num, max(lengths)), np.int32)
-    for i, r in enumerate(rows):
-        cdfs[i, :len(r)] = r
-    return rans.IndexedModel(cdfs, lengths, offsets, precision), scales
+    gc = GaussianConditional(None)
+    gc.update_scale_table(default_scale_table())
+    gc.update()
+    return gc._coding_model(), default_scale_table()
 
 
 def bench_indexed(n: int, model, idx: torch.Tensor, vals: torch.Tensor) -> dict:

@@ -357,7 +357,7 @@ def cmd_train(args) -> int:
     data = [d for d in args.data.split(",") if d]
     entry = train(args.model, data, args.out, args.minutes, batch=args.batch, crop=args.crop, lr=args.lr,
                   device=args.device, resume=args.resume, seed=args.seed, kodak=args.kodak,
-                  checkpoint_minutes=args.checkpoint_minutes, metric=args.metric)
+                  checkpoint_minutes=args.checkpoint_minutes, metric=args.metric, compile_model=args.compile)
     print(f"weights {entry['weights_id']} in {args.out} ({entry['training']['steps']} steps, "
           f"{entry['training']['minutes']} min in all)")
     if args.ship:
@@ -498,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--checkpoint-minutes", type=float, default=15.0)
     ti.add_argument("--metric", default="mse", choices=("mse", "ms-ssim"), help="distortion trained for")
     ti.add_argument("--ship", action="store_true", help="copy the final weights into the package")
+    ti.add_argument("--compile", action="store_true", help="torch.compile the training step (GPU runs)")
     ti.set_defaults(func=cmd_train)
 
     ts = tsub.add_parser("splat", help="a 3DGS scene from posed images (gsplat, CUDA GPU), then compressed and scored")

@@ -2,6 +2,7 @@
 # Train an image model for MINUTES on a GPU machine without internet, resuming from the
 # weights committed in the package, so training accumulates over many short runs.
 #   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, or mbt2018-mean)
+#   COMPILE=1 scripts/train_gpu.sh MINUTES          torch.compile the step (worth it from ~10 minutes)
 # Prepare here (git-ignored, carried with the run: [".whl/common", ".data", ".kodak"], ~53 MiB with the repo):
 #   scripts/gpu_wheels.sh
 #   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/
@@ -28,7 +29,8 @@ resume=package
 python3 -c "from entrozip.codecs.image.weights import manifest; import sys; sys.exit(0 if '$model' in manifest() else 1)" || resume=""
 python3 -m entrozip.cli train image --model "$model" --data "$data/train,$data/val" --out "$out" \
     --minutes "$minutes" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
-    ${resume:+--resume $resume} --kodak "$kodak" --checkpoint-minutes "${CHECKPOINT_MINUTES:-10}"
+    ${resume:+--resume $resume} --kodak "$kodak" --checkpoint-minutes "${CHECKPOINT_MINUTES:-10}" \
+    ${COMPILE:+--compile}
 python3 - "$out" "$model" <<'PY'
 import json, sys
 entry = json.load(open(f"{sys.argv[1]}/{sys.argv[2]}.json"))

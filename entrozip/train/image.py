@@ -87,7 +87,7 @@ def kodak_check(model: ImageModel, folder, images: int = 4, qualities=(1, 4, 8),
 
 def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int = 128, lr: float = 2e-4,
           device: str | None = None, resume=None, seed: int = 0, kodak=None, checkpoint_minutes: float = 15.0,
-          metric: str = "mse", progress: bool = True, log=print) -> dict:
+          metric: str = "mse", progress: bool = True, log=print, compile_model: bool = False) -> dict:
     """Train for `minutes` of wall time; export weights to `out` at every checkpoint and at the end."""
     if model_name not in MODELS:
         raise ValueError(f"unknown image model {model_name!r}; available: {', '.join(MODELS)}")
@@ -126,6 +126,9 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
     step, window = 0, []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else torch.autocast("cpu", enabled=False)
     bar = tqdm(total=int(budget), unit="s", desc=f"train {model_name}", disable=not progress)
+    # torch.compile fuses the transforms' elementwise work (GDN, noise, likelihoods); it pays
+    # for its first-step compile on a GPU run of more than a few minutes, not on the CPU
+    step_fn = torch.compile(rate_distortion) if compile_model else rate_distortion
 
     def record(kind: str, **fields) -> dict:
         row = {"kind": kind, "step": step, "minutes": round((time.perf_counter() - start) / 60, 2), **fields}
@@ -160,7 +163,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
         x = sampler.sample(batch)
         quality = torch.randint(QUALITIES, (batch,), device=device)
         with autocast:
-            loss, bpp, mse = rate_distortion(model, x, quality, metric)
+            loss, bpp, mse = step_fn(model, x, quality, metric)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main_params, 1.0)

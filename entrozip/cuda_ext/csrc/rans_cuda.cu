@@ -345,6 +345,7 @@ __global__ void encode_chunks(Model m, const int32_t* __restrict__ sym, const in
     states[4 * lane + 2] = uint8_t(x >> 16);
     states[4 * lane + 3] = uint8_t(x >> 24);
   }
+  __syncwarp();  // the words other lanes wrote are read back below
   for (int64_t t = lane; t < nw; t += 32) {  // decoder order = encoder order reversed
     words_dec[2 * t] = wenc[2 * (nw - 1 - t)];
     words_dec[2 * t + 1] = wenc[2 * (nw - 1 - t) + 1];

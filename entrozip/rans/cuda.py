@@ -177,7 +177,11 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None) -> li
     indexed = isinstance(model, IndexedModel)
     if indexed != (indexes is not None):
         raise ValueError("an IndexedModel needs indexes (one per symbol); a StaticModel takes none")
-    arrays = [_int32(a, "symbols") for a in arrays]
+    # byte symbols of a static model stay bytes (the kernel reads them as they are)
+    arrays = [a.reshape(-1).contiguous() if not indexed and a.dtype == torch.uint8 else _int32(a, "symbols")
+              for a in arrays]
+    if len({a.dtype for a in arrays}) > 1:
+        arrays = [_int32(a, "symbols") for a in arrays]
     idxs = [_int32(i, "indexes") for i in indexes] if indexed else [None] * len(arrays)
     if not arrays:
         return []

@@ -269,8 +269,8 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
 
 // Scratch slot of a chunk (offset `slot`): [10 headroom][escapes <= 5 count][states 4W]
 // [words, decoder order, <= count + 1][words, encoder order, <= count + 1].
-template <class Model>
-__global__ void encode_chunks(Model m, const int32_t* __restrict__ sym, const int64_t* __restrict__ sym_begin,
+template <class Model, class Sym>
+__global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_t* __restrict__ sym_begin,
                               const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
                               const int64_t* __restrict__ slot, int64_t num_chunks, uint8_t* __restrict__ scratch,
                               int64_t* __restrict__ chunk_start, int64_t* __restrict__ chunk_size,
@@ -296,7 +296,7 @@ __global__ void encode_chunks(Model m, const int32_t* __restrict__ sym, const in
       uint64_t raw = 0;
       if (valid) {
         const EncSymbol* e;
-        const int st = m.lookup(begin + local, sym[begin + local], e, raw);
+        const int st = m.lookup(begin + local, int32_t(sym[begin + local]), e, raw);
         if (st < 0) rc = st;
         if (st == 1) len = varint_len(raw);
       }
@@ -321,7 +321,7 @@ __global__ void encode_chunks(Model m, const int32_t* __restrict__ sym, const in
     const EncSymbol* e = nullptr;
     if (valid) {
       uint64_t raw;
-      const int st = m.lookup(begin + local, sym[begin + local], e, raw);
+      const int st = m.lookup(begin + local, int32_t(sym[begin + local]), e, raw);
       if (st < 0) {
         rc = st;
         e = nullptr;
@@ -465,10 +465,16 @@ std::vector<torch::Tensor> launch_encode(const Model& m, const torch::Tensor& sy
   torch::Tensor size = torch::zeros({C}, opts.dtype(torch::kInt64));
   torch::Tensor status = torch::zeros({C}, opts.dtype(torch::kInt32));
   if (C) {
-    encode_chunks<Model><<<blocks_for(C), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
-        m, sym.data_ptr<int32_t>(), ch.begin.data_ptr<int64_t>(), ch.count.data_ptr<int32_t>(),
-        ch.lanes.data_ptr<int32_t>(), ch.a.data_ptr<int64_t>(), C, scratch.data_ptr<uint8_t>(),
-        start.data_ptr<int64_t>(), size.data_ptr<int64_t>(), status.data_ptr<int32_t>());
+    auto launch = [&](auto* symbols) {
+      encode_chunks<<<blocks_for(C), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
+          m, symbols, ch.begin.data_ptr<int64_t>(), ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(),
+          ch.a.data_ptr<int64_t>(), C, scratch.data_ptr<uint8_t>(), start.data_ptr<int64_t>(),
+          size.data_ptr<int64_t>(), status.data_ptr<int32_t>());
+    };
+    if (sym.scalar_type() == torch::kUInt8)  // byte symbols (exponents) are read as they are
+      launch(sym.data_ptr<uint8_t>());
+    else
+      launch(sym.data_ptr<int32_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
   return {scratch, start, size, status};
@@ -519,7 +525,7 @@ torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tens
 
 std::vector<torch::Tensor> encode_static(torch::Tensor sym, torch::Tensor chunks, int64_t scratch_bytes,
                                          torch::Tensor enc, int64_t offset, int64_t precision) {
-  check_cuda(sym, "symbols", torch::kInt32);
+  check_cuda(sym, "symbols", sym.scalar_type() == torch::kUInt8 ? torch::kUInt8 : torch::kInt32);
   auto none = torch::empty({0}, sym.options());
   return launch_encode(static_model(enc, none, none, offset, precision), sym, chunks, scratch_bytes);
 }

@@ -25,7 +25,7 @@ from . import reference, stream
 from .models import IndexedModel, StaticModel
 
 _ENC = np.dtype([("x_max", "<u8"), ("rcp_lo", "<u4"), ("rcp_hi", "<u4"), ("rcp_shift", "<u4"), ("start", "<u4"),
-                 ("freq", "<u4"), ("cmpl_freq", "<u4")], align=True)  # EncSymbol in rans_core.hpp: 40 bytes
+                 ("freq", "<u4"), ("cmpl_freq", "<u4")], align=True)  # EncSymbol in rans_cuda.cu: 32 bytes
 BUCKET_BITS = 8
 _ERRORS = {-1: "a symbol outside the model's alphabet or of zero probability",
            -2: "an index outside the model's CDF rows", -3: "corrupt chunk"}
@@ -70,7 +70,7 @@ class _DeviceTables:
     """A model's tables on one device (built once per model and device)."""
 
     def __init__(self, model, device):
-        t = lambda a, dt: torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dt)  # noqa: E731
+        t = lambda a, dt: torch.from_numpy(np.array(a)).to(device=device, dtype=dt)  # noqa: E731  (a writable copy)
         self.precision = model.precision
         if isinstance(model, StaticModel):
             freqs = model.freqs.astype(np.int64)

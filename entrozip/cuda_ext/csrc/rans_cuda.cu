@@ -541,6 +541,9 @@ std::vector<torch::Tensor> encode_indexed(torch::Tensor sym, torch::Tensor chunk
 }
 
 void gather(torch::Tensor scratch, torch::Tensor start, torch::Tensor size, torch::Tensor dest, torch::Tensor out) {
+  check_cuda(scratch, "scratch", torch::kUInt8);
+  check_cuda(out, "out", torch::kUInt8);
+  for (const torch::Tensor* t : {&start, &size, &dest}) check_cuda(*t, "chunk offsets", torch::kInt64);
   const int64_t C = start.numel();
   if (!C) return;
   gather_chunks<<<int(C), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(

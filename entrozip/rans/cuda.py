@@ -161,7 +161,9 @@ def _layout(tab, model, sym, idx, lanes, chunk_size):
     return lanes, stream.check_chunk_symbols(chunk_size, n, lanes)
 
 
-def _int32(x: torch.Tensor, name: str) -> torch.Tensor:
+def _int32(x, name: str, device=None) -> torch.Tensor:
+    """Flat contiguous int32 on `device` (numpy arrays and lists are moved there)."""
+    x = torch.as_tensor(x, device=device) if device is not None else torch.as_tensor(x)
     if x.dtype not in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
         raise TypeError(f"{name} must hold integers, got {x.dtype}")
     x = x.reshape(-1)
@@ -182,10 +184,10 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None) -> li
               for a in arrays]
     if len({a.dtype for a in arrays}) > 1:
         arrays = [_int32(a, "symbols") for a in arrays]
-    idxs = [_int32(i, "indexes") for i in indexes] if indexed else [None] * len(arrays)
     if not arrays:
         return []
     device = arrays[0].device
+    idxs = [_int32(i, "indexes", device) for i in indexes] if indexed else [None] * len(arrays)
     tab = tables(model, device)
     ext = _ext()
     rows, heads, begin = [], [], 0
@@ -292,8 +294,8 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
         raise ValueError("dtype=uint8 needs a StaticModel whose values lie in [0, 255]")
     if not blobs:
         return []
-    idxs = [_int32(i, "indexes") for i in indexes] if indexed else [None] * len(blobs)
     device = blobs[0].device
+    idxs = [_int32(i, "indexes", device) for i in indexes] if indexed else [None] * len(blobs)
     rows, spans, byte0, sym0 = [], [], 0, 0
     for blob, i in zip(blobs, idxs):
         if blob.dtype != torch.uint8 or blob.device.type != "cuda":

@@ -221,7 +221,7 @@ def test_corrupted_files_raise_format_error():
             SplatCodec().decompress(bad)  # CRCs recomputed: only the decoder's checks stand
         except FormatError:
             pass
-    for key, value in [("count", 1 << 40), ("sh_degree", 7), ("position", None), ("count", -1)]:
+    for key, value in [("count", 1 << 40), ("count", 1 << 26), ("sh_degree", 7), ("position", None), ("count", -1)]:
         bad = pack("splat", {**c.header, key: value}, c.sections.items())
         with pytest.raises(FormatError):
             SplatCodec().decompress(bad)

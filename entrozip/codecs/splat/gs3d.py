@@ -77,6 +77,7 @@ DEFAULT_QUALITY = 3
 MAX_POSITION_BITS = 21
 SH_POINTS_PER_CODEWORD = 64  # a codeword (3K float16) must serve enough Gaussians to pay for itself
 BLOCK = 256
+MAX_GAUSSIANS_PER_BYTE = 1024  # real files hold ~0.1-0.2 per byte: a header claiming more is hostile
 RVQ_SIZE = 256
 
 
@@ -347,6 +348,9 @@ def _header_fields(h):
 def decode(header: dict, sections: dict, threads=None) -> GaussianCloud:
     """The scene of a splat file's header and sections (name -> bytes)."""
     n, degree, origin, step, bits, steps, stages, sh_step = _header_fields(header)
+    coded = sum(len(v) for v in sections.values())
+    if n > MAX_GAUSSIANS_PER_BYTE * coded:  # before anything of size n is allocated
+        raise FormatError(f"splat file claims {n} Gaussians in {coded} bytes of sections")
 
     def section(name):
         if name not in sections:

@@ -188,12 +188,18 @@ def cmd_models(args) -> int:
         entry = shipped.get(name, {})
         rows.append({"codec": "image", "model": name, "qualities": list(range(1, QUALITIES + 1)),
                      "trained": bool(entry), "summary": spec.summary, "weights": entry})
+    from .codecs.splat import QUALITIES as SPLAT_QUALITIES
+
+    rows.append({"codec": "splat", "model": "gs3d", "qualities": list(range(1, SPLAT_QUALITIES + 1)),
+                 "trained": None, "weights": {},
+                 "summary": "3DGS .ply: pruning, Morton-block positions, context-coded attribute grids, SH codebook"})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{'codec':6} {'model':14} {'qualities':10} {'weights':34} description")
     for r in rows:
-        state = "shipped" if r["trained"] else "none shipped (untrained init)"
+        state = {True: "shipped", False: "none shipped (untrained init)", None: "none needed (fitted per scene)"}[
+            r["trained"]]
         print(f"{r['codec']:6} {r['model']:14} {'1..' + str(len(r['qualities'])):10} {state:34} {r['summary']}")
     return 0
 

@@ -28,10 +28,12 @@ so the decoder never consults the preset table):
    Gaussian plus the remainder on a grid (Light4GS's codebook + quantised
    remainder).
 5. entropy coding (entropy_models.semistatic): integers along the Morton order,
-   delta-coded (DPCM) where neighbours agree, with contexts over what is already
+   delta-coded (DPCM; without an R-VQ base), with contexts over what is already
    decoded -- component j of an attribute is coded in a context of the size of
    components 0..j-1 of the same Gaussian; SH remainders in a context per
-   coefficient.
+   coefficient. (Measured and not kept, biker: contexts from the position gap,
+   interpolation between Morton neighbours, prediction from the 4 nearest of
+   every 4th Gaussian -- all within +-0.4 bit of plain DPCM.)
 """
 from __future__ import annotations
 

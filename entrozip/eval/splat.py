@@ -65,11 +65,10 @@ def attribute_errors(ref, out, tolerance=None) -> dict:
     return e
 
 
-def measure(path: Path, quality: int, cams, reference_images) -> dict:
+def measure(path: Path, scene, quality: int, cams, reference_images) -> dict:
+    """One (scene, quality) record; scene = SplatCodec.read_source(path)."""
+    cloud, tolerance, source = scene
     codec = SplatCodec(quality=quality)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # properties a 3DGS scene does not have: warned about once, at load
-        cloud, tolerance, source = codec.read_source(path)
     t = time.perf_counter()
     blob, kept = codec.compress_scene(cloud, tolerance, source)
     enc = time.perf_counter() - t
@@ -104,12 +103,12 @@ def evaluate(dataset, out, qualities=None, views: int = 4, size: int = 256, prog
         if not mine:
             continue
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cloud, _, _ = SplatCodec().read_source(path)
-        cams = orbit_cameras(cloud, views, size)
-        reference = [render(cloud, cam) for cam in cams]
+            warnings.simplefilter("ignore")  # properties a 3DGS scene does not have
+            scene = SplatCodec().read_source(path)
+        cams = orbit_cameras(scene[0], views, size)
+        reference = [render(scene[0], cam) for cam in cams]
         for q in mine:
-            rec = measure(path, q, cams, reference)
+            rec = measure(path, scene, q, cams, reference)
             records.append(rec)
             with open(log, "a") as f:
                 f.write(json.dumps(rec) + "\n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stream import put_varint
+from .stream import get_varint, put_varint
 
 L = 1 << 16
 
@@ -72,8 +72,6 @@ def encode_chunk(tab, indexed: bool, sym: np.ndarray, idx, W: int) -> bytes:
 def decode_chunk(tab, indexed: bool, chunk: bytes, idx, count: int, W: int) -> np.ndarray:
     """decode_chunks for one chunk (ValueError where the kernel reports corruption)."""
     buf = memoryview(chunk)
-    from .stream import get_varint
-
     esc_len, p = get_varint(buf, 0, len(buf), 9, "escape length")
     esc, esc_end = p, p + esc_len
     p = esc_end
@@ -109,7 +107,6 @@ def decode_chunk(tab, indexed: bool, chunk: bytes, idx, count: int, W: int) -> n
         x = np.where(valid, fr * (x >> np.uint64(tab.precision)) + bias, x)
         for lane in np.nonzero(valid & is_esc)[0].tolist():  # escapes in lane order
             raw, esc = get_varint(buf, esc, esc_end, 5, "escape")
-            c = int(idx[local[lane]])
             k[lane] = -((raw + 1) >> 1) if raw & 1 else k[lane] + (raw >> 1)
         for lane in np.nonzero(valid)[0].tolist():
             out[local[lane]] = k[lane] + (tab.offsets_np[int(idx[local[lane]])] if indexed else 0)

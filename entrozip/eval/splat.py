@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..codecs.splat import QUALITIES, SplatCodec
 from ..codecs.splat.cloud import SH_C0
 from ..codecs.splat.render import orbit_cameras, render
+from . import metrics
 from .harness import provenance_common, resume_log
 
 
@@ -35,8 +36,8 @@ def scene_files(path) -> list[Path]:
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+    """PSNR of two renders (float, [0, 1] after clipping)."""
+    return metrics.psnr(np.clip(a, 0, 1), np.clip(b, 0, 1), peak=1.0)
 
 
 def _ssim(a: np.ndarray, b: np.ndarray) -> float:

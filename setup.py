@@ -41,6 +41,7 @@ if os.environ.get("ENTROZIP_BUILD_CUDA") == "1":
     from torch.utils.cpp_extension import BuildExtension, CUDAExtension
 
     ext_modules.append(CUDAExtension("entrozip.cuda_ext._rans_cuda", ["entrozip/cuda_ext/csrc/rans_cuda.cu"],
+                                     include_dirs=[RANS_CSRC],
                                      extra_compile_args={"cxx": ["-O3"], "nvcc": ["-O3", "--expt-relaxed-constexpr"]}))
     builder = BuildExtension
 

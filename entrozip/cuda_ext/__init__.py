@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import EntrozipError
 
 CSRC = Path(__file__).resolve().parent / "csrc"
+RANS_CSRC = Path(__file__).resolve().parent.parent / "rans" / "csrc"  # rans_core.hpp, shared with the CPU coder
 SOURCES = {"rans": ["rans_cuda.cu"]}
 
 
@@ -43,5 +44,6 @@ def load(name: str):
     from torch.utils.cpp_extension import load as build
 
     return build(name=f"entrozip_{name}_cuda", sources=[str(CSRC / s) for s in SOURCES[name]],
+                 extra_include_paths=[str(RANS_CSRC)],
                  extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"],  # torch adds its own -std
                  extra_cflags=["-O3"], verbose=False)

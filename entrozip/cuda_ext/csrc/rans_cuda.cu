@@ -22,26 +22,18 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cstdint>
 
+#include "rans_core.hpp"  // EncSymbol, enc_step, dec_step, the escape rule: the CPU coder's own
+
 namespace {
 
-constexpr uint32_t kStateLow = 1u << 16;
+using ez::EncSymbol;
+using ez::kStateLow;
 constexpr unsigned kFull = 0xffffffffu;
 constexpr int kEscMaxBytes = 5;
 constexpr int64_t kEscHeadroom = 10;  // bytes reserved before a chunk's escapes for varint(E)
 
 // Status codes (per chunk): 0 ok, -1 symbol of zero probability, -2 index out of
 // range, -3 corrupt chunk.
-
-struct EncSymbol {  // as make_enc_symbol in rans_core.hpp, built on the host
-  uint64_t x_max;
-  uint32_t rcp_lo, rcp_hi, rcp_shift, start, freq, cmpl_freq;
-};
-
-__device__ __forceinline__ uint32_t enc_step(uint32_t x, const EncSymbol& e) {
-  const uint64_t prod_hi = uint64_t(x) * e.rcp_hi + ((uint64_t(x) * e.rcp_lo) >> 32);
-  const uint32_t q = uint32_t(prod_hi >> e.rcp_shift);
-  return x + e.start + q * e.cmpl_freq;
-}
 
 __device__ __forceinline__ bool get_varint(const uint8_t*& p, const uint8_t* end, uint64_t& v, int max_bytes) {
   v = 0;
@@ -116,18 +108,8 @@ struct IndexedDev {
   __device__ int lookup(int64_t i, int32_t v, const EncSymbol*& e, uint64_t& raw) const {
     const int32_t c = idx[i];
     if (c < 0 || c >= rows) return -2;
-    const int64_t mv = maxv[c];
     int64_t k = int64_t(v) - offsets[c];
-    int st = 0;
-    if (k < 0) {
-      raw = uint64_t(-2 * k - 1);
-      k = mv;
-      st = 1;
-    } else if (k >= mv) {
-      raw = uint64_t(2 * (k - mv));
-      k = mv;
-      st = 1;
-    }
+    const int st = ez::escape_entry(k, maxv[c], raw) ? 1 : 0;
     e = enc + base[c] + k;
     return st;
   }
@@ -146,9 +128,7 @@ struct IndexedDev {
   // The value of a decoded entry k (raw: the escape payload when k is the escape).
   __device__ int64_t value(int64_t i, int64_t k, uint64_t raw) const {
     const int32_t c = idx[i];
-    int64_t v = k;
-    if (uint32_t(k) == maxv[c]) v = (raw & 1) ? -int64_t((raw + 1) >> 1) : k + int64_t(raw >> 1);
-    return v + offsets[c];
+    return (uint32_t(k) == maxv[c] ? ez::unescape_entry(raw, k) : k) + offsets[c];
   }
 };
 
@@ -226,7 +206,7 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
     if (valid) {
       const int lrc = m.decode(i, x & mask, fr, bias, k, is_esc);
       if (lrc) rc = lrc;
-      x = fr * (x >> m.precision) + bias;
+      x = ez::dec_step(x, fr, bias, m.precision);
     }
     uint64_t raw = 0;
     if (Model::kEscapes) {  // escape payloads in lane order
@@ -336,7 +316,7 @@ __global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_
       x >>= 16;
     }
     nw += __popc(fm);
-    if (e != nullptr) x = enc_step(x, *e);
+    if (e != nullptr) x = ez::enc_step(x, *e);
   }
   const int worst = __reduce_min_sync(kFull, rc);
   if (lane < used) {

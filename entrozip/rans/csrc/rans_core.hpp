@@ -6,9 +6,16 @@
 //     so one shift always brings x back below the encoder's x_max);
 //   * probability precision n in [1, 16]: frequencies sum to M = 2^n.
 // The arithmetic is pure 32/64/128-bit integer code, so every compiler and
-// every device produces the same bytes.
+// every device produces the same bytes. The CUDA kernels (cuda_ext/csrc) include
+// this file: what both sides run is marked EZ_HD.
 #pragma once
 #include <cstdint>
+
+#if defined(__CUDACC__)
+#define EZ_HD __host__ __device__ __forceinline__
+#else
+#define EZ_HD inline
+#endif
 
 namespace ez {
 
@@ -46,7 +53,7 @@ inline EncSymbol make_enc_symbol(uint32_t start, uint32_t freq, uint32_t precisi
 }
 
 // x -> floor(x / freq) * M + (x mod freq) + start, written without a division.
-inline uint32_t enc_step(uint32_t x, const EncSymbol& e) {
+EZ_HD uint32_t enc_step(uint32_t x, const EncSymbol& e) {
   // (x * rcp) >> 32 = x * rcp_hi + ((x * rcp_lo) >> 32), all below 2^36
   const uint64_t prod_hi = uint64_t(x) * e.rcp_hi + ((uint64_t(x) * e.rcp_lo) >> 32);
   const uint32_t q = uint32_t(prod_hi >> e.rcp_shift);
@@ -54,8 +61,28 @@ inline uint32_t enc_step(uint32_t x, const EncSymbol& e) {
 }
 
 // Inverse of enc_step: `bias` = slot - start, where slot = x mod M lies in the symbol's range.
-inline uint32_t dec_step(uint32_t x, uint32_t freq, uint32_t bias, uint32_t precision) {
+EZ_HD uint32_t dec_step(uint32_t x, uint32_t freq, uint32_t bias, uint32_t precision) {
   return freq * (x >> precision) + bias;
+}
+
+// Escapes of the indexed model: entry k = value - offset outside [0, max_value) is
+// coded as the escape entry max_value plus `raw`, the zigzag of its distance
+// (below the support -> odd, at or above it -> even). True when k was escaped.
+EZ_HD bool escape_entry(int64_t& k, int64_t max_value, uint64_t& raw) {
+  if (k < 0) {
+    raw = uint64_t(-2 * k - 1);
+  } else if (k >= max_value) {
+    raw = uint64_t(2 * (k - max_value));
+  } else {
+    return false;
+  }
+  k = max_value;
+  return true;
+}
+
+// The entry k (value - offset) an escape payload stands for.
+EZ_HD int64_t unescape_entry(uint64_t raw, int64_t max_value) {
+  return (raw & 1) ? -int64_t((raw + 1) >> 1) : max_value + int64_t(raw >> 1);
 }
 
 // floor-ish log2(v) in Q48, by repeated squaring of the mantissa in Q62. Deterministic

@@ -299,18 +299,8 @@ struct IndexedTables {
       const uint32_t c = uint32_t(idx[i]);
       if (c >= t.rows.size()) return -2;
       const Row row = t.rows[c];
-      const int64_t max_value = row.max_value;
       int64_t k = int64_t(sym[i]) - row.offset;
-      int status = 0;
-      if (k < 0) {
-        raw = uint64_t(-2 * k - 1);
-        k = max_value;
-        status = 1;
-      } else if (k >= max_value) {
-        raw = uint64_t(2 * (k - max_value));
-        k = max_value;
-        status = 1;
-      }
+      const int status = escape_entry(k, row.max_value, raw) ? 1 : 0;
       e = &t.enc[row.base + size_t(k)];
       return status;
     }
@@ -348,7 +338,7 @@ struct IndexedTables {
       if (k == r.max_value) {
         uint64_t raw;
         if (!esc.next(raw)) return -3;
-        v = (raw & 1) ? -int64_t((raw + 1) >> 1) : int64_t(k) + int64_t(raw >> 1);
+        v = unescape_entry(raw, int64_t(k));
       }
       v += r.offset;
       if (v < INT32_MIN || v > INT32_MAX) return -3;

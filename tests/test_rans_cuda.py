@@ -13,17 +13,23 @@ from conftest import gaussian_model, random_cdf_rows
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def test_encoder_reciprocals_divide_exactly():
+def test_uploaded_encoder_entries_are_the_cpus_and_divide_exactly():
+    """The device tables are the CPU encoder's EncSymbol bytes: fields as rans_core.hpp
+    defines them, and reciprocals that divide every 32-bit state exactly."""
     rng = np.random.default_rng(0)
-    for precision in (1, 8, 12, 16):
-        freqs = np.unique(np.concatenate([[1, 2, 3, (1 << precision) - 1, 1 << precision],
-                                          rng.integers(1, (1 << precision) + 1, 200)]))
-        freqs = freqs[(freqs >= 1) & (freqs <= 1 << precision)]
-        e = cuda.enc_symbols(np.zeros_like(freqs), freqs, precision)
-        x = [int(v) for v in rng.integers(0, 1 << 32, 400, dtype=np.uint64)] + [0, 1, (1 << 32) - 1]
+    for precision, size in ((1, 2), (8, 40), (12, 300), (16, 3000)):
+        counts = rng.integers(1, 1000, size) * (rng.random(size) < 0.9)
+        counts[0] = 1
+        model = rans.StaticModel(counts, precision=precision)
+        e = cuda.enc_table(model)
+        freqs = model.freqs.astype(np.int64)
+        assert len(e) == len(freqs) and (e["freq"] == freqs).all()
+        assert (e["start"][freqs > 0] == (np.cumsum(freqs) - freqs)[freqs > 0]).all()
+        x = [int(v) for v in rng.integers(0, 1 << 32, 100, dtype=np.uint64)] + [0, 1, (1 << 32) - 1]
         for f, sym in zip(freqs.tolist(), e):
+            if f == 0:
+                continue
             rcp = int(sym["rcp_hi"]) << 32 | int(sym["rcp_lo"])
-            assert (1 << int(sym["rcp_shift"])) >= f > (1 << int(sym["rcp_shift"])) // 2 or f == 1
             assert all((xi * rcp) >> (32 + int(sym["rcp_shift"])) == xi // f for xi in x)
             assert int(sym["x_max"]) == f << (32 - precision) and int(sym["cmpl_freq"]) == (1 << precision) - f
 

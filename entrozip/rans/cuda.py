@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
-from . import reference, stream
+from . import stream
 from .models import IndexedModel, StaticModel
 
 _ENC = np.dtype([("x_max", "<u8"), ("rcp_lo", "<u4"), ("rcp_hi", "<u4"), ("rcp_shift", "<u4"), ("start", "<u4"),
@@ -40,30 +40,9 @@ def _ext():
     return ext
 
 
-def enc_symbols(starts: np.ndarray, freqs: np.ndarray, precision: int) -> np.ndarray:
-    """make_enc_symbol (rans_core.hpp) for many symbols; freq 0 gives an all-zero entry."""
-    starts, freqs = starts.astype(np.uint64), freqs.astype(np.uint64)
-    out = np.zeros(len(freqs), _ENC)
-    ok = freqs > 0
-    f = np.where(ok, freqs, 1)
-    s = np.ceil(np.log2(f.astype(np.float64))).astype(np.uint64)  # exact: f <= 2^16
-    rcp = (np.left_shift(np.uint64(1), np.uint64(32) + s) + f - np.uint64(1)) // f
-    out["x_max"] = np.where(ok, f << np.uint64(32 - precision), 0)
-    out["rcp_lo"] = np.where(ok, rcp & np.uint64(0xFFFFFFFF), 0)
-    out["rcp_hi"] = np.where(ok, rcp >> np.uint64(32), 0)
-    out["rcp_shift"] = np.where(ok, s, 0)
-    out["start"] = np.where(ok, starts, 0)
-    out["freq"] = np.where(ok, freqs, 0)
-    out["cmpl_freq"] = np.where(ok, (np.uint64(1) << np.uint64(precision)) - f, 0)
-    return out
-
-
-def _costs(freqs: np.ndarray, precision: int) -> np.ndarray:
-    """Q8 cost of each frequency (0 for freq 0), as the CPU encoder's estimate uses it."""
-    out = np.zeros(len(freqs), np.int64)
-    for f in np.unique(freqs[freqs > 0]).tolist():
-        out[freqs == f] = reference.cost_q8(int(f), precision)
-    return out
+def enc_table(model) -> np.ndarray:
+    """The CPU encoder's own EncSymbol entries (freq 0 marks an uncodable entry)."""
+    return np.frombuffer(model._native.enc_table(), _ENC)
 
 
 class _DeviceTables:
@@ -75,25 +54,21 @@ class _DeviceTables:
         if isinstance(model, StaticModel):
             freqs = model.freqs.astype(np.int64)
             starts = np.concatenate([[0], np.cumsum(freqs)[:-1]])
-            self.enc_np = enc_symbols(starts, freqs, model.precision)
+            self.enc_np = enc_table(model)
             self.enc = t(self.enc_np.view(np.uint8), torch.uint8)
             slots = np.repeat(np.arange(len(freqs)), freqs)
             self.slot_fb_np = ((freqs[slots] - 1) | ((np.arange(len(slots)) - starts[slots]) << 16)).astype(np.uint32)
             self.slot_val_np = (slots + model.offset).astype(np.int32)
             self.slot_fb = t(self.slot_fb_np.view(np.int32), torch.int32)
             self.slot_val = t(self.slot_val_np, torch.int32)
-            self.cost = t(_costs(freqs, model.precision), torch.int64)
+            self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
             self.offset = int(model.offset)
         else:
             lengths = model.cdf_lengths.astype(np.int64)
             rows = [model.cdfs[c, :lengths[c]].astype(np.int64) for c in range(model.num_cdfs)]
             base = np.concatenate([[0], np.cumsum(lengths)[:-1]])
             cdf = np.concatenate(rows)
-            starts = cdf.copy()
-            freqs = np.zeros_like(cdf)
-            for c, row in enumerate(rows):  # entries 0 .. len-2 are codable, the last closes the row
-                freqs[base[c]:base[c] + len(row) - 1] = np.diff(row)
-            self.enc_np = enc_symbols(starts, freqs, model.precision)
+            self.enc_np = enc_table(model)  # aligned with cdf; a row's last entry only closes it
             self.enc = t(self.enc_np.view(np.uint8), torch.uint8)
             self.cdf_np, self.base_np = cdf, base
             self.offsets_np, self.maxv_np = model.offsets.astype(np.int64), lengths - 2
@@ -107,7 +82,7 @@ class _DeviceTables:
             self.bucket_np = bucket
             self.bucket = t(bucket.astype(np.uint16).view(np.int16), torch.int16)
             self.bucket_bits = bb
-            self.cost = t(_costs(freqs, model.precision), torch.int64)
+            self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
 
 
 def tables(model, device) -> _DeviceTables:

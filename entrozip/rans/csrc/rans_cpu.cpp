@@ -98,6 +98,12 @@ using I32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>
 
 }  // namespace
 
+// A table of EncSymbol (rans_core.hpp) as raw bytes: the GPU coder's device tables are
+// these very entries, so both encoders use the same reciprocals.
+py::bytes enc_bytes(const std::vector<ez::EncSymbol>& enc) {
+  return py::bytes(reinterpret_cast<const char*>(enc.data()), enc.size() * sizeof(ez::EncSymbol));
+}
+
 PYBIND11_MODULE(_rans_cpu, mod) {
   mod.doc() = "entrozip rANS coder, C++ CPU backend (bit-exact twin of entrozip.rans.reference)";
   py::register_local_exception<CorruptStream>(mod, "CorruptStreamError", PyExc_ValueError);
@@ -148,6 +154,8 @@ PYBIND11_MODULE(_rans_cpu, mod) {
         std::copy(t.cost.begin(), t.cost.end(), out.mutable_data());
         return out;
       }, "Q8 cost (1/256 bits, rounded down) of each symbol; 0 for uncodable ones")
+      .def("enc_table", [](const StaticTables& t) { return enc_bytes(t.enc); },
+           "the encoder's EncSymbol per symbol, as bytes (the CUDA coder uploads them)")
       .def("decode", [](StaticTables& t, py::buffer payload, U64Array bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
         t.ensure_decode_tables();
         return decode_stream(StaticTables::Decoder<int32_t>{t.slot_fb.data(), t.slot_value.data()}, t.precision, payload, bounds, n, lanes, chunk_symbols, threads);
@@ -176,6 +184,13 @@ PYBIND11_MODULE(_rans_cpu, mod) {
         if (sym.size() != idx.size()) throw std::invalid_argument("symbols and indexes differ in length");
         return encode_stream(IndexedTables::Encoder{t, sym.data(), idx.data()}, t.precision, size_t(sym.size()), prefix, lanes, chunk_symbols, threads);
       })
+      .def("cost_table", [](const IndexedTables& t) {
+        py::array_t<uint64_t> out{py::ssize_t(t.cost.size())};
+        std::copy(t.cost.begin(), t.cost.end(), out.mutable_data());
+        return out;
+      }, "Q8 cost of each CDF entry, aligned with the flattened rows (0 past a row's escape)")
+      .def("enc_table", [](const IndexedTables& t) { return enc_bytes(t.enc); },
+           "the encoder's EncSymbol per CDF entry, as bytes (the CUDA coder uploads them)")
       .def("decode", [](const IndexedTables& t, I32Array idx, py::buffer payload,
                         py::array_t<uint64_t, py::array::c_style | py::array::forcecast> bounds, size_t n, uint32_t lanes, size_t chunk_symbols, int threads) {
         if (size_t(idx.size()) != n) throw std::invalid_argument("indexes must have one entry per coded symbol");

@@ -44,7 +44,7 @@ import numpy as np
 from ...container import pack_parts, unpack_parts
 from ...entropy_models import semistatic as ss
 from ...errors import FormatError
-from .cloud import SH_C0, GaussianCloud, sh_rest_count
+from .cloud import MAX_GAUSSIANS, SH_C0, GaussianCloud, sh_rest_count
 from .order import deinterleave, interleave
 from .rvq import decode_rvq, fit_rvq, kmeans, nearest
 
@@ -334,8 +334,6 @@ def _header_fields(h):
         sh_step = None if sh is None else float(sh["step"])
     except (KeyError, TypeError, ValueError):
         raise FormatError("splat file header is incomplete") from None
-    from .cloud import MAX_GAUSSIANS
-
     if not 1 <= n <= MAX_GAUSSIANS or not 0 <= degree <= 3 or not 1 <= bits <= MAX_POSITION_BITS:
         raise FormatError(f"splat file header is invalid (count {n}, SH degree {degree}, position bits {bits})")
     if origin.shape != (3,) or step.shape != (3,) or not (np.isfinite(origin).all() and np.isfinite(step).all()):

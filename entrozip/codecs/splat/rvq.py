@@ -49,7 +49,7 @@ def fit_rvq(x: np.ndarray, stages: int, size: int, iters: int = 10, seed: int = 
     """(codebooks float16 stages x size' x D, indices N x stages int64) for N x D rows x."""
     x = np.asarray(x, np.float32)
     rng = np.random.default_rng(seed)
-    residual = x.astype(np.float32).copy()
+    residual = x.copy()
     books, indices = [], []
     for _ in range(stages):
         book = kmeans(residual, size, iters, rng).astype(np.float16)

@@ -34,10 +34,7 @@ def entropy_bytes(sym: torch.Tensor) -> float:
 def kernel_decode_args(blob, model, indexes=None):
     """The kernel's own arguments, prepared once (to time the kernel alone)."""
     lay = cuda._layout_of(blob, model, None if indexes is None else indexes.numel())
-    rows = [(c * lay.chunk_symbols, min(lay.chunk_symbols, lay.n - c * lay.chunk_symbols), lay.lanes,
-             lay.payload_offset + int(lay.bounds[c]), lay.payload_offset + int(lay.bounds[c + 1]))
-            for c in range(lay.num_chunks)]
-    return lay.n, torch.tensor(rows, dtype=torch.int64, device="cuda")
+    return lay.n, torch.tensor(cuda.chunk_rows(lay), dtype=torch.int64, device="cuda").reshape(-1, 5)
 
 
 def nvcomp_ans(data: torch.Tensor):

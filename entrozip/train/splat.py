@@ -194,6 +194,26 @@ def _gsplat_png_peer(cloud: GaussianCloud, out: Path, test, sh_degree, backgroun
         return {"quality": "gsplat-png", "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _code_at(cloud: GaussianCloud, quality: int) -> tuple[int, GaussianCloud]:
+    """(compressed bytes, decoded cloud) at one quality: a worker of the spawn pool below."""
+    from ..codecs.splat import SplatCodec
+
+    blob = SplatCodec(quality=quality).compress(cloud)
+    return len(blob), SplatCodec().decompress(blob)
+
+
+def code_every_quality(cloud: GaussianCloud, qualities) -> dict:
+    """{quality: (bytes, decoded cloud)}, the qualities coded side by side in spawned
+    processes (the codec is CPU work; spawn, not fork, beside a CUDA context)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    qualities = list(qualities)
+    with ProcessPoolExecutor(max_workers=min(len(qualities), mp.cpu_count()),
+                             mp_context=mp.get_context("spawn")) as pool:
+        return dict(zip(qualities, pool.map(_code_at, [cloud] * len(qualities), qualities)))
+
+
 def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int = 3, test_every: int = 8,
           init_points: int = 100_000, max_side: int | None = 800, background=(1.0, 1.0, 1.0), seed: int = 0,
           qualities=None, qat_steps: int = 1000, qat_quality: int = 3, progress: bool = True) -> dict:
@@ -202,7 +222,7 @@ def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int 
     from gsplat import MCMCStrategy
     from pytorch_msssim import ssim
 
-    from ..codecs.splat import QUALITIES, SplatCodec, gs3d
+    from ..codecs.splat import QUALITIES, gs3d
     from ..codecs.splat.ply import write_ply
 
     out = Path(out)
@@ -272,11 +292,9 @@ def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int 
         psnr, ssim_v = score(render_gsplat(cloud, test, sh_degree, background))
         rows = [{"quality": None, "bytes": cloud.nbytes_inria, "ratio": 1.0, "psnr": psnr, "ssim": ssim_v,
                  "gaussians": len(cloud)}]
-        for q in qualities or range(1, QUALITIES + 1):
-            blob = SplatCodec(quality=q).compress(cloud)
-            dec = SplatCodec().decompress(blob)
+        for q, (size, dec) in code_every_quality(cloud, qualities or range(1, QUALITIES + 1)).items():
             p, s = score(render_gsplat(dec, test, sh_degree, background))
-            rows.append({"quality": q, "bytes": len(blob), "ratio": cloud.nbytes_inria / len(blob), "psnr": p,
+            rows.append({"quality": q, "bytes": size, "ratio": cloud.nbytes_inria / size, "psnr": p,
                          "ssim": s, "psnr_loss": psnr - p, "gaussians": len(dec)})
         peer = _gsplat_png_peer(cloud, out, test, sh_degree, background, score)
         if "psnr" in peer:

@@ -136,6 +136,24 @@ def test_gpu_writes_the_cpus_bytes_and_decodes_either(lanes, chunk):
 
 
 @gpu
+def test_gpu_layout_is_the_same_on_both_coders():
+    """layout="gpu" (many 32-lane chunks): the GPU encoder picks the CPU's layout and bytes."""
+    rng = np.random.default_rng(5)
+    sym = np.minimum(rng.geometric(0.3, 3 << 20), 255).astype(np.uint8)
+    model = rans.StaticModel.from_symbols(sym)
+    cpu = rans.encode(sym, model, layout="gpu")
+    got = rans.encode(torch.from_numpy(sym).cuda(), model, layout="gpu")
+    assert bytes(got.cpu().numpy()) == cpu and rans.stream_info(cpu).num_chunks > 20
+    assert torch.equal(rans.decode(got, model, dtype=np.uint8).cpu(), torch.from_numpy(sym))
+    gm = gaussian_model()[0]
+    v = rng.laplace(0, 6, 1 << 20).astype(np.int32)
+    idx = rng.integers(0, gm.num_cdfs, v.size).astype(np.int32)
+    cpu = rans.encode(v, gm, idx, layout="gpu")
+    got = rans.encode(torch.from_numpy(v).cuda(), gm, torch.from_numpy(idx).cuda(), layout="gpu")
+    assert bytes(got.cpu().numpy()) == cpu
+
+
+@gpu
 def test_batch_codes_many_arrays_in_one_call():
     rng = np.random.default_rng(3)
     model = rans.StaticModel(np.arange(1, 65))

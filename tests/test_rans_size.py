@@ -44,3 +44,21 @@ def test_framing_shrinks_with_larger_chunks(gaussian):
     sizes = [len(rans.encode(sym, model, idx, lanes=32, chunk_size=c)) for c in (1024, 8192, 65536, 200_000)]
     assert sizes == sorted(sizes, reverse=True)
     assert sizes[0] - sizes[-1] > 100 * 128  # ~195 chunks of 32 lane states saved
+
+
+def test_gpu_layout_trades_a_bounded_framing_for_many_full_warp_chunks():
+    """layout="gpu": 32 lanes, one chunk per ~150 framings of payload, size still within
+    1 % + the framing budget (4W + 5 bytes per chunk); the stream says so and decodes."""
+    rng = np.random.default_rng(11)
+    sym = np.minimum(rng.geometric(0.35, 1 << 20), 255).astype(np.uint8)
+    model = rans.StaticModel.from_symbols(sym)
+    compact, gpu = rans.encode(sym, model), rans.encode(sym, model, layout="gpu")
+    ci, gi = rans.stream_info(compact), rans.stream_info(gpu)
+    assert gi.lanes == 32 and gi.num_chunks >= 3 * ci.num_chunks
+    assert abs(gi.num_chunks - len(gpu) // (150 * 133)) <= 2
+    ideal = model.ideal_bits(sym) / 8
+    assert len(gpu) <= ideal * 1.01 and len(gpu) - len(compact) <= gi.num_chunks * 133
+    np.testing.assert_array_equal(rans.decode(gpu, model, dtype=np.uint8), sym)
+    assert gpu == rans.encode(sym, model, layout="gpu", backend="reference")
+    with pytest.raises(ValueError, match="layout"):
+        rans.encode(sym, model, layout="fast")

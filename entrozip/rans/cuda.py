@@ -125,13 +125,13 @@ def _estimated_cost(tab, model, sym: torch.Tensor, idx, stride: int) -> int:
     return int(cost.sum().item())
 
 
-def _layout(tab, model, sym, idx, lanes, chunk_size):
+def _layout(tab, model, sym, idx, lanes, chunk_size, layout="compact"):
     n = sym.numel()
     if lanes is None or chunk_size is None:
         stride = stream.estimate_stride(n)
         cost = _estimated_cost(tab, model, sym, idx, stride) * stride
-        lanes = stream.auto_lanes(cost) if lanes is None else lanes
-        chunk_size = stream.auto_chunk_symbols(n, cost, lanes) if chunk_size is None else chunk_size
+        lanes = stream.auto_lanes(cost, layout) if lanes is None else lanes
+        chunk_size = stream.auto_chunk_symbols(n, cost, lanes, layout) if chunk_size is None else chunk_size
     lanes = stream.check_lanes(lanes)
     return lanes, stream.check_chunk_symbols(chunk_size, n, lanes)
 
@@ -147,8 +147,9 @@ def _int32(x, name: str, device=None) -> torch.Tensor:
     return x.to(torch.int32).contiguous()
 
 
-def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None) -> list[torch.Tensor]:
-    """One stream per CUDA array (uint8 CUDA tensors), every chunk of every array in one launch."""
+def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None, layout="compact") -> list[torch.Tensor]:
+    """One stream per CUDA array (uint8 CUDA tensors), every chunk of every array in one launch
+    (lanes, chunk_size, layout: as rans.encode)."""
     if not isinstance(model, (StaticModel, IndexedModel)):
         raise TypeError("model must be a StaticModel or an IndexedModel")
     indexed = isinstance(model, IndexedModel)
@@ -172,7 +173,7 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None) -> li
         if i is not None and i.numel() != a.numel():
             raise ValueError(f"{a.numel()} symbols but {i.numel()} indexes")
         n = a.numel()
-        w, cs = _layout(tab, model, a, i, lanes, chunk_size) if n else (stream.LANES, stream.LANES)
+        w, cs = _layout(tab, model, a, i, lanes, chunk_size, layout) if n else (stream.LANES, stream.LANES)
         heads.append((n, w, cs, stream.num_chunks(n, cs)))
         for c0 in range(0, n, cs):
             cnt = min(cs, n - c0)
@@ -210,8 +211,8 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None) -> li
     return [out[a:b] for a, b in spans]
 
 
-def encode(symbols: torch.Tensor, model, indexes=None, lanes=None, chunk_size=None) -> torch.Tensor:
-    return encode_batch([symbols], model, None if indexes is None else [indexes], lanes, chunk_size)[0]
+def encode(symbols: torch.Tensor, model, indexes=None, lanes=None, chunk_size=None, layout="compact") -> torch.Tensor:
+    return encode_batch([symbols], model, None if indexes is None else [indexes], lanes, chunk_size, layout)[0]
 
 
 # ---------------------------------------------------------------- decode

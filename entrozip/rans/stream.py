@@ -29,11 +29,15 @@ KIND_STATIC, KIND_INDEXED = 0, 1
 KIND_NAMES = {KIND_STATIC: "static", KIND_INDEXED: "indexed"}
 
 # Layout policy. A chunk costs 4W + 5 bytes of framing (W lane states of 4 bytes,
-# its index entry, its escape-length byte) whatever it holds. Streams keep that
-# near 1/FRAMING_TARGET_INV (0.2 %) of their estimated size: W = 32 lanes from
-# 64 KB up, fewer lanes below (a 5 KB latent pays 8 bytes, not 128), and one
-# more chunk per ~66 KB of payload, with at least MIN_CHUNK_SYMBOLS per chunk.
-FRAMING_TARGET_INV = 500
+# its index entry, its escape-length byte) whatever it holds. Two policies, any
+# decoder reads both (the layout is in the stream):
+#   "compact" (default): framing near 1/500 (0.2 %) of the estimated size: W = 32
+#     lanes from 64 KB up, fewer lanes below (a 5 KB latent pays 8 bytes, not 128),
+#     one more chunk per ~66 KB of payload, at least MIN_CHUNK_SYMBOLS per chunk.
+#   "gpu": framing near 1/150 (0.67 %): always 32 lanes (a full warp) and a chunk
+#     per ~20 KB of payload, so a large stream has thousands of chunks, each an
+#     independent warp on the GPU (decode time ~ rows per chunk x the row latency).
+FRAMING_TARGET_INV = {"compact": 500, "gpu": 150}
 MIN_CHUNK_SYMBOLS = 64 * LANES
 LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 
@@ -69,30 +73,41 @@ def estimate_stride(n: int) -> int:
     return 1 if n < 1 << 16 else 4
 
 
-def auto_lanes(cost_q8: int) -> int:
+def check_layout(layout: str) -> int:
+    if layout not in FRAMING_TARGET_INV:
+        raise ValueError(f"layout must be one of {', '.join(FRAMING_TARGET_INV)}, got {layout!r}")
+    return FRAMING_TARGET_INV[layout]
+
+
+def auto_lanes(cost_q8: int, layout: str = "compact") -> int:
     """The widest lane count whose state flush fits the framing budget of a stream
-    of estimated cost cost_q8 / 256 bits. Integer arithmetic: every backend agrees."""
+    of estimated cost cost_q8 / 256 bits ("gpu": always 32). Integer arithmetic:
+    every backend agrees."""
+    inv = check_layout(layout)
+    if layout == "gpu":
+        return LANES
     est_bytes = cost_q8 >> 11
     lanes = LANES
-    while lanes > 1 and 4 * lanes * FRAMING_TARGET_INV > est_bytes:
+    while lanes > 1 and 4 * lanes * inv > est_bytes:
         lanes //= 2
     return lanes
 
 
-def auto_chunk_symbols(n: int, cost_q8: int, lanes: int) -> int:
-    """Symbols per chunk: one chunk per FRAMING_TARGET_INV chunk framings of payload."""
+def auto_chunk_symbols(n: int, cost_q8: int, lanes: int, layout: str = "compact") -> int:
+    """Symbols per chunk: one chunk per FRAMING_TARGET_INV[layout] chunk framings of payload."""
+    inv = check_layout(layout)
     if n == 0:
         return lanes
     est_bytes = cost_q8 >> 11
-    chunks = max(1, min(est_bytes // (FRAMING_TARGET_INV * (4 * lanes + 5)), -(-n // MIN_CHUNK_SYMBOLS)))
+    chunks = max(1, min(est_bytes // (inv * (4 * lanes + 5)), -(-n // MIN_CHUNK_SYMBOLS)))
     per_chunk = -(-n // chunks)
     return -(-per_chunk // lanes) * lanes
 
 
-def auto_layout(n: int, cost_q8: int) -> tuple[int, int]:
+def auto_layout(n: int, cost_q8: int, layout: str = "compact") -> tuple[int, int]:
     """(lanes, symbols per chunk) for n symbols of estimated cost cost_q8 / 256 bits."""
-    lanes = auto_lanes(cost_q8)
-    return lanes, auto_chunk_symbols(n, cost_q8, lanes)
+    lanes = auto_lanes(cost_q8, layout)
+    return lanes, auto_chunk_symbols(n, cost_q8, lanes, layout)
 
 
 def check_lanes(lanes: int) -> int:

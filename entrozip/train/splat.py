@@ -132,8 +132,8 @@ def render_gsplat(cloud_or_params, views, sh_degree: int, background, device="cu
         params = {"means": t(c.means), "quats": t(c.quats), "scales": t(c.log_scales), "opacities": t(c.opacity),
                   "sh0": t(c.sh_dc[:, None]), "shN": t(c.sh_rest)}
         sh_degree = c.sh_degree
-    else:
-        params = cloud_or_params
+    else:  # a dict of tensors (training parameters, or gsplat's decompressed splats, which land on the CPU)
+        params = {k: v.to(device) for k, v in cloud_or_params.items()}
     colors = torch.cat([params["sh0"], params["shN"]], 1)
     bg = torch.tensor(background, dtype=torch.float32, device=device)[None]
     out = []
@@ -141,7 +141,7 @@ def render_gsplat(cloud_or_params, views, sh_degree: int, background, device="cu
         h, w = v.image.shape[:2]
         img, _, _ = rasterization(params["means"], params["quats"], torch.exp(params["scales"]),
                                   torch.sigmoid(params["opacities"]), colors, v.viewmat[None].to(device),
-                                  v.K[None].to(device), w, h, sh_degree=sh_degree, backgrounds=bg)
+                                  v.K[None].to(device), w, h, sh_degree=sh_degree, backgrounds=bg, packed=False)
         out.append(img[0].clamp(0, 1))
     return out
 
@@ -263,7 +263,7 @@ def train(data, out, iterations: int = 7000, cap: int = 150_000, sh_degree: int 
         img, _, info = rasterization(p["means"], p["quats"], torch.exp(p["scales"]),
                                      torch.sigmoid(p["opacities"]), torch.cat([p["sh0"], p["shN"]], 1),
                                      v.viewmat[None].to(dev), v.K[None].to(dev), w, h,
-                                     sh_degree=min(step // 1000, sh_degree), backgrounds=bg)
+                                     sh_degree=min(step // 1000, sh_degree), backgrounds=bg, packed=False)
         img = img[0]
         l1 = (img - gt).abs().mean()
         loss = 0.8 * l1 + 0.2 * (1 - ssim(img.permute(2, 0, 1)[None], gt.permute(2, 0, 1)[None], data_range=1.0))

@@ -71,14 +71,16 @@ def table_for(dtype: str, data) -> rans.StaticModel:
     return _table_for(floats.histogram(dtype, data))
 
 
-def encode_tensor(dtype: str, data, model: rans.StaticModel, threads=None, hist=None) -> tuple[bytes, np.ndarray]:
+def encode_tensor(dtype: str, data, model: rans.StaticModel, threads=None, hist=None,
+                  layout: str = "compact") -> tuple[bytes, np.ndarray]:
     """(rANS stream of the symbol bytes, raw bytes) of one tensor's little-endian data.
-    `hist` (its symbol histogram, if known) spares the stream's size-estimate pass."""
+    `hist` (its symbol histogram, if known) spares the stream's size-estimate pass;
+    `layout` is the stream's chunking policy (rans.encode: "gpu" decodes faster on a GPU)."""
     symbols, raw = floats.split(dtype, data, _n_threads(threads))
-    layout = {}
+    chunking = {"layout": layout}
     if hist is not None:
-        layout = dict(zip(("lanes", "chunk_size"), rans.layout(len(symbols), _cost_q8(model, hist))))
-    return rans.encode(symbols, model, threads=threads, **layout), raw
+        chunking = dict(zip(("lanes", "chunk_size"), rans.layout(len(symbols), _cost_q8(model, hist), layout)))
+    return rans.encode(symbols, model, threads=threads, **chunking), raw
 
 
 def decode_tensor(dtype: str, numel: int, model: rans.StaticModel, stream, raw, threads=None,

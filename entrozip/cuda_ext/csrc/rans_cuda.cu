@@ -8,7 +8,8 @@
 //
 //   decoder, per row: every lane decodes its symbol (independent table look-ups),
 //     then the lanes below L take the next words in ascending lane order: a ballot
-//     gives the mask, a popcount of the lower lanes each lane's word.
+//     gives the mask, a popcount of the lower lanes each lane's word, fetched by a
+//     shuffle from a 64-word window the warp reads ahead (coalesced, off the chain).
 //   encoder, per row, rows last to first: the lanes at or above x_max flush a word
 //     in descending lane order (the CPU appends lanes 31..0), then all step.
 //     Words land in encoder order in scratch and are copied reversed.
@@ -81,8 +82,10 @@ struct StaticDev {
     e = enc + k;
     return 0;
   }
+  // What a symbol's decoding needs besides the state (nothing here); read a row ahead.
+  __device__ int32_t context(int64_t) const { return 0; }
   // Decoder look-up: (freq, bias, k, is_escape) of a slot; k is the value.
-  __device__ int decode(int64_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
+  __device__ int decode(int32_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
     const uint32_t v = __ldg(slot_fb + slot);
     fr = (v & 0xFFFF) + 1;
     bias = v >> 16;
@@ -90,7 +93,7 @@ struct StaticDev {
     esc = false;
     return 0;
   }
-  __device__ int64_t value(int64_t, int64_t k, uint64_t) const { return k; }
+  __device__ int64_t value(int32_t, int64_t k, uint64_t) const { return k; }
 };
 
 struct IndexedDev {
@@ -113,8 +116,9 @@ struct IndexedDev {
     e = enc + base[c] + k;
     return st;
   }
-  __device__ int decode(int64_t i, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
-    const int32_t c = idx[i];
+  // The symbol's CDF index: a global read independent of the state, issued a row ahead.
+  __device__ int32_t context(int64_t i) const { return __ldg(idx + i); }
+  __device__ int decode(int32_t c, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
     if (c < 0 || c >= rows) return -2;
     const uint32_t* row = cdf + base[c];
     uint32_t j = bucket[(size_t(c) << bucket_bits) + (slot >> bucket_shift)];
@@ -126,8 +130,7 @@ struct IndexedDev {
     return 0;
   }
   // The value of a decoded entry k (raw: the escape payload when k is the escape).
-  __device__ int64_t value(int64_t i, int64_t k, uint64_t raw) const {
-    const int32_t c = idx[i];
+  __device__ int64_t value(int32_t c, int64_t k, uint64_t raw) const {
     return (uint32_t(k) == maxv[c] ? ez::unescape_entry(raw, k) : k) + offsets[c];
   }
 };
@@ -194,17 +197,29 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
         uint32_t(p[4 * lane + 3]) << 24;
   const uint8_t* words = p + 4 * used;
   const int64_t wlen = end - words;
-  int64_t wpos = 0;
+  int64_t wpos = 0;  // bytes of words consumed
+  // Words are read ahead, 64 at a time, into two registers per lane (lane j holds word
+  // wbase + j and wbase + 32 + j): a row takes at most 32 words, so the word a lane
+  // needs is always in the window, and the refill is issued ~rows before it is used,
+  // off the row's dependency chain. Past the end a word reads as 0 (as the CPU does).
+  int64_t wbase = 0;  // in words
+  auto load_word = [&](int64_t w) -> uint32_t {
+    return 2 * w + 2 <= wlen ? uint32_t(words[2 * w]) | uint32_t(words[2 * w + 1]) << 8 : 0u;
+  };
+  uint32_t win_lo = load_word(lane), win_hi = load_word(32 + lane);
   const int rows = (count + W - 1) / W;
+  int32_t ctx_next = lane < W && lane < count ? m.context(begin + lane) : 0;
   for (int r = 0; r < rows; ++r) {
     const int64_t local = int64_t(r) * W + lane;
     const bool valid = lane < W && local < count;
     const int64_t i = begin + local;
+    const int32_t ctx = ctx_next;  // this row's, read during the last row
+    if (lane < W && local + W < count) ctx_next = m.context(i + W);
     uint32_t fr = 1, bias = 0;
     int64_t k = 0;
     bool is_esc = false;
     if (valid) {
-      const int lrc = m.decode(i, x & mask, fr, bias, k, is_esc);
+      const int lrc = m.decode(ctx, x & mask, fr, bias, k, is_esc);
       if (lrc) rc = lrc;
       x = ez::dec_step(x, fr, bias, m.precision);
     }
@@ -222,18 +237,23 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
       }
     }
     if (valid && !rc) {
-      const int64_t v = m.value(i, k, raw);
+      const int64_t v = m.value(ctx, k, raw);
       if (v < INT32_MIN || v > INT32_MAX) rc = -3;
       out(i, v);
     }
     const bool need = valid && x < kStateLow;
     const unsigned nm = __ballot_sync(kFull, need);
-    if (need) {
-      const int64_t pos = wpos + 2 * __popc(nm & ((1u << lane) - 1));
-      const uint32_t word = pos + 2 <= wlen ? uint32_t(words[pos]) | uint32_t(words[pos + 1]) << 8 : 0;
-      x = (x << 16) | word;
+    if (nm) {  // warp-uniform
+      const int q = int(wpos / 2 - wbase) + __popc(nm & ((1u << lane) - 1));  // < 64: see above
+      const uint32_t lo = __shfl_sync(kFull, win_lo, q & 31), hi = __shfl_sync(kFull, win_hi, q & 31);
+      if (need) x = (x << 16) | (q < 32 ? lo : hi);
+      wpos += 2 * __popc(nm);
+      if (wpos / 2 - wbase >= 32) {  // the low half is spent: slide the window by 32 words
+        win_lo = win_hi;
+        wbase += 32;
+        win_hi = load_word(wbase + 32 + lane);
+      }
     }
-    wpos += 2 * __popc(nm);
   }
   // Every word and escape byte consumed, every lane back at L: anything else is corruption.
   // A bad index (-2) is the caller's error and is named as such.
@@ -292,22 +312,30 @@ __global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_
   uint8_t* states = esc + esc_bytes;
   uint8_t* words_dec = states + 4 * used;
   uint8_t* wenc = words_dec + 2 * (int64_t(count) + 1);  // encoder-order words, byte addressed
-  // pass 2: the rANS encoder, rows last to first
+  // pass 2: the rANS encoder, rows last to first. A row's look-ups (symbol, index,
+  // table entry) do not depend on the state: row r-1's are read while row r codes.
   uint32_t x = kStateLow;
   int64_t nw = 0;
-  for (int r = rows - 1; r >= 0; --r) {
+  auto look = [&](int r, EncSymbol& es) -> bool {
     const int64_t local = int64_t(r) * W + lane;
-    const bool valid = lane < W && local < count;
-    const EncSymbol* e = nullptr;
-    if (valid) {
-      uint64_t raw;
-      const int st = m.lookup(begin + local, int32_t(sym[begin + local]), e, raw);
-      if (st < 0) {
-        rc = st;
-        e = nullptr;
-      }
+    if (r < 0 || lane >= W || local >= count) return false;
+    const EncSymbol* e;
+    uint64_t raw;
+    const int st = m.lookup(begin + local, int32_t(sym[begin + local]), e, raw);
+    if (st < 0) {
+      rc = st;
+      return false;
     }
-    const bool flush = e != nullptr && x >= e->x_max;
+    es = *e;
+    return true;
+  };
+  EncSymbol cur{}, next{};
+  bool has_next = look(rows - 1, next);
+  for (int r = rows - 1; r >= 0; --r) {
+    cur = next;
+    const bool has = has_next;
+    has_next = look(r - 1, next);
+    const bool flush = has && x >= cur.x_max;
     const unsigned fm = __ballot_sync(kFull, flush);
     if (flush) {  // lanes W-1 .. 0 append in that order: my place = flushing lanes above me
       const int64_t at = nw + __popc(fm & ~((2u << lane) - 1));
@@ -316,7 +344,7 @@ __global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_
       x >>= 16;
     }
     nw += __popc(fm);
-    if (e != nullptr) x = ez::enc_step(x, *e);
+    if (has) x = ez::enc_step(x, cur);
   }
   const int worst = __reduce_min_sync(kFull, rc);
   if (lane < used) {

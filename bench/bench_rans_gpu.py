@@ -38,7 +38,7 @@ def entropy_bytes(sym: torch.Tensor) -> float:
 def kernel_decode_args(blob, model, indexes=None):
     """The kernel's own arguments, prepared once (to time the kernel alone)."""
     lay = cuda._layout_of(blob, model, None if indexes is None else indexes.numel())
-    return lay.n, torch.tensor(cuda.chunk_rows(lay), dtype=torch.int64, device="cuda").reshape(-1, 5)
+    return lay.n, torch.from_numpy(cuda.chunk_rows(lay)).cuda()
 
 
 def nvcomp_ans(data: torch.Tensor):
@@ -127,10 +127,10 @@ def bench_latent_batch(streams, layout: str) -> dict:
     rows, byte0, sym0 = [], 0, 0
     for b, v in zip(blobs, vals):
         lay = cuda._layout_of(b, model, v.numel())
-        rows += cuda.chunk_rows(lay, byte0, sym0)
+        rows.append(cuda.chunk_rows(lay, byte0, sym0))
         byte0, sym0 = byte0 + b.numel(), sym0 + lay.n
     data, idx = torch.cat(blobs), torch.cat(idxs)
-    chunks = torch.tensor(rows, dtype=torch.int64, device="cuda").reshape(-1, 5)
+    chunks = torch.from_numpy(np.concatenate(rows)).cuda()
     ext, tab = cuda._ext(), cuda.tables(model, "cuda")
     got = cuda.decode_batch(blobs, model, idxs)
     assert all(torch.equal(g, v) for g, v in zip(got, vals))

@@ -90,6 +90,23 @@ def test_a_streams_layout_parses_from_its_first_bytes():
         stream.parse(blob[:40], total_len=len(blob) - 1000)
 
 
+def test_chunk_rows_describe_every_chunk_of_a_batch():
+    rng = np.random.default_rng(4)
+    model = rans.StaticModel(np.arange(1, 17))
+    blobs = [rans.encode(rng.integers(0, 16, n), model, chunk_size=c) for n, c in ((0, None), (5000, 640), (77, None))]
+    byte0 = sym0 = 0
+    for blob in blobs:
+        lay = stream.parse(blob)
+        rows = cuda.chunk_rows(lay, byte0, sym0)
+        assert rows.shape == (lay.num_chunks, 5) and rows.dtype == np.int64
+        for c, (s0, cnt, w, b0, b1) in enumerate(rows):
+            assert s0 == sym0 + c * lay.chunk_symbols and cnt == min(lay.chunk_symbols, lay.n - c * lay.chunk_symbols)
+            assert w == lay.lanes and (b0, b1) == (byte0 + lay.payload_offset + lay.bounds[c],
+                                                   byte0 + lay.payload_offset + lay.bounds[c + 1])
+            assert blob[b0 - byte0:b1 - byte0] == bytes(lay.payload[lay.bounds[c]:lay.bounds[c + 1]])
+        byte0, sym0 = byte0 + len(blob), sym0 + lay.n
+
+
 def test_the_gpu_coder_refuses_cleanly_without_a_gpu():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")

@@ -235,18 +235,17 @@ def _layout_of(blob: torch.Tensor, model, n_expected):
     return layout
 
 
-def chunk_rows(lay, byte0: int = 0, sym0: int = 0) -> list[tuple]:
-    """(symbol begin, count, lanes, byte begin, byte end) of each chunk of a parsed stream
-    that starts at byte `byte0` of the kernel's data and symbol `sym0` of its output."""
-    rows = []
-    for c in range(lay.num_chunks):
-        b, e = int(lay.bounds[c]), int(lay.bounds[c + 1])
-        if e < b:
-            raise FormatError("rANS stream: chunk lengths are not increasing")
-        cnt = min(lay.chunk_symbols, lay.n - c * lay.chunk_symbols)
-        off = byte0 + lay.payload_offset
-        rows.append((sym0 + c * lay.chunk_symbols, cnt, lay.lanes, off + b, off + e))
-    return rows
+def chunk_rows(lay, byte0: int = 0, sym0: int = 0) -> np.ndarray:
+    """int64 [C, 5]: (symbol begin, count, lanes, byte begin, byte end) of each chunk of a
+    parsed stream that starts at byte `byte0` of the kernel's data and symbol `sym0` of
+    its output (vectorised: a large stream has thousands of chunks)."""
+    bounds = np.asarray(lay.bounds, np.int64)
+    if (np.diff(bounds) < 0).any():
+        raise FormatError("rANS stream: chunk lengths are not increasing")
+    first = np.arange(lay.num_chunks, dtype=np.int64) * lay.chunk_symbols
+    off = byte0 + lay.payload_offset
+    return np.stack([sym0 + first, np.minimum(lay.chunk_symbols, lay.n - first),
+                     np.full(lay.num_chunks, lay.lanes, np.int64), off + bounds[:-1], off + bounds[1:]], 1)
 
 
 def check_status(status: torch.Tensor) -> None:
@@ -279,12 +278,12 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
         lay = _layout_of(blob.reshape(-1), model, None if i is None else i.numel())
         if i is None and max_symbols is not None and lay.n > max_symbols:
             raise FormatError(f"rANS stream claims {lay.n} symbols, more than allowed ({max_symbols})")
-        rows += chunk_rows(lay, byte0, sym0)
+        rows.append(chunk_rows(lay, byte0, sym0))
         spans.append((sym0, sym0 + lay.n))
         byte0 += blob.numel()
         sym0 += lay.n
     data = blobs[0].reshape(-1) if len(blobs) == 1 else torch.cat([b.reshape(-1) for b in blobs])
-    chunks = torch.tensor(rows, dtype=torch.int64, device=device).reshape(-1, 5)
+    chunks = torch.from_numpy(np.concatenate(rows)).to(device)
     tab = tables(model, device)
     ext = _ext()
     if indexed:

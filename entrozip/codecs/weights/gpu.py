@@ -37,7 +37,7 @@ def decode_tensor_cuda(dtype: str, numel: int, model, stream: torch.Tensor, raw:
     elif out.dtype != torch.uint8 or out.numel() != size or not out.is_cuda:
         raise ValueError("out must be a CUDA uint8 tensor of the tensor's size")
     tab = rcuda.tables(model, stream.device)
-    chunks = torch.tensor(rcuda.chunk_rows(lay), dtype=torch.int64, device=stream.device).reshape(-1, 5)
+    chunks = torch.from_numpy(rcuda.chunk_rows(lay)).to(stream.device)
     raw_arg = raw if raw.numel() else torch.zeros(1, dtype=torch.uint8, device=stream.device)
     status = rcuda._ext().decode_float(stream, chunks, tab.enc, tab.slot_fb, tab.slot_val, tab.offset,
                                        tab.precision, code, raw_arg, out)

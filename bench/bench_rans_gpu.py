@@ -74,7 +74,11 @@ def bench_static(mib: int, layout: str) -> dict:
         "symbols": n, "bytes": blob.numel(), "entropy_bytes": entropy_bytes(exps),
         "decode_s": timed(lambda: rans.decode(blob, model, dtype=np.uint8)),
         "decode_kernel_s": timed(lambda: ext.decode_static(blob, chunks, nsym, tab.enc, tab.slot_fb, tab.slot_val,
-                                                           tab.offset, tab.precision, True)),
+                                                           tab.slot_sym, tab.sym_fs, tab.offset, tab.precision,
+                                                           True, True)),
+        "decode_kernel_global_tables_s": timed(lambda: ext.decode_static(
+            blob, chunks, nsym, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs, tab.offset,
+            tab.precision, True, False)),
         "encode_s": timed(lambda: rans.encode(exps, model, layout=layout)),
         "copy_s": timed(lambda: exps.clone()),
         "cpu_identical_4M": cpu_same,
@@ -110,7 +114,10 @@ def bench_indexed(n: int, model, idx: torch.Tensor, vals: torch.Tensor, layout: 
         "decode_s": timed(lambda: rans.decode(blob, model, idx)),
         "decode_kernel_s": timed(lambda: ext.decode_indexed(blob, chunks, nsym, tab.enc, tab.cdf, tab.base,
                                                             tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
-                                                            tab.bucket_bits)),
+                                                            tab.bucket_bits, True)),
+        "decode_kernel_global_tables_s": timed(lambda: ext.decode_indexed(
+            blob, chunks, nsym, tab.enc, tab.cdf, tab.base, tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
+            tab.bucket_bits, False)),
         "encode_s": timed(lambda: rans.encode(vals, model, idx, layout=layout)),
         "cpu_identical": cpu_same,
     }
@@ -139,7 +146,10 @@ def bench_latent_batch(streams, layout: str) -> dict:
             "decode_s": timed(lambda: cuda.decode_batch(blobs, model, idxs)),
             "decode_kernel_s": timed(lambda: ext.decode_indexed(data, chunks, sym0, tab.enc, tab.cdf, tab.base,
                                                                 tab.offsets, tab.maxv, tab.bucket, idx,
-                                                                tab.precision, tab.bucket_bits))}
+                                                                tab.precision, tab.bucket_bits, True)),
+            "decode_kernel_global_tables_s": timed(lambda: ext.decode_indexed(
+                data, chunks, sym0, tab.enc, tab.cdf, tab.base, tab.offsets, tab.maxv, tab.bucket, idx,
+                tab.precision, tab.bucket_bits, False))}
 
 
 def kodak_latent():
@@ -210,15 +220,22 @@ def print_table(res):
         else float("nan"))
     row("static encode GB/s (>= 500)", "encode_s", lambda r, k: gb / r[k], gb / nv["encode_s"] if "encode_s" in nv
         else float("nan"))
+    print(f"{'static decode, tables in global mem':36} {'':9} {gb / s['compact']['decode_kernel_global_tables_s']:9.1f}"
+          f" {'':9} {gb / s['gpu']['decode_kernel_global_tables_s']:9.1f}")
     ent = s["compact"]["entropy_bytes"]
     print(f"{'static size over entropy % (<= 1)':36} {100 * (s['compact']['bytes'] / ent - 1):9.2f} {'':9} "
           f"{100 * (s['gpu']['bytes'] / ent - 1):9.2f} {'':9} "
           f"{(100 * (nv['bytes'] / ent - 1)) if 'bytes' in nv else float('nan'):9.2f}")
     print(f"{'d2d copy GB/s (read + write)':36} {2 * gb / s['compact']['copy_s']:9.0f}")
     row("learned decode Gsym/s (>= 150)", "decode_s", lambda r, k: r["symbols"] / 1e9 / r[k], src=l)
+    print(f"{'learned decode, tables in global mem':36} {'':9} "
+          f"{l['compact']['symbols'] / 1e9 / l['compact']['decode_kernel_global_tables_s']:9.1f} {'':9} "
+          f"{l['gpu']['symbols'] / 1e9 / l['gpu']['decode_kernel_global_tables_s']:9.1f}")
     row("learned encode Gsym/s", "encode_s", lambda r, k: r["symbols"] / 1e9 / r[k], src=l)
     row("kodak largest stream decode us", "decode_s", lambda r, k: 1e6 * r[k], src=k)
     row(f"kodak latent ({kl['gpu']['streams']} streams) decode us", "decode_s", lambda r, k: 1e6 * r[k], src=kl)
+    print(f"{'  latent, tables in global mem, us':36} {'':9} {1e6 * kl['compact']['decode_kernel_global_tables_s']:9.1f}"
+          f" {'':9} {1e6 * kl['gpu']['decode_kernel_global_tables_s']:9.1f}")
     print(f"{'chunks (static, learned, latent)':36} {s['compact']['chunks']:>9} {l['compact']['chunks']:>9} "
           f"{kl['compact']['chunks']:>9} | {s['gpu']['chunks']} {l['gpu']['chunks']} {kl['gpu']['chunks']}")
     same = all(r[lay][key] for r, key in ((s, "cpu_identical_4M"), (l, "cpu_identical"), (k, "cpu_identical"))

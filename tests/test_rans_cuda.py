@@ -44,6 +44,13 @@ def test_device_tables_match_the_cpu_semantics():
         k = np.searchsorted(starts, slot, side="right") - 1
         assert val[slot] == k + model.offset
         assert (fb[slot] & 0xFFFF) + 1 == model.freqs[k] and fb[slot] >> 16 == slot - starts[k]
+    sym, fs = t.slot_sym.numpy(), t.sym_fs.numpy().view(np.uint32)  # the shared-memory decoder's tables
+    assert len(sym) == 1 << model.precision and len(fs) == model.alphabet_size
+    for slot in rng.integers(0, 1 << model.precision, 300):
+        k = int(sym[slot])
+        assert k + model.offset == val[slot] and (fs[k] & 0xFFFF) + 1 == model.freqs[k]
+        assert slot - (fs[k] >> 16) == fb[slot] >> 16
+    assert cuda.tables(rans.StaticModel(np.ones(300, np.int64)), "cpu").slot_sym.numel() == 0  # > 256: global tables
     m = random_cdf_rows(rng, 20, 40)
     t = cuda.tables(m, "cpu")
     bucket = t.bucket.numpy().view(np.uint16)
@@ -146,9 +153,14 @@ def test_gpu_writes_the_cpus_bytes_and_decodes_either(lanes, chunk):
         gpu_blob = rans.encode(torch.from_numpy(sym).cuda(), model,
                                None if idx is None else torch.from_numpy(idx).cuda(), lanes=lanes, chunk_size=chunk)
         assert gpu_blob.is_cuda and bytes(gpu_blob.cpu().numpy()) == cpu, name
-        back = rans.decode(torch.frombuffer(bytearray(cpu), dtype=torch.uint8).cuda(), model,
-                           None if idx is None else torch.from_numpy(idx).cuda())
-        np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=name)
+        for shared in (True, False):  # static tables in shared / global memory
+            cuda.SHARED_TABLES = shared
+            try:
+                back = rans.decode(torch.frombuffer(bytearray(cpu), dtype=torch.uint8).cuda(), model,
+                                   None if idx is None else torch.from_numpy(idx).cuda())
+            finally:
+                cuda.SHARED_TABLES = True
+            np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=f"{name} shared={shared}")
         np.testing.assert_array_equal(rans.decode(gpu_blob.cpu().numpy().tobytes(), model, idx), sym)
 
 

@@ -17,6 +17,8 @@ Kernels: entrozip/cuda_ext/csrc/rans_cuda.cu (one warp per chunk).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -61,6 +63,11 @@ class _DeviceTables:
             self.slot_val_np = (slots + model.offset).astype(np.int32)
             self.slot_fb = t(self.slot_fb_np.view(np.int32), torch.int32)
             self.slot_val = t(self.slot_val_np, torch.int32)
+            # the shared-memory decoder's tables (alphabets <= 256): a byte per slot, a word per symbol
+            fs = ((freqs - 1) & 0xFFFF) | ((starts & 0xFFFF) << 16)  # a zero-frequency entry is never looked up
+            self.sym_fs = t(fs.astype(np.uint32).view(np.int32), torch.int32)
+            small = len(freqs) <= 256
+            self.slot_sym = t(slots.astype(np.uint8) if small else np.zeros(0, np.uint8), torch.uint8)
             self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
             self.offset = int(model.offset)
         else:
@@ -83,6 +90,13 @@ class _DeviceTables:
             self.bucket = t(bucket.astype(np.uint16).view(np.int16), torch.int16)
             self.bucket_bits = bb
             self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
+
+
+# Streams decode with their tables in shared memory where the model and the device allow
+# (rans_cuda.cu: StaticSharedDev for alphabets <= 256, IndexedSharedDev for CDF sets of up
+# to ~227 KB); ENTROZIP_RANS_SHARED=0 keeps them in global memory (the same symbols either
+# way: a switch for measuring).
+SHARED_TABLES = os.environ.get("ENTROZIP_RANS_SHARED", "1") != "0"
 
 
 def tables(model, device) -> _DeviceTables:
@@ -288,10 +302,11 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
     ext = _ext()
     if indexed:
         res = ext.decode_indexed(data, chunks, sym0, tab.enc, tab.cdf, tab.base, tab.offsets, tab.maxv, tab.bucket,
-                                 idxs[0] if len(idxs) == 1 else torch.cat(idxs), tab.precision, tab.bucket_bits)
+                                 idxs[0] if len(idxs) == 1 else torch.cat(idxs), tab.precision, tab.bucket_bits,
+                                 SHARED_TABLES)
     else:
-        res = ext.decode_static(data, chunks, sym0, tab.enc, tab.slot_fb, tab.slot_val, tab.offset, tab.precision,
-                                dtype == torch.uint8)
+        res = ext.decode_static(data, chunks, sym0, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs,
+                                tab.offset, tab.precision, dtype == torch.uint8, SHARED_TABLES)
     out, status = res
     check_status(status)
     return [out[a:b] for a, b in spans]

@@ -69,7 +69,7 @@ def _main_float_dtype(path):
 
 
 def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, keep_compressed: bool = False,
-                    **kwargs):
+                    compressed_in: str = "device", **kwargs):
     """A transformers model with the weights of the compressed directory `path`.
 
     The model is built from its config without initialising weights, then every
@@ -82,7 +82,10 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, ke
     keep_compressed: Linear and Embedding weights stay compressed in memory and each
     block (a numbered layer, or the module itself) decodes them into one shared
     scratch buffer just before it runs (forward pre-hooks): memory holds the
-    compressed model plus the largest block. entrozip's format only, for inference."""
+    compressed model plus the largest block. entrozip's format only, for inference.
+    On a CUDA device the blocks decode on the GPU (one fused kernel per weight, one
+    status check per block); compressed_in="pinned" keeps the compressed weights in
+    pinned host memory instead of GPU memory, copied in per block ("device": on the GPU)."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
@@ -98,7 +101,9 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, ke
         except TypeError:  # transformers < 4.56 names it torch_dtype
             model = auto_class.from_config(config, torch_dtype=dtype, **kwargs)
     if keep_compressed:
-        return _compressed_model(model, path, threads).to(device).eval()
+        if compressed_in not in ("device", "pinned"):
+            raise ValueError(f"compressed_in must be 'device' or 'pinned', got {compressed_in!r}")
+        return _compressed_model(model, path, threads, device, compressed_in).to(device).eval()
     loader = _Loader(model, path)
     with torch.no_grad():
         for name, st_dtype, shape, data in iter_tensors(path, threads):
@@ -171,8 +176,10 @@ def _block_of(module_path: str) -> str:
     return m.group(1) if m else module_path
 
 
-def _compressed_model(model, path: Path, threads):
+def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="device"):
     import torch
+
+    device = torch.device(device)
 
     if not (path / dfloat11.MANIFEST).is_file():
         raise ValueError("keep_compressed needs an entrozip weights directory (convert official ones first)")
@@ -213,9 +220,25 @@ def _compressed_model(model, path: Path, threads):
     def padded(n):
         return -(-n // align) * align
 
-    # one scratch buffer for every block: blocks run one after another
-    scratch = np.empty(max((sum(padded(nbytes(n)) for _, n in items) for items in blocks.values()), default=0),
-                       np.uint8)
+    largest = max((sum(padded(nbytes(n)) for _, n in items) for items in blocks.values()), default=0)
+    hook_for = (_gpu_block_decoder(coded, blocks, modules, device, compressed_in, largest, nbytes, padded)
+                if device.type == "cuda" else _cpu_block_decoder(coded, modules, threads, largest, nbytes, padded))
+    scratch_bytes = largest
+
+    for block, items in blocks.items():
+        modules[block].register_forward_pre_hook(hook_for(items))
+    model._entrozip_compressed = {"weights": len(coded), "blocks": len(blocks),
+                                  "compressed_bytes": sum(len(c[3]) + len(c[4]) for c in coded.values()),
+                                  "scratch_bytes": scratch_bytes, "device": str(device),
+                                  "compressed_in": compressed_in if device.type == "cuda" else "host"}
+    return model
+
+
+def _cpu_block_decoder(coded, modules, threads, largest, nbytes, padded):
+    """Hooks that decode a block's weights on the CPU into one shared numpy scratch buffer."""
+    import torch
+
+    scratch = np.empty(largest, np.uint8)  # blocks run one after another
 
     def hook_for(items):
         def decode_block(module, args):
@@ -229,9 +252,40 @@ def _compressed_model(model, path: Path, threads):
                 offset += padded(nbytes(name))
         return decode_block
 
-    for block, items in blocks.items():
-        modules[block].register_forward_pre_hook(hook_for(items))
-    model._entrozip_compressed = {"weights": len(coded), "blocks": len(blocks),
-                                  "compressed_bytes": sum(len(c[3]) + len(c[4]) for c in coded.values()),
-                                  "scratch_bytes": len(scratch)}
-    return model
+    return hook_for
+
+
+def _gpu_block_decoder(coded, blocks, modules, device, compressed_in, largest, nbytes, padded):
+    """Hooks that decode a block's weights on the GPU (codecs/weights/gpu.py) into one
+    shared device scratch buffer; the compressed weights wait on the GPU or in pinned
+    host memory (then a staging buffer takes each block's bytes in)."""
+    import torch
+
+    from ...rans import cuda as rcuda
+    from .gpu import DeviceCodedTensor
+
+    pinned = compressed_in == "pinned"
+    held = {name: DeviceCodedTensor(d, shape, table, stream, raw, device, pinned)
+            for name, (d, shape, table, stream, raw) in coded.items()}
+    scratch = torch.empty(largest, dtype=torch.uint8, device=device)
+    staging = None
+    if pinned:
+        need = max((sum(held[n].compressed_bytes for _, n in items) for items in blocks.values()), default=0)
+        staging = torch.empty(need, dtype=torch.uint8, device=device)
+
+    def hook_for(items):
+        def decode_block(module, args):
+            offset, soff, statuses = 0, 0, []
+            for mpath, name in items:
+                t = held[name]
+                out = scratch[offset : offset + t.nbytes]
+                stage = staging[soff : soff + t.compressed_bytes] if pinned else None
+                statuses.append(t.decode_into(out, stage))
+                weight = out.view(getattr(torch, TORCH_DTYPES[t.dtype])).reshape(t.shape)
+                modules[mpath]._parameters["weight"] = torch.nn.Parameter(weight, requires_grad=False)
+                offset += padded(t.nbytes)
+                soff += t.compressed_bytes if pinned else 0
+            rcuda.check_status(torch.cat(statuses))  # one wait per block
+        return decode_block
+
+    return hook_for

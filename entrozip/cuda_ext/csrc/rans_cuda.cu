@@ -82,6 +82,7 @@ struct StaticDev {
     e = enc + k;
     return 0;
   }
+  __device__ void prepare_block(uint32_t*) {}  // tables stay in global memory (read through L1)
   // What a symbol's decoding needs besides the state (nothing here); read a row ahead.
   __device__ int32_t context(int64_t) const { return 0; }
   // Decoder look-up: (freq, bias, k, is_escape) of a slot; k is the value.
@@ -116,6 +117,7 @@ struct IndexedDev {
     e = enc + base[c] + k;
     return st;
   }
+  __device__ void prepare_block(uint32_t*) {}
   // The symbol's CDF index: a global read independent of the state, issued a row ahead.
   __device__ int32_t context(int64_t i) const { return __ldg(idx + i); }
   __device__ int decode(int32_t c, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
@@ -132,6 +134,93 @@ struct IndexedDev {
   // The value of a decoded entry k (raw: the escape payload when k is the escape).
   __device__ int64_t value(int32_t c, int64_t k, uint64_t raw) const {
     return (uint32_t(k) == maxv[c] ? ez::unescape_entry(raw, k) : k) + offsets[c];
+  }
+};
+
+// A static model whose decoder tables live in shared memory: one byte per slot (the
+// symbol index; alphabets <= 256) and one word per symbol ((freq - 1) | start << 16).
+// The global-table decoder does two 32-address gathers per row into a 2^precision x 8
+// byte table (512 KB at precision 16: L2, not L1); here a row is one byte and one word
+// of shared memory. Costs 2^precision + 4 x alphabet bytes of shared memory per block.
+struct StaticSharedDev : StaticDev {
+  const uint8_t* slot_sym;  // global, 2^precision
+  const uint32_t* sym_fs;   // global, alphabet
+  const uint8_t* s_sym = nullptr;
+  const uint32_t* s_fs = nullptr;
+
+  static int64_t shared_bytes(int64_t alphabet, int64_t precision) { return 4 * alphabet + (int64_t(1) << precision); }
+
+  __device__ void prepare_block(uint32_t* smem) {  // every thread of the block, before any return
+    uint32_t* fs = smem;
+    uint8_t* sym = reinterpret_cast<uint8_t*>(smem + alphabet);
+    for (int t = threadIdx.x; t < alphabet; t += blockDim.x) fs[t] = __ldg(sym_fs + t);
+    const int slots = 1 << precision;
+    for (int t = threadIdx.x; t < slots; t += blockDim.x) sym[t] = __ldg(slot_sym + t);
+    __syncthreads();
+    s_fs = fs;
+    s_sym = sym;
+  }
+  __device__ int decode(int32_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
+    k = s_sym[slot];
+    const uint32_t v = s_fs[k];
+    fr = (v & 0xFFFF) + 1;
+    bias = slot - (v >> 16);
+    k += offset;
+    esc = false;
+    return 0;
+  }
+};
+
+// An indexed model whose decoder tables live in shared memory: the CDF rows, the bucket
+// index and the per-row base / offset / escape entries (CompressAI's 64 Gaussian tables at
+// precision 16: ~142 KB, within a Hopper or Ampere block's opt-in limit). The global-table
+// decoder's row chain is bucket gather -> CDF scan -> offsets, each an L1/L2 round trip.
+struct IndexedSharedDev : IndexedDev {
+  int64_t cdf_total = 0;
+  const uint32_t* s_cdf = nullptr;
+  const uint32_t* s_base = nullptr;
+  const int32_t* s_offsets = nullptr;
+  const uint32_t* s_maxv = nullptr;
+  const uint16_t* s_bucket = nullptr;
+
+  static int64_t shared_bytes(int64_t cdf_total, int64_t rows, int64_t bucket_bits) {
+    return 4 * cdf_total + 12 * rows + 2 * (rows << bucket_bits);
+  }
+
+  __device__ void prepare_block(uint32_t* smem) {
+    uint32_t* c = smem;
+    uint32_t* b = c + cdf_total;
+    int32_t* o = reinterpret_cast<int32_t*>(b + rows);
+    uint32_t* mv = reinterpret_cast<uint32_t*>(o + rows);
+    uint16_t* bk = reinterpret_cast<uint16_t*>(mv + rows);
+    for (int64_t t = threadIdx.x; t < cdf_total; t += blockDim.x) c[t] = __ldg(cdf + t);
+    for (int t = threadIdx.x; t < rows; t += blockDim.x) {
+      b[t] = __ldg(base + t);
+      o[t] = __ldg(offsets + t);
+      mv[t] = __ldg(maxv + t);
+    }
+    const int64_t nb = int64_t(rows) << bucket_bits;
+    for (int64_t t = threadIdx.x; t < nb; t += blockDim.x) bk[t] = __ldg(bucket + t);
+    __syncthreads();
+    s_cdf = c;
+    s_base = b;
+    s_offsets = o;
+    s_maxv = mv;
+    s_bucket = bk;
+  }
+  __device__ int decode(int32_t c, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
+    if (c < 0 || c >= rows) return -2;
+    const uint32_t* row = s_cdf + s_base[c];
+    uint32_t j = s_bucket[(size_t(c) << bucket_bits) + (slot >> bucket_shift)];
+    while (row[j + 1] <= slot) ++j;
+    bias = slot - row[j];
+    fr = row[j + 1] - row[j];
+    k = j;
+    esc = j == s_maxv[c];
+    return 0;
+  }
+  __device__ int64_t value(int32_t c, int64_t k, uint64_t raw) const {
+    return (uint32_t(k) == s_maxv[c] ? ez::unescape_entry(raw, k) : k) + s_offsets[c];
   }
 };
 
@@ -170,6 +259,8 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
                               const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
                               const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
                               int64_t num_chunks, Sink out, int32_t* __restrict__ status) {
+  extern __shared__ uint32_t smem[];
+  m.prepare_block(smem);
   const int64_t chunk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (chunk >= num_chunks) return;  // whole warps exit together (blockDim is a multiple of 32)
@@ -437,28 +528,45 @@ struct Chunks {
   }
 };
 
+// One decode launch: `shared` bytes of dynamic shared memory per block (opted in above 48 KB).
+// Blocks of 256 threads (8 chunks), or 512 when a block carries large shared tables (more
+// warps share one copy: occupancy is then bounded by shared memory, not registers).
+template <class Model, class Sink>
+void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
+                const torch::Tensor& status) {
+  auto kernel = decode_chunks<Model, Sink>;
+  if (shared > 48 * 1024)
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+  const int threads = shared > 96 * 1024 ? 512 : 256;
+  const int blocks = int((C * 32 + threads - 1) / threads);
+  kernel<<<blocks, threads, size_t(shared), c10::cuda::getCurrentCUDAStream()>>>(
+      m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
+      ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, sink, status.data_ptr<int32_t>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 template <class Model>
-std::vector<torch::Tensor> launch_decode(const Model& m, const torch::Tensor& data, const torch::Tensor& chunks,
-                                         int64_t n, bool as_u8) {
+std::vector<torch::Tensor> launch_decode(const Model& m, int64_t shared, const torch::Tensor& data,
+                                         const torch::Tensor& chunks, int64_t n, bool as_u8) {
   Chunks ch(chunks);
   const int64_t C = chunks.size(0);
   auto opts = data.options();
   torch::Tensor out = torch::empty({n}, opts.dtype(as_u8 ? torch::kUInt8 : torch::kInt32));
   torch::Tensor status = torch::zeros({C}, opts.dtype(torch::kInt32));
   if (C == 0) return {out, status};
-  auto stream = c10::cuda::getCurrentCUDAStream();
   if (as_u8)
-    decode_chunks<<<blocks_for(C), 256, 0, stream>>>(
-        m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
-        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, ValueSink<uint8_t>{out.data_ptr<uint8_t>()},
-        status.data_ptr<int32_t>());
+    run_decode(m, shared, data, ch, C, ValueSink<uint8_t>{out.data_ptr<uint8_t>()}, status);
   else
-    decode_chunks<<<blocks_for(C), 256, 0, stream>>>(
-        m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
-        ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, ValueSink<int32_t>{out.data_ptr<int32_t>()},
-        status.data_ptr<int32_t>());
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+    run_decode(m, shared, data, ch, C, ValueSink<int32_t>{out.data_ptr<int32_t>()}, status);
   return {out, status};
+}
+
+// The largest dynamic shared memory a block of this device may opt in to.
+int64_t max_shared_per_block() {
+  int dev = 0, v = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&dev));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  return v;
 }
 
 // Returns (scratch, start, size, status); the caller places chunks with gather.
@@ -492,27 +600,57 @@ std::vector<torch::Tensor> launch_encode(const Model& m, const torch::Tensor& sy
 
 // ------------------------------------------------------------------ bindings
 
+// shared: decode with the tables in shared memory (StaticSharedDev; needs slot_sym, one
+// byte per slot, i.e. an alphabet <= 256, and the shared memory to fit), else from global.
+bool use_shared(bool shared, const torch::Tensor& slot_sym, int64_t alphabet, int64_t precision) {
+  return shared && slot_sym.numel() == (int64_t(1) << precision) && alphabet <= 256 &&
+         StaticSharedDev::shared_bytes(alphabet, precision) <= max_shared_per_block();
+}
+
+StaticSharedDev shared_model(const StaticDev& base, const torch::Tensor& slot_sym, const torch::Tensor& sym_fs) {
+  check_cuda(slot_sym, "slot_sym", torch::kUInt8);
+  check_cuda(sym_fs, "sym_fs", torch::kInt32);
+  TORCH_CHECK(sym_fs.numel() == base.alphabet, "sym_fs must hold one entry per symbol");
+  StaticSharedDev m;
+  static_cast<StaticDev&>(m) = base;
+  m.slot_sym = slot_sym.data_ptr<uint8_t>();
+  m.sym_fs = reinterpret_cast<const uint32_t*>(sym_fs.data_ptr<int32_t>());
+  return m;
+}
+
 std::vector<torch::Tensor> decode_static(torch::Tensor data, torch::Tensor chunks, int64_t n, torch::Tensor enc,
-                            torch::Tensor slot_fb, torch::Tensor slot_val, int64_t offset, int64_t precision,
-                            bool as_u8) {
+                            torch::Tensor slot_fb, torch::Tensor slot_val, torch::Tensor slot_sym,
+                            torch::Tensor sym_fs, int64_t offset, int64_t precision, bool as_u8, bool shared) {
   check_cuda(data, "data", torch::kUInt8);
-  return launch_decode(static_model(enc, slot_fb, slot_val, offset, precision), data, chunks, n, as_u8);
+  const StaticDev m = static_model(enc, slot_fb, slot_val, offset, precision);
+  if (use_shared(shared, slot_sym, m.alphabet, precision))
+    return launch_decode(shared_model(m, slot_sym, sym_fs), StaticSharedDev::shared_bytes(m.alphabet, precision),
+                         data, chunks, n, as_u8);
+  return launch_decode(m, 0, data, chunks, n, as_u8);
 }
 
 std::vector<torch::Tensor> decode_indexed(torch::Tensor data, torch::Tensor chunks, int64_t n, torch::Tensor enc,
                              torch::Tensor cdf, torch::Tensor base, torch::Tensor offsets, torch::Tensor maxv,
-                             torch::Tensor bucket, torch::Tensor idx, int64_t precision, int64_t bucket_bits) {
+                             torch::Tensor bucket, torch::Tensor idx, int64_t precision, int64_t bucket_bits,
+                             bool shared) {
   check_cuda(data, "data", torch::kUInt8);
   check_cuda(idx, "indexes", torch::kInt32);
-  return launch_decode(indexed_model(enc, cdf, base, offsets, maxv, bucket, idx, precision, bucket_bits), data,
-                       chunks, n, false);
+  const IndexedDev m = indexed_model(enc, cdf, base, offsets, maxv, bucket, idx, precision, bucket_bits);
+  const int64_t bytes = IndexedSharedDev::shared_bytes(cdf.numel(), base.numel(), bucket_bits);
+  if (shared && bytes <= max_shared_per_block()) {
+    IndexedSharedDev sm;
+    static_cast<IndexedDev&>(sm) = m;
+    sm.cdf_total = cdf.numel();
+    return launch_decode(sm, bytes, data, chunks, n, false);
+  }
+  return launch_decode(m, 0, data, chunks, n, false);
 }
 
 // Decode a static stream of float symbol bytes fused with their raw bits into `out`
 // (the tensor's little-endian bytes): one pass, no intermediate symbol array.
 torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tensor enc, torch::Tensor slot_fb,
-                           torch::Tensor slot_val, int64_t offset, int64_t precision, int64_t layout, torch::Tensor raw,
-                           torch::Tensor out) {
+                           torch::Tensor slot_val, torch::Tensor slot_sym, torch::Tensor sym_fs, int64_t offset,
+                           int64_t precision, int64_t layout, torch::Tensor raw, torch::Tensor out, bool shared) {
   check_cuda(data, "data", torch::kUInt8);
   check_cuda(raw, "raw", torch::kUInt8);
   check_cuda(out, "out", torch::kUInt8);
@@ -521,12 +659,13 @@ torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tens
   const int64_t C = chunks.size(0);
   torch::Tensor status = torch::zeros({C}, data.options().dtype(torch::kInt32));
   if (C) {
-    decode_chunks<<<blocks_for(C), 256, 0, c10::cuda::getCurrentCUDAStream()>>>(
-        static_model(enc, slot_fb, slot_val, offset, precision), data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(),
-        ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(), ch.count.data_ptr<int32_t>(),
-        ch.lanes.data_ptr<int32_t>(), C, FloatMergeSink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)},
-        status.data_ptr<int32_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const StaticDev m = static_model(enc, slot_fb, slot_val, offset, precision);
+    const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
+    if (use_shared(shared, slot_sym, m.alphabet, precision))
+      run_decode(shared_model(m, slot_sym, sym_fs), StaticSharedDev::shared_bytes(m.alphabet, precision), data, ch,
+                 C, sink, status);
+    else
+      run_decode(m, 0, data, ch, C, sink, status);
   }
   return status;
 }

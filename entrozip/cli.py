@@ -73,10 +73,16 @@ def _is_splat(path: str) -> bool:
         b"property float f_dc_0" in head[:end] or b"property uint packed_position" in head[:end])
 
 
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".y4m", ".avi", ".mov", ".webm", ".m4v"}
+
+
 def _codec_for_input(path: str, named: str | None) -> str:
-    """The codec named, else "image" for images, "splat" for 3DGS .ply scenes, else "bytes"."""
+    """The codec named, else "image" for images, "splat" for 3DGS .ply scenes, "video" for
+    video files (by suffix) and folders of PNG frames, else "bytes"."""
     if named:
         return named
+    if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
+        return "video"
     return "splat" if _is_splat(path) else "image" if _is_image(path) else "bytes"
 
 
@@ -88,8 +94,15 @@ def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
         options.update(quality=args.quality)
         if args.model is not None and not in_folder:
             raise ValueError("--model applies to the image codec, not splat")
+    elif codec_id == "video":
+        options.update(quality=args.quality, device=args.device, intra_period=args.intra_period,
+                       max_frames=args.frames)
+        if args.model is not None and not in_folder:
+            raise ValueError("--model applies to the image codec, not video")
     elif (args.model is not None or args.quality is not None) and not in_folder:
-        raise ValueError(f"--model and --quality apply to the image and splat codecs, not {codec_id!r}")
+        raise ValueError(f"--model and --quality apply to the image, splat and video codecs, not {codec_id!r}")
+    if codec_id != "video" and (args.intra_period is not None or args.frames is not None) and not in_folder:
+        raise ValueError("--intra-period and --frames apply to the video codec")
     return options
 
 
@@ -158,6 +171,8 @@ def _decompressed_name(name: str, codec_id: str) -> str:
     if codec_id == "splat":
         base = base[:-len(".compressed")] if base.endswith(".compressed") else base
         return base + ".ply"
+    if codec_id == "video":  # y4m, or a lossless mp4 / mkv when the source was one
+        return stem if ext.lower() in (".mp4", ".mkv", ".y4m") else base + ".y4m"
     return base + ".png" if codec_id == "image" and ext.lower() != ".png" else stem
 
 
@@ -178,6 +193,22 @@ def cmd_decompress(args) -> int:
     return 0
 
 
+def cmd_train_video(args) -> int:
+    from .codecs.image import pick_device
+    from .codecs.video.weights import ship
+    from .train.video import train
+
+    folders = [f for f in args.data.split(",") if f]
+    entry = train(folders, args.out, args.minutes, batch=args.batch, crop=args.crop, frames=args.frames, lr=args.lr,
+                  device=pick_device(args.device), seed=args.seed)
+    print(f"weights {entry['weights_id']}: {entry['training']['steps']} steps, "
+          f"inter-frame rate {entry['training']['final_inter_bpp']:.4f} bpp (training clips) -> {args.out}")
+    if args.ship:
+        ship(args.out)
+        print("shipped into the package (entrozip/codecs/video/weights)")
+    return 0
+
+
 def cmd_models(args) -> int:
     from .codecs.image.models import MODELS, QUALITIES
     from .codecs.image.weights import manifest
@@ -193,6 +224,12 @@ def cmd_models(args) -> int:
     rows.append({"codec": "splat", "model": "gs3d", "qualities": list(range(1, SPLAT_QUALITIES + 1)),
                  "trained": None, "weights": {},
                  "summary": "3DGS .ply: pruning, Morton-block positions, context-coded attribute grids, SH codebook"})
+    from .codecs.video.weights import manifest as video_manifest
+
+    ventry = video_manifest().get("stem", {})
+    rows.append({"codec": "video", "model": "stem", "qualities": list(range(1, QUALITIES + 1)),
+                 "trained": bool(ventry), "weights": ventry,
+                 "summary": "STEM: the elic transforms for every frame + a spatiotemporal entropy model"})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -251,8 +288,10 @@ def cmd_info(args) -> int:
             extra = f"  rANS {r['kind']}, {r['symbols']:,} symbols in {r['chunks']} chunk(s)"
         print(f"  {e['name']:24} {e['bytes']:>12,} B{extra}")
     if summary:
-        print("summary: " + ", ".join(f"{k} {v:,.4f}" if isinstance(v, float) else f"{k} {v:,}"
-                                      for k, v in summary.items()))
+        def show(v):
+            return f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+
+        print("summary: " + ", ".join(f"{k} {show(v)}" for k, v in summary.items()))
     return 0
 
 
@@ -406,10 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", metavar="IN", help="a file, a folder (every file in it), or - for stdin")
     c.add_argument("output", metavar="OUT", help="a file, a folder (when IN is one), or - for stdout")
     c.add_argument("--codec", default=None,
-                   help="codec id: image, splat or bytes (default: image for images, splat for 3DGS .ply scenes, else bytes)")
+                   help="codec id: image, splat, video or bytes (default: image for images, splat for 3DGS .ply "
+                        "scenes, video for .mp4/.mkv/.y4m/..., else bytes)")
     c.add_argument("--model", default=None, help="image model (entrozip info --models; default elic)")
-    c.add_argument("--quality", type=int, default=None, help="image quality 1 (smallest) .. 8 (best), default 4; splat quality 1 .. 6, default 3")
+    c.add_argument("--quality", type=int, default=None, help="image and video quality 1 (smallest) .. 8 (best), default 4; splat quality 1 .. 6, default 3")
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    c.add_argument("--intra-period", type=_positive_int, default=None, help="video: an intra frame every N (default 32)")
+    c.add_argument("--frames", type=_positive_int, default=None, help="video: code at most this many frames")
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", parents=[threads], help="restore a file from an .ezc container",
@@ -518,6 +560,19 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--qat-quality", type=int, default=3, help="splat quality whose grids QAT uses (default 3)")
     ts.add_argument("--seed", type=int, default=0)
     ts.set_defaults(func=cmd_train_splat)
+
+    tv = tsub.add_parser("video", help="the video model's spatiotemporal entropy model, on synthetic clips")
+    tv.add_argument("--data", required=True, help="comma-separated photo folders (e.g. ../shared/data/bsds500/train)")
+    tv.add_argument("--out", required=True, help="where the weights and the log go")
+    tv.add_argument("--minutes", type=float, required=True, help="wall-time budget")
+    tv.add_argument("--batch", type=_positive_int, default=8)
+    tv.add_argument("--crop", type=_positive_int, default=128, help="clip frame size (multiple of 64)")
+    tv.add_argument("--frames", type=_positive_int, default=3, help="frames per training clip (default 3)")
+    tv.add_argument("--lr", type=float, default=2e-4)
+    tv.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    tv.add_argument("--seed", type=int, default=0)
+    tv.add_argument("--ship", action="store_true", help="copy the final weights into the package")
+    tv.set_defaults(func=cmd_train_video)
 
     m = sub.add_parser("demo", parents=[threads], help="compress a bundled Kodak photo; bpp, PSNR, times",
                        description="Compress and decompress a real photo (bundled kodim23, or --image) with the "

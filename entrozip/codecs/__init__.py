@@ -23,7 +23,7 @@ def register(cls):
 
 
 def _load_builtin() -> None:
-    from . import bytes_codec, image, splat  # noqa: F401  (register themselves)
+    from . import bytes_codec, image, splat, video  # noqa: F401  (register themselves)
 
 
 def available() -> list[str]:

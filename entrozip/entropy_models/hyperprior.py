@@ -7,6 +7,11 @@
 
 Streams: one z stream per batch item; one y stream per coding step (slices x
 checkerboard passes) for the whole batch.
+
+Side information: `context` (training, float) / `context_q` (coding, FRAC fixed
+point) — features at y's resolution that the decoder has too, such as a temporal
+prior from the previous frame's latent — are concatenated after h_s's features;
+y_model's hyper_channels count both.
 """
 from __future__ import annotations
 
@@ -32,10 +37,11 @@ class Hyperprior(nn.Module):
         self.entropy_bottleneck = EntropyBottleneck(z_channels)
         self.y_model = y_model
 
-    def forward(self, y: torch.Tensor):
+    def forward(self, y: torch.Tensor, context: torch.Tensor | None = None):
         """Training: (y_hat, {"y": likelihoods, "z": likelihoods})."""
         z_hat, z_lik = self.entropy_bottleneck(self.h_a(y))
-        y_hat, y_lik = self.y_model(y, self.h_s(z_hat))
+        hyper = self.h_s(z_hat)
+        y_hat, y_lik = self.y_model(y, hyper if context is None else torch.cat([hyper, context], dim=1))
         return y_hat, {"y": y_lik, "z": z_lik}
 
     def update(self, force: bool = False) -> bool:
@@ -46,28 +52,32 @@ class Hyperprior(nn.Module):
             updated = True
         return self.y_model.update(force=force) or updated
 
-    def _hyper_q(self, z_hat: torch.Tensor) -> torch.Tensor:
-        return self.h_s.forward_int(to_fixed(z_hat, Z_FRAC))
+    def _hyper_q(self, z_hat: torch.Tensor, context_q: torch.Tensor | None = None) -> torch.Tensor:
+        hyper_q = self.h_s.forward_int(to_fixed(z_hat, Z_FRAC))
+        return hyper_q if context_q is None else torch.cat([hyper_q, context_q], dim=1)
 
     @torch.no_grad()
-    def compress(self, y: torch.Tensor, threads: int | None = None, backend: str | None = None) -> dict:
+    def compress(self, y: torch.Tensor, threads: int | None = None, backend: str | None = None,
+                 context_q: torch.Tensor | None = None) -> dict:
         """{"z": [bytes] per item, "y": [bytes] per step, "z_shape": (h, w),
         "steps": [(symbols, indexes)], "y_hat": float y_hat}."""
         z = self.h_a(y)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        hyper_q = self._hyper_q(z_hat)
+        hyper_q = self._hyper_q(z_hat, context_q)
         if hyper_q.shape[-2:] != y.shape[-2:]:
             raise ValueError(f"h_s gives {tuple(hyper_q.shape[-2:])}, y is {tuple(y.shape[-2:])}")
         steps, y_hat_q = self.y_model.compress(y, hyper_q)
         model = self.y_model.gaussian_conditional._coding_model()
         y_strings = [rans.encode(s, model, i, threads=threads, backend=backend) for s, i in steps]
         return {"z": z_strings, "y": y_strings, "z_shape": tuple(z.shape[-2:]), "steps": steps,
-                "y_hat": from_fixed(y_hat_q, FRAC)}
+                "y_hat": from_fixed(y_hat_q, FRAC), "y_hat_q": y_hat_q}
 
     @torch.no_grad()
-    def decompress(self, z_strings, y_strings, z_shape, threads: int | None = None, backend: str | None = None) -> torch.Tensor:
-        """y_hat (float) from compress's streams."""
+    def decompress(self, z_strings, y_strings, z_shape, threads: int | None = None, backend: str | None = None,
+                   context_q: torch.Tensor | None = None, fixed: bool = False) -> torch.Tensor:
+        """y_hat (float; with fixed=True the FRAC fixed-point int64 it comes from) from
+        compress's streams."""
         if len(y_strings) != self.y_model.num_steps():
             raise ValueError(f"{len(y_strings)} y streams; this model codes {self.y_model.num_steps()}")
         z_hat = self.entropy_bottleneck.decompress(z_strings, tuple(z_shape))
@@ -76,4 +86,5 @@ class Hyperprior(nn.Module):
         def decode_step(i, indexes):
             return rans.decode(y_strings[i], model, indexes, threads=threads, backend=backend)
 
-        return from_fixed(self.y_model.decompress(decode_step, self._hyper_q(z_hat)), FRAC)
+        y_hat_q = self.y_model.decompress(decode_step, self._hyper_q(z_hat, context_q))
+        return y_hat_q if fixed else from_fixed(y_hat_q, FRAC)

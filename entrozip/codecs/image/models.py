@@ -70,12 +70,23 @@ def _synthesis(N: int, M: int) -> nn.Sequential:
                          deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
 
 
-def _hyper(spec: ModelSpec) -> Hyperprior:
+def hyper_analysis(spec: ModelSpec) -> nn.Sequential:
+    """h_a: y (M channels) -> z (N channels, 1/4 of y's size)."""
     N, M = spec.N, spec.M
-    h_a = nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N))
-    h_s = [deconv(N, M), nn.ReLU(), deconv(M, M * 3 // 2), nn.ReLU(), conv(M * 3 // 2, 2 * M, 3, 1)]
-    y_model = SliceContextGaussian(spec.groups, 2 * M, checkerboard=spec.checkerboard)
-    return Hyperprior(h_a, h_s, N, y_model)
+    return nn.Sequential(conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), conv(N, N), nn.LeakyReLU(inplace=True),
+                         conv(N, N))
+
+
+def hyper_synthesis_layers(spec: ModelSpec) -> list:
+    """The layers of h_s: z_hat -> 2M hyper features at y's size (an IntegerNet's)."""
+    N, M = spec.N, spec.M
+    return [deconv(N, M), nn.ReLU(), deconv(M, M * 3 // 2), nn.ReLU(), conv(M * 3 // 2, 2 * M, 3, 1)]
+
+
+def _hyper(spec: ModelSpec, context_channels: int = 0) -> Hyperprior:
+    """The hyperprior entropy model of y; context_channels of side features join h_s's."""
+    y_model = SliceContextGaussian(spec.groups, 2 * spec.M + context_channels, checkerboard=spec.checkerboard)
+    return Hyperprior(hyper_analysis(spec), hyper_synthesis_layers(spec), spec.N, y_model)
 
 
 class ImageModel(nn.Module):

@@ -1,0 +1,215 @@
+"""`video`: learned video coding with STEM (model.py), one .ezc file per clip.
+
+    codec = entrozip.open_codec("video", quality=4, intra_period=32)
+    codec.compress_file("clip.mp4", "clip.ezc")          # frames stream through
+    codec.decompress_file("clip.ezc", "clip.y4m")        # or .mp4 (lossless) / a PNG folder
+    blob = codec.compress(frames, fps="25")              # frames: iterable of H x W x 3 uint8
+    for frame in codec.decompress(blob): ...
+
+File (docs/FORMAT.md, "video"):
+    header   {"model": "stem", "image_model", "quality", "weights": weights_id, "size": [H, W],
+              "intra_period", "fps", "matrix", "range", "sar"}
+    sections "f000000", "f000001", ... one per frame, in order: pack_parts of
+             [b"I" or b"P", the z stream, one rANS stream per y coding step]
+             "audio" (optional: the source's audio stream, untouched, Matroska)
+             "index" (last): JSON {"frames": n, "intra": [frame numbers]}
+Low-delay order: a P frame is coded against the previous frame's decoded latent; an I
+frame (every intra_period frames, and the first) against nothing, so decoding can
+start at any I frame (`decompress(..., start=k)`).
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...container import ContainerWriter, pack_parts, parse, read_file, unpack_parts
+from ...errors import FormatError
+from .. import register
+from ..image import check_quality, pick_device
+from ..image.models import to_input, z_shape
+
+MODEL = "stem"
+DEFAULT_QUALITY = 4
+DEFAULT_INTRA_PERIOD = 32
+FRAME_KINDS = {b"I": True, b"P": False}
+
+
+def frame_name(i: int) -> str:
+    return f"f{i:06d}"
+
+
+@register
+class VideoCodec:
+    codec_id = "video"
+
+    def __init__(self, model=None, quality=None, device=None, threads=None, intra_period=None, max_frames=None):
+        if model not in (None, MODEL):
+            raise ValueError(f"unknown video model {model!r}; available: {MODEL}")
+        self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
+        self.intra_period = DEFAULT_INTRA_PERIOD if intra_period is None else int(intra_period)
+        if self.intra_period < 1:
+            raise ValueError("intra_period must be >= 1")
+        self.device = pick_device(device)
+        self.threads = threads
+        self.max_frames = max_frames
+
+    def _model(self):
+        from .weights import load_video_model
+
+        return load_video_model(self.device)
+
+    def info(self) -> dict:
+        _, wid, entry = self._model()
+        return {"codec": self.codec_id, "model": MODEL, "quality": self.quality, "device": self.device,
+                "weights": wid, "trained": bool(entry), "intra_period": self.intra_period}
+
+    # ---------------------------------------------------------------- compress
+    def compress_to(self, fileobj, frames, meta: dict, audio: bytes | None = None, progress: bool = False) -> int:
+        """Stream frames (H x W x 3 uint8) into an .ezc written to fileobj; returns the count."""
+        from tqdm.auto import tqdm
+
+        model, wid, _ = self._model()
+        h, w = int(meta["height"]), int(meta["width"])
+        header = {"model": MODEL, "image_model": model.spec.name, "quality": self.quality, "weights": wid,
+                  "size": [h, w], "intra_period": self.intra_period, "fps": str(meta.get("fps", "25")),
+                  "matrix": meta.get("matrix", "bt601"), "range": meta.get("range", "tv"),
+                  "sar": meta.get("sar", "1:1")}
+        writer = ContainerWriter(fileobj, self.codec_id, header)
+        prev, intra, n = None, [], 0
+        bar = tqdm(frames, desc="video compress", unit="frame", disable=not progress)
+        for n, rgb in enumerate(bar):
+            rgb = np.asarray(rgb)
+            if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8:
+                raise ValueError(f"frame {n}: expected {h}x{w}x3 uint8, got {rgb.shape} {rgb.dtype}")
+            is_intra = n % self.intra_period == 0
+            out = model.compress_frame(to_input(rgb, self.device), self.quality - 1, None if is_intra else prev,
+                                       threads=self.threads)
+            prev = out["y_hat_q"]
+            if is_intra:
+                intra.append(n)
+            writer.add(frame_name(n), pack_parts([b"I" if is_intra else b"P", out["z"][0], *out["y"]]))
+        count = n + 1 if intra else 0
+        if audio:
+            writer.add("audio", audio)
+        writer.add("index", json.dumps({"frames": count, "intra": intra}).encode())
+        writer.close()
+        return count
+
+    def compress(self, frames, fps: str = "25") -> bytes:
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            raise ValueError("no frames to compress")
+        first = np.asarray(first)
+        meta = {"height": first.shape[0], "width": first.shape[1], "fps": fps}
+        buf = io.BytesIO()
+
+        def chain():
+            yield first
+            yield from frames
+
+        self.compress_to(buf, chain(), meta)
+        return buf.getvalue()
+
+    def compress_file(self, src, dst, max_frames=None, keep_audio: bool = True, progress: bool = True,
+                      raw_size=None, fps=None) -> dict:
+        import tempfile
+        import warnings
+
+        from .ffmpeg_io import extract_audio, read_frames
+
+        meta, frames = read_frames(src, max_frames or self.max_frames, raw_size=raw_size, fps=fps)
+        audio = None
+        if meta.get("audio"):
+            if keep_audio:
+                with tempfile.TemporaryDirectory(prefix="ez-audio-") as tmp:
+                    a = Path(tmp) / "audio.mka"
+                    audio = a.read_bytes() if extract_audio(src, a) else None
+            else:
+                warnings.warn(f"{src}: its audio is dropped (keep_audio=False)", stacklevel=2)
+        with open(dst, "wb") as f:
+            n = self.compress_to(f, frames, meta, audio, progress)
+        return {"frames": n, "bytes": Path(dst).stat().st_size, **meta}
+
+    # ---------------------------------------------------------------- decompress
+    @staticmethod
+    def _open(blob):
+        c = blob if hasattr(blob, "sections") else parse(blob)
+        if c.codec != VideoCodec.codec_id:
+            raise FormatError(f"this is a {c.codec!r} file, not video")
+        hd = c.header
+        if hd.get("model") != MODEL:
+            raise FormatError(f"video model {hd.get('model')!r} is not {MODEL!r}")
+        size = hd.get("size")
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 0 < v <= 8192 for v in size)):
+            raise FormatError(f"video header has a bad frame size {size!r}")
+        try:
+            check_quality(hd.get("quality"))
+        except ValueError as e:
+            raise FormatError(f"video header: {e}") from None
+        try:
+            index = json.loads(bytes(c.section("index")))
+            frames, intra = int(index["frames"]), [int(i) for i in index["intra"]]
+        except (ValueError, KeyError, TypeError) as e:
+            raise FormatError(f"video index is unreadable: {e}") from None
+        if frames < 0 or len(intra) > frames + 1:
+            raise FormatError("video index is inconsistent")
+        return c, hd, frames, intra
+
+    def decompress(self, blob, start: int = 0):
+        """Iterator of H x W x 3 uint8 frames, from frame `start` (an intra frame) on."""
+        c, hd, frames, intra = self._open(blob)
+        model, wid, _ = self._model()
+        if hd.get("weights") != wid:
+            raise FormatError(f"this file was written with video weights {hd.get('weights')}; "
+                              f"these are {wid}")
+        if start and start not in intra:
+            raise ValueError(f"decoding can start at an intra frame ({intra[:8]}...), not at {start}")
+        h, w = hd["size"]
+        zs = z_shape(h, w)
+        steps = model.image.entropy.y_model.num_steps()  # every y stream is bounded by its indexes
+        q = hd["quality"] - 1
+        prev = None
+        for i in range(start, frames):
+            name = frame_name(i)
+            parts = unpack_parts(c.section(name), 2 + steps, f"frame {i}")
+            kind = bytes(parts[0])
+            if kind not in FRAME_KINDS:
+                raise FormatError(f"frame {i}: unknown frame kind {kind!r}")
+            if FRAME_KINDS[kind] != (i in intra):
+                raise FormatError(f"frame {i}: its kind does not match the index")
+            if not FRAME_KINDS[kind] and prev is None:
+                raise FormatError(f"frame {i}: a P frame with no frame before it")
+            try:
+                prev = model.decompress_frame([bytes(parts[1])], [bytes(p) for p in parts[2:]], zs,
+                                              None if FRAME_KINDS[kind] else prev, threads=self.threads)
+            except FormatError as e:
+                raise FormatError(f"frame {i}: {e}") from None
+            x = model.synthesize(prev, q)
+            yield (x[0, :, :h, :w].permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy())
+
+    def decompress_file(self, src, dst, progress: bool = True) -> int:
+        from tqdm.auto import tqdm
+
+        from .ffmpeg_io import write_frames
+
+        c = read_file(src)
+        _, hd, frames, _ = self._open(c)
+        meta = {"height": hd["size"][0], "width": hd["size"][1], "fps": hd.get("fps", "25"),
+                "matrix": hd.get("matrix", "bt601"), "range": hd.get("range", "tv"), "sar": hd.get("sar", "1:1")}
+        audio = bytes(c.sections["audio"]) if "audio" in c.sections else None
+        it = tqdm(self.decompress(c), total=frames, desc="video decompress", unit="frame", disable=not progress)
+        return write_frames(dst, it, meta, audio)
+
+    @staticmethod
+    def describe(container) -> dict:
+        _, hd, frames, intra = VideoCodec._open(container)
+        sizes = [len(container.sections[frame_name(i)]) for i in range(frames) if frame_name(i) in container.sections]
+        h, w = hd["size"]
+        return {"frames": frames, "intra_frames": len(intra), "size": f"{w}x{h}", "quality": hd["quality"],
+                "fps": hd.get("fps"), "bytes_per_frame": round(sum(sizes) / len(sizes)) if sizes else 0,
+                "bpp": round(8 * sum(sizes) / (max(frames, 1) * h * w), 4)}

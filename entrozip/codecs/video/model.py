@@ -1,0 +1,109 @@
+"""STEM: one autoencoder for raw frames + a spatiotemporal entropy model.
+
+After Sun et al., "Spatiotemporal Entropy Model is All You Need for Learned Video
+Compression" (arXiv 2104.06083): every frame, intra or inter, goes through the same
+analysis / synthesis transforms (the image model's), so all latents live in one space
+and no motion estimation or residual image is needed. What differs is how a latent
+is entropy-coded:
+
+    intra  y_t | z_t                                  the image model's own hyperprior
+                                                      + channel/checkerboard context
+    inter  y_t | z_t, T(y_hat_{t-1})                  a second hyperprior whose y model
+                                                      also sees a temporal prior: an
+                                                      IntegerNet on the previous decoded
+                                                      latent (2M features, fixed point)
+
+The inter y model is the image codec's SliceContextGaussian (channel slices + a
+parallel checkerboard, not a serial masked convolution), predicting a mean and a
+scale per element, so the coded symbol is the latent's residual against the
+temporal-and-spatial prediction. Every network that picks a CDF is an IntegerNet:
+the decoder, on any device, reproduces the encoder's indexes bit for bit.
+
+Shapes: frames N x 3 x H x W in [0, 1] (H, W multiples of 64); latents N x M x H/16 x W/16.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...entropy_models.context.slices import FRAC
+from ...entropy_models.integer import IntegerNet
+from ..image.models import ImageModel, _hyper
+
+
+def temporal_prior(M: int, N: int) -> IntegerNet:
+    """T: y_hat_{t-1} (M channels, FRAC fixed point) -> 2M features at the same size."""
+    return IntegerNet(nn.Conv2d(M, N, 3, padding=1), nn.ReLU(), nn.Conv2d(N, N, 3, padding=1), nn.ReLU(),
+                      nn.Conv2d(N, 2 * M, 3, padding=1), in_frac_bits=FRAC, out_frac_bits=FRAC)
+
+
+class VideoModel(nn.Module):
+    """The image model (transforms, gains, intra entropy model) + the inter entropy model.
+
+    forward(frames, quality) -> per-frame {"x_hat", "likelihoods"} for training;
+    compress_frame / decompress_frame code one frame given the previous decoded latent."""
+
+    def __init__(self, image: ImageModel):
+        super().__init__()
+        self.image = image
+        spec = image.spec
+        self.temporal = temporal_prior(spec.M, spec.N)
+        self.inter = _hyper(spec, context_channels=2 * spec.M)
+
+    @property
+    def spec(self):
+        return self.image.spec
+
+    def inter_parameters(self):
+        """What trains when the image model stays frozen: the temporal prior and the inter model."""
+        return [*self.temporal.parameters(), *self.inter.parameters()]
+
+    def forward(self, frames: torch.Tensor, quality, train_transforms: bool = False):
+        """frames: T x N x 3 x H x W. Frame 0 is intra, the rest inter, each conditioned on
+        the previous frame's decoded latent. Returns a list of per-frame dicts."""
+        image = self.image
+        gain = image.gain(quality)
+        out, y_prev = [], None
+        for t in range(frames.shape[0]):
+            with torch.set_grad_enabled(train_transforms and torch.is_grad_enabled()):
+                y = image.g_a(frames[t]) * gain
+            if t == 0:
+                with torch.set_grad_enabled(train_transforms and torch.is_grad_enabled()):
+                    y_hat, lik = image.entropy(y)
+            else:
+                y_hat, lik = self.inter(y, context=self.temporal(y_prev))
+            x_hat = image.g_s(y_hat / gain) if train_transforms else None
+            out.append({"y_hat": y_hat, "x_hat": x_hat, "likelihoods": lik, "intra": t == 0})
+            y_prev = y_hat
+        return out
+
+    def update(self, force: bool = False) -> bool:
+        updated = self.image.update(force=force)
+        if force or not self.temporal.frozen:
+            self.temporal.freeze()
+            updated = True
+        return self.inter.update(force=force) or updated
+
+    # ---------------------------------------------------------------- coding, one frame
+    @torch.no_grad()
+    def compress_frame(self, x: torch.Tensor, quality: int, prev_q: torch.Tensor | None, threads=None) -> dict:
+        """x: 1 x 3 x H x W; prev_q: the previous decoded latent (int64 FRAC fixed point) or
+        None for an intra frame. Returns Hyperprior.compress's dict (with "y_hat_q")."""
+        y = self.image.analysis(x) * self.image.gain(quality)
+        if prev_q is None:
+            return self.image.entropy.compress(y, threads=threads)
+        return self.inter.compress(y, threads=threads, context_q=self.temporal.forward_int(prev_q))
+
+    @torch.no_grad()
+    def decompress_frame(self, z_strings, y_strings, z_shape, prev_q: torch.Tensor | None, threads=None):
+        """The decoded latent (int64 FRAC fixed point) of one frame."""
+        if prev_q is None:
+            return self.image.entropy.decompress(z_strings, y_strings, z_shape, threads=threads, fixed=True)
+        return self.inter.decompress(z_strings, y_strings, z_shape, threads=threads,
+                                     context_q=self.temporal.forward_int(prev_q), fixed=True)
+
+    @torch.no_grad()
+    def synthesize(self, y_hat_q: torch.Tensor, quality: int) -> torch.Tensor:
+        from ...entropy_models.integer import from_fixed
+
+        return self.image.synthesize(from_fixed(y_hat_q, FRAC), quality)

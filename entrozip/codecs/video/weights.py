@@ -1,0 +1,115 @@
+"""The video model's weights: the shipped image model + the inter entropy model's own.
+
+Shipped files hold only what the video model adds (`temporal.*`, `inter.*`: the
+temporal prior and the inter hyperprior), as safetensors beside this file with
+`manifest.json`; the image part is the image codec's shipped `elic`. Without
+shipped video weights the inter model is the intra model copied (temporal
+features at zero weight): it codes correctly, at intra efficiency, and says so
+(`trained: False`). A stream records `weights_id`, the hash of the whole model's
+state after update(), so it only decodes with the weights that wrote it.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from ...errors import FormatError
+from ..image.weights import load_model as load_image_model
+from ..image.weights import weights_id
+from .model import VideoModel
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+IMAGE_MODEL = "elic"
+NAME = "stem"
+INIT_SEED = 20261127
+OWN = ("temporal.", "inter.")  # the keys the video weights files hold
+
+
+def manifest() -> dict:
+    path = WEIGHTS_DIR / "manifest.json"
+    return json.loads(path.read_text())["models"] if path.exists() else {}
+
+
+def initial_video_model(trained_image: bool = True) -> VideoModel:
+    """The image model (its shipped weights, a private copy) + a seeded inter model."""
+    from ..image.weights import WEIGHTS_DIR as IMAGE_DIR
+    from ..image.weights import initial_model, load_weights
+    from ..image.weights import manifest as image_manifest
+
+    image = initial_model(IMAGE_MODEL)
+    entry = image_manifest().get(IMAGE_MODEL)
+    if trained_image and entry:
+        load_weights(image, [IMAGE_DIR / f for f in entry["files"]])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        video = VideoModel(image)
+    return video
+
+
+def export_weights(video: VideoModel, dst_dir, meta: dict) -> dict:
+    """Write the video model's own weights (parameters bf16, buffers as they are, after
+    rebuilding tables and integer nets from the bf16 parameters). Returns the manifest entry."""
+    from safetensors.torch import save_file
+
+    dst_dir = Path(dst_dir)
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    fresh = initial_video_model()
+    params = {n for n, _ in fresh.named_parameters()}
+    state = {k: (v.detach().cpu().to(torch.bfloat16).float() if k in params else v.detach().cpu())
+             for k, v in video.state_dict().items()}
+    fresh.load_state_dict(state, strict=True)
+    fresh.eval()
+    fresh.update(force=True)
+    own = {k: (v.to(torch.bfloat16) if k in params else v).contiguous()
+           for k, v in fresh.state_dict().items() if k.startswith(OWN)}
+    fname = f"{NAME}.0.safetensors"
+    save_file(own, str(dst_dir / fname), metadata={"model": NAME, "format": "entrozip-video-weights-v1"})
+    entry = {"files": [fname], "weights_id": weights_id(fresh), "image_model": IMAGE_MODEL, **meta}
+    (dst_dir / f"{NAME}.json").write_text(json.dumps(entry, indent=1) + "\n")
+    return entry
+
+
+def ship(src_dir) -> dict:
+    """Copy exported video weights into the package and record them in manifest.json."""
+    import shutil
+
+    src_dir = Path(src_dir)
+    entry = json.loads((src_dir / f"{NAME}.json").read_text())
+    WEIGHTS_DIR.mkdir(exist_ok=True)
+    for f in entry["files"]:
+        shutil.copy2(src_dir / f, WEIGHTS_DIR / f)
+    (WEIGHTS_DIR / "manifest.json").write_text(json.dumps({"models": {NAME: entry}}, indent=1) + "\n")
+    load_video_model.cache_clear()
+    return entry
+
+
+@lru_cache(maxsize=2)
+def load_video_model(device: str = "cpu") -> tuple[VideoModel, str, dict]:
+    """(model in eval mode with tables and integer nets built, weights_id, manifest entry or {})."""
+    from safetensors.torch import load_file
+
+    from ...train.video import init_inter_from_intra
+
+    entry = manifest().get(NAME, {})
+    video = initial_video_model()
+    _, image_wid, _ = load_image_model(IMAGE_MODEL)  # the shipped image weights must check out
+    if entry:
+        state = {}
+        for f in entry["files"]:
+            state.update(load_file(str(WEIGHTS_DIR / f)))
+        missing = [k for k in video.state_dict() if k.startswith(OWN) and k not in state]
+        if missing or any(not k.startswith(OWN) for k in state):
+            raise FormatError(f"video weights files do not match the model ({missing[:3]})")
+        video.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                              strict=False)
+    else:
+        init_inter_from_intra(video)
+    video.eval()
+    video.update(force=not entry)
+    wid = weights_id(video)
+    if entry and entry.get("weights_id") not in (None, wid):
+        raise FormatError(f"shipped video weights hash to {wid}, the manifest says {entry['weights_id']}")
+    return video.to(device), wid, entry

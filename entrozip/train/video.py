@@ -1,0 +1,161 @@
+"""Training the video model's spatiotemporal entropy model on synthetic clips.
+
+There is no video training set here, so clips are synthesised from still photos
+(BSDS500): a crop window that pans, zooms and turns a little from frame to frame
+over one photo, with a brightness drift and fresh sensor noise per frame
+(`ClipSampler`). The evaluation clips are never used.
+
+The image model (transforms, gains, intra entropy model) is the shipped one and
+stays frozen: every frame goes through the same transforms (STEM's premise), so
+what is learned is how to code an inter latent given the previous decoded latent
+— the temporal prior T and the inter hyperprior. With the transforms fixed the
+distortion does not depend on these networks, so the loss is the rate of the
+inter frames alone (bits per pixel, y and z), over random qualities (one model
+serves all eight, through the image model's gains).
+
+The inter model starts as a copy of the intra one with the temporal features'
+weights at zero, so training starts from intra coding and can only improve on it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..codecs.image.models import QUALITIES
+from .data import CropSampler
+
+
+class ClipSampler:
+    """sample(batch, frames) -> frames x batch x 3 x crop x crop in [0, 1]: synthetic motion.
+
+    Per clip: a velocity of up to `max_shift` pixels per frame, a zoom of up to +-2 % and a
+    rotation of up to +-1 degree per frame, a brightness drift of up to +-3 % per frame,
+    and Gaussian noise of sigma up to 2/255 drawn afresh for every frame."""
+
+    def __init__(self, folders, crop: int, device="cpu", seed: int = 0, max_shift: float = 6.0,
+                 progress: bool = True):
+        self.crop, self.device, self.max_shift = crop, device, max_shift
+        self.window = int(crop * 1.5) // 16 * 16  # room for the motion inside each photo
+        self.photos = CropSampler(folders, self.window, device, seed, progress)
+        self.generator = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def sample(self, batch: int, frames: int) -> torch.Tensor:
+        g, dev = self.generator, self.device
+        big = self.photos.sample(batch)  # B x 3 x S x S
+        S, c = self.window, self.crop
+
+        def u(lo, hi):
+            return lo + (hi - lo) * torch.rand(batch, generator=g, device=dev)
+
+        vx, vy = u(-self.max_shift, self.max_shift), u(-self.max_shift, self.max_shift)
+        zoom, turn = u(-0.02, 0.02), u(-math.pi / 180, math.pi / 180)
+        drift, sigma = u(-0.03, 0.03), u(0, 2 / 255)
+        out = []
+        for t in range(frames):
+            scale = (c / S) / (1 + zoom) ** t
+            a = turn * t
+            theta = torch.stack([torch.stack([scale * torch.cos(a), -scale * torch.sin(a), 2 * vx * t / S], -1),
+                                 torch.stack([scale * torch.sin(a), scale * torch.cos(a), 2 * vy * t / S], -1)], 1)
+            grid = F.affine_grid(theta, (batch, 3, c, c), align_corners=False)
+            x = F.grid_sample(big, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            x = x * (1 + drift * t).view(-1, 1, 1, 1)
+            x = x + sigma.view(-1, 1, 1, 1) * torch.randn(x.shape, generator=g, device=dev)
+            out.append(x.clamp(0, 1))
+        return torch.stack(out)
+
+
+def init_inter_from_intra(video) -> None:
+    """Copy the intra entropy model into the inter one; the y model's first layers get zero
+    weights on the temporal features, so the inter model starts as the intra model."""
+    intra, inter = video.image.entropy.state_dict(), video.inter.state_dict()
+    two_m = 2 * video.spec.M
+    with torch.no_grad():
+        for name, dst in inter.items():
+            src = intra.get(name)
+            if src is None:
+                continue
+            if src.shape == dst.shape:
+                dst.copy_(src)
+            elif name.endswith("layers.0.conv.weight") and dst.shape[1] == src.shape[1] + two_m:
+                dst.zero_()
+                dst[:, :two_m] = src[:, :two_m]  # h_s features
+                dst[:, 2 * two_m:] = src[:, two_m:]  # channel and spatial context
+    video.inter.load_state_dict(inter)
+
+
+def inter_bpp(outs, pixels: int) -> torch.Tensor:
+    """Bits per pixel of the inter frames (y and z), averaged over frames and batch."""
+    bits = 0
+    inter = [o for o in outs if not o["intra"]]
+    for o in inter:
+        for lik in o["likelihoods"].values():
+            bits = bits + (-torch.log2(lik.clamp_min(1e-9))).sum()
+    n = inter[0]["y_hat"].shape[0] * len(inter)
+    return bits / (n * pixels)
+
+
+def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: int = 3, lr: float = 1e-4,
+          device: str = "cpu", seed: int = 0, progress: bool = True, log_every: int = 50) -> dict:
+    """Train the inter entropy model for `minutes`; export weights + manifest entry to OUT."""
+    from ..codecs.video.weights import export_weights, initial_video_model
+
+    torch.manual_seed(seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    folders = [data] if isinstance(data, (str, Path)) else list(data)
+    sampler = ClipSampler(folders, crop, device, seed, progress=progress)
+    video = initial_video_model(trained_image=True).to(device)
+    init_inter_from_intra(video)
+    video.image.eval()
+    for p in video.image.parameters():
+        p.requires_grad_(False)
+    video.temporal.train()
+    video.inter.train()
+    main = [p for n, p in video.inter.named_parameters() if not n.endswith("quantiles")] + \
+        list(video.temporal.parameters())
+    aux = [p for n, p in video.inter.named_parameters() if n.endswith("quantiles")]
+    opt = torch.optim.Adam(main, lr=lr)
+    aux_opt = torch.optim.Adam(aux, lr=1e-3)
+    log = open(out / "train_video.log.jsonl", "w")
+    start, step, ema = time.perf_counter(), 0, None
+    bar = tqdm(total=int(minutes * 60), desc="train video", unit="s", disable=not progress)
+    while time.perf_counter() - start < minutes * 60:
+        clip = sampler.sample(batch, frames)
+        quality = torch.randint(QUALITIES, (batch,), device=device)
+        outs = video(clip, quality)
+        loss = inter_bpp(outs, crop * crop)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main, 1.0)
+        opt.step()
+        aux_loss = video.inter.entropy_bottleneck.loss()
+        aux_opt.zero_grad(set_to_none=True)
+        aux_loss.backward()
+        aux_opt.step()
+        step += 1
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % log_every == 0:
+            log.write(json.dumps({"step": step, "minutes": (time.perf_counter() - start) / 60,
+                                  "inter_bpp": ema}) + "\n")
+            log.flush()
+        bar.n = min(int(time.perf_counter() - start), bar.total)
+        bar.set_postfix(step=step, inter_bpp=f"{ema:.4f}")
+    bar.close()
+    log.close()
+    minutes_run = (time.perf_counter() - start) / 60
+    video.eval()
+    meta = {"trained": True, "data": [str(f) for f in folders], "data_licence": "BSDS500: research use",
+            "synthetic_clips": "pans, zooms, rotations, brightness drift and noise over still photos "
+                               "(train/video.py ClipSampler); no video and no evaluation clip was used",
+            "training": {"steps": step, "minutes": round(minutes_run, 1), "batch": batch, "crop": crop,
+                         "frames": frames, "lr": lr, "seed": seed, "device": str(device),
+                         "frozen": "the image model (transforms, gains, intra entropy model)",
+                         "final_inter_bpp": ema}}
+    entry = export_weights(video, out, meta)
+    return entry

@@ -145,3 +145,12 @@ def test_cli_compresses_a_clip_and_restores_y4m(tmp_path, carphone):
     back = list(frames)
     assert len(back) == 2 and (meta["width"], meta["height"]) == (176, 144)
     assert psnr(back[0], carphone[1][0]) > 24  # through 4:2:0 and back: still the same picture
+
+
+def test_rd_harness_measures_the_learned_codec(tmp_path, carphone):
+    from entrozip.eval import video
+
+    res = video.evaluate(["stem"], CLIP, tmp_path, max_frames=2, progress=False)["stem"]["results"]
+    assert res["quality"] == list(video.LearnedVideo.qualities)
+    assert res["bpp"] == sorted(res["bpp"]) and res["bpp"][0] > 0  # more quality, more bits
+    assert res["psnr-rgb"][-1] > res["psnr-rgb"][0] > 20 and all(p > 20 for p in res["psnr-yuv"])

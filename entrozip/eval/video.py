@@ -48,6 +48,14 @@ VIDEO_BASELINES = {
     "svtav1": FfmpegCodec("svtav1", "AV1 (libsvtav1, preset 8, CRF)",
                           ("-c:v", "libsvtav1", "-preset", "8", "-crf", "{q}", "-pix_fmt", "yuv420p"),
                           (25, 32, 39, 46, 53)),
+    # low delay, the learned codec's structure: I then P frames only, an intra frame every 32
+    "x264-ld": FfmpegCodec("x264-ld", "H.264 low delay (libx264 veryslow, zerolatency, GOP 32, no B, CRF)",
+                           ("-c:v", "libx264", "-preset", "veryslow", "-tune", "zerolatency", "-g", "32", "-bf", "0",
+                            "-crf", "{q}", "-pix_fmt", "yuv420p"), (18, 23, 28, 33, 38)),
+    "x265-ld": FfmpegCodec("x265-ld", "HEVC low delay (libx265 veryslow, zerolatency, GOP 32, no B, CRF)",
+                           ("-c:v", "libx265", "-preset", "veryslow", "-tune", "zerolatency", "-crf", "{q}",
+                            "-pix_fmt", "yuv420p", "-x265-params",
+                            "keyint=32:min-keyint=32:bframes=0:log-level=error"), (18, 23, 28, 33, 38)),
     "vvenc": FfmpegCodec("vvenc", "VVC (libvvenc, preset faster, QP)",
                          ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-pix_fmt", "yuv420p"),
                          (22, 27, 32, 37, 42)),
@@ -137,22 +145,72 @@ def measure(codec: FfmpegCodec, src: Source, q, workdir: Path) -> dict:
         a_rgb, b_rgb = _rgb(src, ya[i], ua[i], va[i]), _rgb(src, yb[i], ub[i], vb[i])
         per_frame.append((metrics.weighted_yuv_psnr(py, pu, pv), py, pu, pv, metrics.psnr(a_rgb, b_rgb),
                           metrics.ms_ssim(a_rgb, b_rgb)))
+    return summarize(src, q, per_frame, out.stat().st_size, t1 - t0, t2 - t1, " ".join(cmd))
+
+
+def summarize(src: Source, q, per_frame, size: int, enc_s: float, dec_s: float, command: str) -> dict:
+    """One result row from per-frame (psnr-yuv, y, u, v, psnr-rgb, ms-ssim-rgb) tuples."""
     cols = list(zip(*per_frame))
 
     def mean(column):  # frames coded losslessly (inf) or too small for MS-SSIM (None) are left out
         vals = [v for v in column if v is not None and np.isfinite(v)]
         return float(np.mean(vals)) if vals else None
 
-    size = out.stat().st_size
+    n = len(per_frame)
     return {
-        "quality": q, "frames": len(dec), "bytes": size,
-        "bpp": 8 * size / (len(dec) * src.width * src.height),
-        "kbps": 8 * size / 1000 / (len(dec) / float(src.fps)),
+        "quality": q, "frames": n, "bytes": size,
+        "bpp": 8 * size / (n * src.width * src.height),
+        "kbps": 8 * size / 1000 / (n / float(src.fps)),
         "psnr-yuv": mean(cols[0]), "psnr-y": mean(cols[1]), "psnr-u": mean(cols[2]), "psnr-v": mean(cols[3]),
         "psnr-rgb": mean(cols[4]), "ms-ssim-rgb": mean(cols[5]),
-        "encoding_time": t1 - t0, "decoding_time": t2 - t1,
-        "command": " ".join(cmd),
+        "encoding_time": enc_s, "decoding_time": dec_s, "command": command,
     }
+
+
+class LearnedVideo:
+    """entrozip's own video codec in the same table: frames in as the source's RGB (its
+    matrix and range), decoded RGB compared in RGB and, converted back the same way and
+    4:2:0-subsampled, in YUV. bpp counts the whole .ezc file."""
+
+    name = "stem"
+    description = "entrozip video: STEM (elic transforms for every frame + spatiotemporal entropy model), low delay"
+    qualities = (1, 3, 5, 7)
+    suffix = ".ezc"
+
+    def __init__(self, intra_period: int = 32):
+        self.intra_period = intra_period
+
+    def measure(self, src: Source, q, workdir: Path) -> dict:
+        from ..codecs.video import VideoCodec
+
+        codec = VideoCodec(quality=q, intra_period=self.intra_period)
+        ya, ua, va = src.planes(src.frames)
+        rgb = [_rgb(src, ya[i], ua[i], va[i]) for i in range(len(src.frames))]
+        t0 = time.perf_counter()
+        blob = codec.compress(rgb, fps=src.fps)
+        t1 = time.perf_counter()
+        dec = list(codec.decompress(blob))
+        t2 = time.perf_counter()
+        (workdir / f"stem-{q}.ezc").write_bytes(blob)
+        per_frame = []
+        for i, d in enumerate(dec):
+            ycc = metrics.rgb_to_ycbcr(d, src.matrix, src.full_range).astype(np.float64)
+            h, w = src.height, src.width
+            yb = np.clip(np.rint(ycc[..., 0]), 0, 255)
+            ub, vb = (np.clip(np.rint(ycc[..., c].reshape(h // 2, 2, w // 2, 2).mean((1, 3))), 0, 255) for c in (1, 2))
+            py, pu, pv = metrics.psnr(ya[i], yb), metrics.psnr(ua[i], ub), metrics.psnr(va[i], vb)
+            per_frame.append((metrics.weighted_yuv_psnr(py, pu, pv), py, pu, pv, metrics.psnr(rgb[i], d),
+                              metrics.ms_ssim(rgb[i], d)))
+        return summarize(src, q, per_frame, len(blob), t1 - t0, t2 - t1,
+                         f"entrozip.open_codec('video', quality={q}, intra_period={self.intra_period}) (CPU)")
+
+
+def codec_named(name: str):
+    if name == LearnedVideo.name:
+        return LearnedVideo()
+    if name not in VIDEO_BASELINES:
+        raise ValueError(f"unknown video codec {name!r}; available: stem, {', '.join(VIDEO_BASELINES)}")
+    return VIDEO_BASELINES[name]
 
 
 def evaluate(names, video, out, max_frames=None, progress: bool = True) -> dict:
@@ -165,15 +223,14 @@ def evaluate(names, video, out, max_frames=None, progress: bool = True) -> dict:
     results = {}
     with tempfile.TemporaryDirectory(prefix="ez-video-") as tmp:
         for name in names:
-            if name not in VIDEO_BASELINES:
-                raise ValueError(f"unknown video codec {name!r}; available: {', '.join(VIDEO_BASELINES)}")
-            codec = VIDEO_BASELINES[name]
+            codec = codec_named(name)
             raw = out / "raw" / f"{name}.jsonl"
             kept = [r for r in resume_log(raw) if r.get("video") == src.path.name and r["frames"] == len(src.frames)]
             done = {r["quality"] for r in kept}
             with open(raw, "a") as log:
                 for q in tqdm([q for q in codec.qualities if q not in done], desc=name, disable=not progress):
-                    rec = {"video": src.path.name, **measure(codec, src, q, Path(tmp))}
+                    m = codec.measure(src, q, Path(tmp)) if hasattr(codec, "measure") else measure(codec, src, q, Path(tmp))
+                    rec = {"video": src.path.name, **m}
                     log.write(json.dumps(rec) + "\n")
                     log.flush()
                     kept.append(rec)

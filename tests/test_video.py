@@ -154,3 +154,14 @@ def test_rd_harness_measures_the_learned_codec(tmp_path, carphone):
     assert res["quality"] == list(video.LearnedVideo.qualities)
     assert res["bpp"] == sorted(res["bpp"]) and res["bpp"][0] > 0  # more quality, more bits
     assert res["psnr-rgb"][-1] > res["psnr-rgb"][0] > 20 and all(p > 20 for p in res["psnr-yuv"])
+
+
+def test_a_file_that_is_not_a_video_is_one_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "x.mp4").write_bytes(b"not a video at all" * 10)
+    r = subprocess.run([sys.executable, "-m", "entrozip.cli", "compress", str(tmp_path / "x.mp4"),
+                        str(tmp_path / "x.ezc")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no video stream" in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "x.ezc").exists()

@@ -92,7 +92,9 @@ class VideoCodec:
             if is_intra:
                 intra.append(n)
             writer.add(frame_name(n), pack_parts([b"I" if is_intra else b"P", out["z"][0], *out["y"]]))
-        count = n + 1 if intra else 0
+        if not intra:
+            raise ValueError("no frames to compress")
+        count = n + 1
         if audio:
             writer.add("audio", audio)
         writer.add("index", json.dumps({"frames": count, "intra": intra}).encode())
@@ -131,8 +133,12 @@ class VideoCodec:
                     audio = a.read_bytes() if extract_audio(src, a) else None
             else:
                 warnings.warn(f"{src}: its audio is dropped (keep_audio=False)", stacklevel=2)
-        with open(dst, "wb") as f:
-            n = self.compress_to(f, frames, meta, audio, progress)
+        try:
+            with open(dst, "wb") as f:
+                n = self.compress_to(f, frames, meta, audio, progress)
+        except BaseException:
+            Path(dst).unlink(missing_ok=True)  # no half-written file is left behind
+            raise
         return {"frames": n, "bytes": Path(dst).stat().st_size, **meta}
 
     # ---------------------------------------------------------------- decompress

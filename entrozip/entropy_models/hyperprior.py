@@ -11,7 +11,8 @@ checkerboard passes) for the whole batch.
 Side information: `context` (training, float) / `context_q` (coding, FRAC fixed
 point) — features at y's resolution that the decoder has too, such as a temporal
 prior from the previous frame's latent — are concatenated after h_s's features;
-y_model's hyper_channels count both.
+y_model's hyper_channels count both. `mean_prior` / `mean_prior_q` (y's shape) is
+added to every predicted mean (y_model codes the residual against it).
 """
 from __future__ import annotations
 
@@ -37,11 +38,11 @@ class Hyperprior(nn.Module):
         self.entropy_bottleneck = EntropyBottleneck(z_channels)
         self.y_model = y_model
 
-    def forward(self, y: torch.Tensor, context: torch.Tensor | None = None):
+    def forward(self, y: torch.Tensor, context: torch.Tensor | None = None, mean_prior: torch.Tensor | None = None):
         """Training: (y_hat, {"y": likelihoods, "z": likelihoods})."""
         z_hat, z_lik = self.entropy_bottleneck(self.h_a(y))
         hyper = self.h_s(z_hat)
-        y_hat, y_lik = self.y_model(y, hyper if context is None else torch.cat([hyper, context], dim=1))
+        y_hat, y_lik = self.y_model(y, hyper if context is None else torch.cat([hyper, context], dim=1), mean_prior)
         return y_hat, {"y": y_lik, "z": z_lik}
 
     def update(self, force: bool = False) -> bool:
@@ -58,7 +59,7 @@ class Hyperprior(nn.Module):
 
     @torch.no_grad()
     def compress(self, y: torch.Tensor, threads: int | None = None, backend: str | None = None,
-                 context_q: torch.Tensor | None = None) -> dict:
+                 context_q: torch.Tensor | None = None, mean_prior_q: torch.Tensor | None = None) -> dict:
         """{"z": [bytes] per item, "y": [bytes] per step, "z_shape": (h, w),
         "steps": [(symbols, indexes)], "y_hat": float y_hat}."""
         z = self.h_a(y)
@@ -67,7 +68,7 @@ class Hyperprior(nn.Module):
         hyper_q = self._hyper_q(z_hat, context_q)
         if hyper_q.shape[-2:] != y.shape[-2:]:
             raise ValueError(f"h_s gives {tuple(hyper_q.shape[-2:])}, y is {tuple(y.shape[-2:])}")
-        steps, y_hat_q = self.y_model.compress(y, hyper_q)
+        steps, y_hat_q = self.y_model.compress(y, hyper_q, mean_prior_q)
         model = self.y_model.gaussian_conditional._coding_model()
         y_strings = [rans.encode(s, model, i, threads=threads, backend=backend) for s, i in steps]
         return {"z": z_strings, "y": y_strings, "z_shape": tuple(z.shape[-2:]), "steps": steps,
@@ -75,7 +76,8 @@ class Hyperprior(nn.Module):
 
     @torch.no_grad()
     def decompress(self, z_strings, y_strings, z_shape, threads: int | None = None, backend: str | None = None,
-                   context_q: torch.Tensor | None = None, fixed: bool = False) -> torch.Tensor:
+                   context_q: torch.Tensor | None = None, mean_prior_q: torch.Tensor | None = None,
+                   fixed: bool = False) -> torch.Tensor:
         """y_hat (float; with fixed=True the FRAC fixed-point int64 it comes from) from
         compress's streams."""
         if len(y_strings) != self.y_model.num_steps():
@@ -86,5 +88,5 @@ class Hyperprior(nn.Module):
         def decode_step(i, indexes):
             return rans.decode(y_strings[i], model, indexes, threads=threads, backend=backend)
 
-        y_hat_q = self.y_model.decompress(decode_step, self._hyper_q(z_hat, context_q))
+        y_hat_q = self.y_model.decompress(decode_step, self._hyper_q(z_hat, context_q), mean_prior_q)
         return y_hat_q if fixed else from_fixed(y_hat_q, FRAC)

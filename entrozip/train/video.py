@@ -8,13 +8,15 @@ over one photo, with a brightness drift and fresh sensor noise per frame
 The image model (transforms, gains, intra entropy model) is the shipped one and
 stays frozen: every frame goes through the same transforms (STEM's premise), so
 what is learned is how to code an inter latent given the previous decoded latent
-— the temporal prior T and the inter hyperprior. With the transforms fixed the
+— the temporal prior T and the inter parameter networks (the hyperprior and the
+context networks are the image model's). With the transforms fixed the
 distortion does not depend on these networks, so the loss is the rate of the
 inter frames alone (bits per pixel, y and z), over random qualities (one model
 serves all eight, through the image model's gains).
 
-The inter model starts as a copy of the intra one with the temporal features'
-weights at zero, so training starts from intra coding and can only improve on it.
+The inter parameter networks start as copies of the intra ones with the temporal
+features' weights at zero and the mean outputs at zero, so training starts from
+coding each latent's residual against the previous one with the intra scales.
 """
 from __future__ import annotations
 
@@ -86,7 +88,18 @@ def init_inter_from_intra(video) -> None:
                 dst.zero_()
                 dst[:, :two_m] = src[:, :two_m]  # h_s features
                 dst[:, 2 * two_m:] = src[:, two_m:]  # channel and spatial context
+        # the mean half of each parameter network's output starts at zero: mean = the prior
+        for net in video.inter.y_model.param_nets:
+            last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            g = last.out_channels // 2
+            inter_last = [k for k in inter if k.startswith(_prefix(video.inter, net)) and k.endswith("conv.weight")][-1]
+            inter[inter_last][g:] = 0
+            inter[inter_last[: -len("weight")] + "bias"][g:] = 0
     video.inter.load_state_dict(inter)
+
+
+def _prefix(root, module) -> str:
+    return next(n for n, m in root.named_modules() if m is module) + "."
 
 
 def inter_bpp(outs, pixels: int) -> torch.Tensor:
@@ -116,12 +129,9 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     for p in video.image.parameters():
         p.requires_grad_(False)
     video.temporal.train()
-    video.inter.train()
-    main = [p for n, p in video.inter.named_parameters() if not n.endswith("quantiles")] + \
-        list(video.temporal.parameters())
-    aux = [p for n, p in video.inter.named_parameters() if n.endswith("quantiles")]
+    video.inter.y_model.param_nets.train()
+    main = video.own_parameters()
     opt = torch.optim.Adam(main, lr=lr)
-    aux_opt = torch.optim.Adam(aux, lr=1e-3)
     log = open(out / "train_video.log.jsonl", "w")
     start, step, ema = time.perf_counter(), 0, None
     bar = tqdm(total=int(minutes * 60), desc="train video", unit="s", disable=not progress)
@@ -134,10 +144,6 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main, 1.0)
         opt.step()
-        aux_loss = video.inter.entropy_bottleneck.loss()
-        aux_opt.zero_grad(set_to_none=True)
-        aux_loss.backward()
-        aux_opt.step()
         step += 1
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         if step % log_every == 0:

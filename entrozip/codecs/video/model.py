@@ -8,16 +8,21 @@ is entropy-coded:
 
     intra  y_t | z_t                                  the image model's own hyperprior
                                                       + channel/checkerboard context
-    inter  y_t | z_t, T(y_hat_{t-1})                  a second hyperprior whose y model
-                                                      also sees a temporal prior: an
-                                                      IntegerNet on the previous decoded
-                                                      latent (2M features, fixed point)
+    inter  y_t | z_t, T(y_hat_{t-1})                  the same hyperprior (h_a, h_s, z prior),
+                                                      channel and checkerboard context nets,
+                                                      with its own parameter networks, which
+                                                      also see a temporal prior: an IntegerNet
+                                                      on the previous decoded latent (2M
+                                                      features, fixed point)
 
 The inter y model is the image codec's SliceContextGaussian (channel slices + a
-parallel checkerboard, not a serial masked convolution), predicting a mean and a
-scale per element, so the coded symbol is the latent's residual against the
-temporal-and-spatial prediction. Every network that picks a CDF is an IntegerNet:
-the decoder, on any device, reproduces the encoder's indexes bit for bit.
+parallel checkerboard, not a serial masked convolution), predicting a scale and a
+mean per element; the mean is the previous decoded latent plus the networks'
+correction (a mean prior), so the coded symbol is the latent's residual against
+the temporal-and-spatial prediction from the first training step on. Only T and the inter parameter networks are the
+video model's own (~6 MB shipped); everything else is shared with the image model.
+Every network that picks a CDF is an IntegerNet: the decoder, on any device,
+reproduces the encoder's indexes bit for bit.
 
 Shapes: frames N x 3 x H x W in [0, 1] (H, W multiples of 64); latents N x M x H/16 x W/16.
 """
@@ -49,14 +54,20 @@ class VideoModel(nn.Module):
         spec = image.spec
         self.temporal = temporal_prior(spec.M, spec.N)
         self.inter = _hyper(spec, context_channels=2 * spec.M)
+        intra = image.entropy  # shared: everything but the parameter networks
+        self.inter.h_a, self.inter.h_s, self.inter.entropy_bottleneck = intra.h_a, intra.h_s, intra.entropy_bottleneck
+        y, y_intra = self.inter.y_model, intra.y_model
+        y.channel_nets, y.spatial_nets = y_intra.channel_nets, y_intra.spatial_nets
+        y.gaussian_conditional = y_intra.gaussian_conditional
 
     @property
     def spec(self):
         return self.image.spec
 
-    def inter_parameters(self):
-        """What trains when the image model stays frozen: the temporal prior and the inter model."""
-        return [*self.temporal.parameters(), *self.inter.parameters()]
+    def own_parameters(self):
+        """The video model's own parameters (the image model's stay frozen): T and the inter
+        parameter networks."""
+        return [*self.temporal.parameters(), *self.inter.y_model.param_nets.parameters()]
 
     def forward(self, frames: torch.Tensor, quality, train_transforms: bool = False):
         """frames: T x N x 3 x H x W. Frame 0 is intra, the rest inter, each conditioned on
@@ -71,7 +82,7 @@ class VideoModel(nn.Module):
                 with torch.set_grad_enabled(train_transforms and torch.is_grad_enabled()):
                     y_hat, lik = image.entropy(y)
             else:
-                y_hat, lik = self.inter(y, context=self.temporal(y_prev))
+                y_hat, lik = self.inter(y, context=self.temporal(y_prev), mean_prior=y_prev)
             x_hat = image.g_s(y_hat / gain) if train_transforms else None
             out.append({"y_hat": y_hat, "x_hat": x_hat, "likelihoods": lik, "intra": t == 0})
             y_prev = y_hat
@@ -92,7 +103,7 @@ class VideoModel(nn.Module):
         y = self.image.analysis(x) * self.image.gain(quality)
         if prev_q is None:
             return self.image.entropy.compress(y, threads=threads)
-        return self.inter.compress(y, threads=threads, context_q=self.temporal.forward_int(prev_q))
+        return self.inter.compress(y, threads=threads, context_q=self.temporal.forward_int(prev_q), mean_prior_q=prev_q)
 
     @torch.no_grad()
     def decompress_frame(self, z_strings, y_strings, z_shape, prev_q: torch.Tensor | None, threads=None):
@@ -100,7 +111,7 @@ class VideoModel(nn.Module):
         if prev_q is None:
             return self.image.entropy.decompress(z_strings, y_strings, z_shape, threads=threads, fixed=True)
         return self.inter.decompress(z_strings, y_strings, z_shape, threads=threads,
-                                     context_q=self.temporal.forward_int(prev_q), fixed=True)
+                                     context_q=self.temporal.forward_int(prev_q), mean_prior_q=prev_q, fixed=True)
 
     @torch.no_grad()
     def synthesize(self, y_hat_q: torch.Tensor, quality: int) -> torch.Tensor:

@@ -43,6 +43,10 @@ class SliceContextGaussian(nn.Module):
     compress(y, hyper_q) -> (steps, y_hat_q)   steps: [(symbols, indexes)] int32 arrays,
                                                 one per coding step, in decoding order
     decompress(decode_step, hyper_q) -> y_hat_q  decode_step(i, indexes) -> symbols
+
+    Each also takes an optional mean prior (N x M x H x W; float for training, FRAC
+    fixed point for coding), added to every predicted mean: the networks then predict
+    a correction to it (the video model passes the previous frame's latent).
     """
 
     def __init__(self, groups, hyper_channels: int, checkerboard: bool = True, hidden: int = 128, scale_table=None):
@@ -94,28 +98,32 @@ class SliceContextGaussian(nn.Module):
         """Features of slice k from the decoded earlier slices (None for the first)."""
         return self._run(self.channel_nets[k - 1], y_hat_before, integer) if k else None
 
-    def _params(self, k, hyper, chan, ctx, integer: bool):
+    def _params(self, k, hyper, chan, ctx, integer: bool, prior=None):
         """(scale, mean) of slice k from the hyper features, the channel context and
-        the spatial context (None: zeros, the anchors' pass)."""
+        the spatial context (None: zeros, the anchors' pass); `prior` (slice k of a mean
+        prior, same fixed point) is added to the mean: the networks predict a correction."""
         if self.direct:
-            return hyper.chunk(2, dim=1)
-        feats = [hyper] if chan is None else [hyper, chan]
-        if self.checkerboard:
-            n, _, h, w = hyper.shape
-            feats.append(ctx if ctx is not None else hyper.new_zeros(n, 2 * self.groups[k], h, w))
-        return self._run(self.param_nets[k], torch.cat(feats, dim=1), integer).chunk(2, dim=1)
+            scale, mean = hyper.chunk(2, dim=1)
+        else:
+            feats = [hyper] if chan is None else [hyper, chan]
+            if self.checkerboard:
+                n, _, h, w = hyper.shape
+                feats.append(ctx if ctx is not None else hyper.new_zeros(n, 2 * self.groups[k], h, w))
+            scale, mean = self._run(self.param_nets[k], torch.cat(feats, dim=1), integer).chunk(2, dim=1)
+        return (scale, mean) if prior is None else (scale, mean + prior)
 
     # -- training -------------------------------------------------------------------------
-    def forward(self, y: torch.Tensor, hyper: torch.Tensor):
+    def forward(self, y: torch.Tensor, hyper: torch.Tensor, mean_prior: torch.Tensor | None = None):
         mask = anchor_mask(y.shape[-2], y.shape[-1], y.device)
         y_hats, likelihoods = [], []
+        priors = [None] * len(self.groups) if mean_prior is None else mean_prior.split(self.groups, dim=1)
         for k, y_k in enumerate(y.split(self.groups, dim=1)):
             chan = self._channel_context(k, torch.cat(y_hats, dim=1) if k else None, integer=False)
-            scale, mean = self._params(k, hyper, chan, None, integer=False)
+            scale, mean = self._params(k, hyper, chan, None, integer=False, prior=priors[k])
             if self.checkerboard:
                 anchors = quantize_ste(y_k - mean) + mean
                 ctx = self.spatial_nets[k](keep(anchors, mask))
-                scale_n, mean_n = self._params(k, hyper, chan, ctx, integer=False)
+                scale_n, mean_n = self._params(k, hyper, chan, ctx, integer=False, prior=priors[k])
                 scale, mean = torch.where(mask, scale, scale_n), torch.where(mask, mean, mean_n)
             _, lik = self.gaussian_conditional(y_k, scale, mean)
             y_hats.append(quantize_ste(y_k - mean) + mean)
@@ -132,7 +140,7 @@ class SliceContextGaussian(nn.Module):
         return updated
 
     # -- coding ---------------------------------------------------------------------------
-    def _code(self, hyper_q: torch.Tensor, step) -> torch.Tensor:
+    def _code(self, hyper_q: torch.Tensor, step, mean_prior_q: torch.Tensor | None = None) -> torch.Tensor:
         """The decoding order, shared by encoder and decoder. step(i, k, mask, indexes,
         mean_q) -> symbols (int64, N x g x P) for slice k at the positions of mask."""
         if hyper_q.dtype != torch.int64 or hyper_q.dim() != 4:
@@ -144,10 +152,11 @@ class SliceContextGaussian(nn.Module):
         i, c0 = 0, 0
         for k, g in enumerate(self.groups):
             y_k = y_hat_q[:, c0:c0 + g]
+            prior = None if mean_prior_q is None else mean_prior_q[:, c0:c0 + g]
             chan = self._channel_context(k, y_hat_q[:, :c0], integer=True)
             for p, mask in enumerate(passes):
                 ctx = self.spatial_nets[k].forward_int(keep(y_k, anchors)) if p else None
-                scale_q, mean_q = self._params(k, hyper_q, chan, ctx, integer=True)
+                scale_q, mean_q = self._params(k, hyper_q, chan, ctx, integer=True, prior=prior)
                 mean_sel = mean_q[:, :, mask]
                 indexes = self.gaussian_conditional.indexes_from_fixed(scale_q[:, :, mask], FRAC)
                 symbols = step(i, k, mask, indexes, mean_sel)
@@ -157,7 +166,7 @@ class SliceContextGaussian(nn.Module):
         return y_hat_q
 
     @torch.no_grad()
-    def compress(self, y: torch.Tensor, hyper_q: torch.Tensor):
+    def compress(self, y: torch.Tensor, hyper_q: torch.Tensor, mean_prior_q: torch.Tensor | None = None):
         if not torch.isfinite(y).all():
             raise ValueError("the latent holds NaN or Inf")
         steps = []
@@ -169,13 +178,13 @@ class SliceContextGaussian(nn.Module):
             steps.append((symbols.to(torch.int32).reshape(-1).cpu().numpy(), indexes.reshape(-1).cpu().numpy()))
             return symbols
 
-        y_hat_q = self._code(hyper_q, encode_step)
+        y_hat_q = self._code(hyper_q, encode_step, mean_prior_q)
         return steps, y_hat_q
 
     @torch.no_grad()
-    def decompress(self, decode_step, hyper_q: torch.Tensor) -> torch.Tensor:
+    def decompress(self, decode_step, hyper_q: torch.Tensor, mean_prior_q: torch.Tensor | None = None) -> torch.Tensor:
         def step(i, k, mask, indexes, mean_q):
             symbols = decode_step(i, indexes.reshape(-1).cpu().numpy())
             return torch.from_numpy(np.asarray(symbols, dtype=np.int64)).to(mean_q.device).reshape(mean_q.shape)
 
-        return self._code(hyper_q, step)
+        return self._code(hyper_q, step, mean_prior_q)

@@ -36,9 +36,10 @@ from .data import CropSampler
 class ClipSampler:
     """sample(batch, frames) -> frames x batch x 3 x crop x crop in [0, 1]: synthetic motion.
 
-    Per clip: a velocity of up to `max_shift` pixels per frame, a zoom of up to +-2 % and a
-    rotation of up to +-1 degree per frame, a brightness drift of up to +-3 % per frame,
-    and Gaussian noise of sigma up to 2/255 drawn afresh for every frame."""
+    Per clip, with a speed s = u^2 (u uniform in [0, 1]: most clips move slowly, as most
+    video does, a few fast): a velocity of up to s * `max_shift` pixels per frame, a zoom
+    of up to +-2 s % and a rotation of up to +-s degree per frame, a brightness drift of up
+    to +-1 % per frame, and Gaussian noise of sigma up to 1/255 drawn afresh every frame."""
 
     def __init__(self, folders, crop: int, device="cpu", seed: int = 0, max_shift: float = 6.0,
                  progress: bool = True):
@@ -55,9 +56,10 @@ class ClipSampler:
         def u(lo, hi):
             return lo + (hi - lo) * torch.rand(batch, generator=g, device=dev)
 
-        vx, vy = u(-self.max_shift, self.max_shift), u(-self.max_shift, self.max_shift)
-        zoom, turn = u(-0.02, 0.02), u(-math.pi / 180, math.pi / 180)
-        drift, sigma = u(-0.03, 0.03), u(0, 2 / 255)
+        speed = u(0, 1) ** 2
+        vx, vy = speed * u(-self.max_shift, self.max_shift), speed * u(-self.max_shift, self.max_shift)
+        zoom, turn = speed * u(-0.02, 0.02), speed * u(-math.pi / 180, math.pi / 180)
+        drift, sigma = u(-0.01, 0.01), u(0, 1 / 255)
         out = []
         for t in range(frames):
             scale = (c / S) / (1 + zoom) ** t

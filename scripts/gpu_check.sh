@@ -6,6 +6,7 @@
 #   scripts/gpu_check.sh memcheck  the CUDA coder's batch and damage tests under compute-sanitizer memcheck
 #   scripts/gpu_check.sh df11      fused GPU decode of DF11-style tensors: identical bytes, GB/s vs a copy
 #   scripts/gpu_check.sh load      Llama-shaped LM from DF11 kept compressed on the GPU: peak memory, tokens/s
+#   scripts/gpu_check.sh video     video latents bit-exact across GPU and CPU; coding speed, GPU vs CPU
 #   scripts/gpu_check.sh splat     gsplat vs the CPU rasterizer; train lego (7k steps, <= 150k Gaussians),
 #                                  compress at every quality, PSNR on held-out views vs the uncompressed scene
 # Prepare here first: scripts/gpu_wheels.sh (slim wheels), and (the data is not beside the repo there)
@@ -13,14 +14,14 @@
 #   python scripts/pack_multiview.py ../shared/data/multiview/lego .data/lego --max-side 360 --background 1,1,1
 #   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude
 # then run with carry [".whl/common", ".kodak"] (image), [".whl/common", ".whl/rans"] (rans),
-# [".whl/common"] (df11, load) or [".whl/common", ".whl/splat", ".data/lego"] (splat); all of
+# [".whl/common"] (df11, load, video) or [".whl/common", ".whl/splat", ".data/lego"] (splat); all of
 # rans df11 splat memcheck fit one call (~62 MiB with the repo):
 #   bash scripts/gpu_check.sh rans df11 splat memcheck
 # Each target runs under a time limit (its own, and what is left of DEADLINE seconds, default
 # 570, for a 600 s call); gsplat's kernels compile in the background from the start.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh TARGET... (image rans df11 load splat memcheck)" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh TARGET... (image rans df11 load video splat memcheck)" >&2; exit 2; }
 out=${OUT:-/tmp/gpu_check}; mkdir -p "$out"
 
 check() {  # one target, in its own process (so `timeout` can stop it)
@@ -48,6 +49,11 @@ check() {  # one target, in its own process (so `timeout` can stop it)
       python3 bench/bench_weights_gpu.py --out "$out"
       return $failed
       ;;
+    video)  # GPU-encoded video decodes on the CPU and back (latents bit for bit), GPU timings
+      python3 -m pytest -q tests/test_video_gpu.py || failed=1
+      python3 bench/bench_video_gpu.py --out "$out" || failed=1
+      return $failed
+      ;;
     load)  # DF11 weights kept compressed on the GPU, decoded per block: memory, tokens/s, same outputs
       python3 -c "from entrozip.cuda_ext import load; load('rans')"
       python3 -m pytest -q tests/test_weights_gpu.py -k keep_compressed || failed=1
@@ -62,7 +68,7 @@ check() {  # one target, in its own process (so `timeout` can stop it)
       return $failed
       ;;
     *)
-      echo "unknown target $target (image, rans, df11, load, splat, memcheck)" >&2
+      echo "unknown target $target (image, rans, df11, load, video, splat, memcheck)" >&2
       exit 2
       ;;
   esac
@@ -82,7 +88,7 @@ fi
 python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" || exit 1
 
-declare -A limit=([image]=330 [rans]=240 [df11]=90 [load]=200 [splat]=300 [memcheck]=150)
+declare -A limit=([image]=330 [rans]=240 [df11]=90 [load]=200 [video]=200 [splat]=300 [memcheck]=150)
 deadline=${DEADLINE:-570}
 status=0
 for target in "$@"; do

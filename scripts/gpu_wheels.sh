@@ -4,7 +4,8 @@
 # a run carries at most 64 MiB with the repo (~29 MiB): .whl/common always; .whl/rans
 # (nvCOMP, the peer of `gpu_check.sh rans`, 23 MiB slim); .whl/splat (gsplat's sources
 # for its JIT build, and torchpq for its PNG peer's k-means; rich, jaxtyping, ninja and
-# cupy are already there).
+# cupy are already there). imageio-ffmpeg (68 MB with its ffmpeg) does not fit a carry:
+# `gpu_check.sh video` makes its clips from the bundled Kodak photo instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude

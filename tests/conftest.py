@@ -93,3 +93,17 @@ def save_llama(dst, seed=0, **config):
     model = transformers.AutoModelForCausalLM.from_config(transformers.LlamaConfig(**config))
     model.to(torch.bfloat16).save_pretrained(str(dst))
     return dst
+
+
+def moving_frames(h, w, n, seed=0):
+    """n crops of the bundled Kodak photo, the window drifting two pixels per frame."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    import entrozip
+
+    photo = np.asarray(Image.open(Path(entrozip.__file__).parent / "data" / "kodim23.png").convert("RGB"))
+    rng = np.random.default_rng(seed)
+    y0, x0 = int(rng.integers(0, photo.shape[0] - h - 2 * n)), int(rng.integers(0, photo.shape[1] - w - 2 * n))
+    return [np.ascontiguousarray(photo[y0 + t:y0 + t + h, x0 + 2 * t:x0 + 2 * t + w]) for t in range(n)]

@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import entrozip
+from conftest import moving_frames
 from entrozip.container import ContainerWriter, parse
 from entrozip.errors import FormatError
 
@@ -28,14 +28,6 @@ def carphone():
         pytest.skip("needs ../shared/data/video")
     meta, frames = read_frames(CLIP, max_frames=4)
     return meta, [f.copy() for f in frames]
-
-
-def moving_frames(h, w, n, seed=0):
-    """n crops of the bundled Kodak photo, the window drifting two pixels per frame."""
-    photo = np.asarray(Image.open(Path(entrozip.__file__).parent / "data" / "kodim23.png").convert("RGB"))
-    rng = np.random.default_rng(seed)
-    y0, x0 = int(rng.integers(0, photo.shape[0] - h - 2 * n)), int(rng.integers(0, photo.shape[1] - w - 2 * n))
-    return [np.ascontiguousarray(photo[y0 + t:y0 + t + h, x0 + 2 * t:x0 + 2 * t + w]) for t in range(n)]
 
 
 def test_latents_decode_bit_exactly_frame_after_frame():

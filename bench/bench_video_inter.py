@@ -32,7 +32,6 @@ def code(model, frames, quality: int, intra_only: bool = False) -> list[int]:
 def main():
     from entrozip.codecs.video.ffmpeg_io import read_frames
     from entrozip.codecs.video.weights import initial_video_model, load_video_model
-    from entrozip.train.video import init_inter_from_intra
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--video", default="../shared/data/video/carphone_qcif.mp4")
@@ -44,7 +43,6 @@ def main():
     frames = [f.copy() for f in frames]
     trained, wid, entry = load_video_model()
     base = initial_video_model()
-    init_inter_from_intra(base)
     base.eval()
     base.update(force=True)
     rows = []

@@ -41,9 +41,20 @@ print(seconds, hwm / 1024)
 """
 
 
-def main():
+def llama_shaped(layers: int):
+    """The LlamaConfig model of the GPU weights issue (hidden 1024, intermediate 2816, vocab
+    32000), random weights (seed 0) in bf16."""
     import torch
     import transformers
+
+    config = transformers.LlamaConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816,
+                                      num_hidden_layers=layers, num_attention_heads=16, num_key_value_heads=16)
+    torch.manual_seed(0)
+    return transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+
+
+def main():
+    import torch
 
     from entrozip import weights
 
@@ -53,11 +64,7 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ez-load-") as tmp:
         tmp = Path(tmp)
-        config = transformers.LlamaConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816,
-                                          num_hidden_layers=args.layers, num_attention_heads=16,
-                                          num_key_value_heads=16)
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+        model = llama_shaped(args.layers)
         params = sum(p.numel() for p in model.parameters())
         model.save_pretrained(str(tmp / "bf16"))
         del model

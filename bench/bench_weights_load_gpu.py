@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_weights_load import llama_shaped  # bench/ (scripts run from bench/)
 
 
 def run(model, ids_1, ids_32, new_tokens: int) -> dict:
@@ -59,11 +60,7 @@ def main():
            "transformers": transformers.__version__, "layers": args.layers, "new_tokens": args.new_tokens}
     with tempfile.TemporaryDirectory(prefix="ez-gpu-load-") as tmp:
         tmp = Path(tmp)
-        config = transformers.LlamaConfig(vocab_size=32000, hidden_size=1024, intermediate_size=2816,
-                                          num_hidden_layers=args.layers, num_attention_heads=16,
-                                          num_key_value_heads=16)
-        torch.manual_seed(0)
-        src = transformers.AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+        src = llama_shaped(args.layers)
         res["weight_bytes"] = sum(p.numel() * p.element_size() for p in src.parameters())
         src.save_pretrained(str(tmp / "bf16"))
         del src

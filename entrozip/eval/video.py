@@ -191,7 +191,6 @@ class LearnedVideo:
         t1 = time.perf_counter()
         dec = list(codec.decompress(blob))
         t2 = time.perf_counter()
-        (workdir / f"stem-{q}.ezc").write_bytes(blob)
         per_frame = []
         for i, d in enumerate(dec):
             ycc = metrics.rgb_to_ycbcr(d, src.matrix, src.full_range).astype(np.float64)

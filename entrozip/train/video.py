@@ -74,36 +74,6 @@ class ClipSampler:
         return torch.stack(out)
 
 
-def init_inter_from_intra(video) -> None:
-    """Copy the intra entropy model into the inter one; the y model's first layers get zero
-    weights on the temporal features, so the inter model starts as the intra model."""
-    intra, inter = video.image.entropy.state_dict(), video.inter.state_dict()
-    two_m = 2 * video.spec.M
-    with torch.no_grad():
-        for name, dst in inter.items():
-            src = intra.get(name)
-            if src is None:
-                continue
-            if src.shape == dst.shape:
-                dst.copy_(src)
-            elif name.endswith("layers.0.conv.weight") and dst.shape[1] == src.shape[1] + two_m:
-                dst.zero_()
-                dst[:, :two_m] = src[:, :two_m]  # h_s features
-                dst[:, 2 * two_m:] = src[:, two_m:]  # channel and spatial context
-        # the mean half of each parameter network's output starts at zero: mean = the prior
-        for net in video.inter.y_model.param_nets:
-            last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-            g = last.out_channels // 2
-            inter_last = [k for k in inter if k.startswith(_prefix(video.inter, net)) and k.endswith("conv.weight")][-1]
-            inter[inter_last][g:] = 0
-            inter[inter_last[: -len("weight")] + "bias"][g:] = 0
-    video.inter.load_state_dict(inter)
-
-
-def _prefix(root, module) -> str:
-    return next(n for n, m in root.named_modules() if m is module) + "."
-
-
 def inter_bpp(outs, pixels: int) -> torch.Tensor:
     """Bits per pixel of the inter frames (y and z), averaged over frames and batch."""
     bits = 0
@@ -125,8 +95,7 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     out.mkdir(parents=True, exist_ok=True)
     folders = [data] if isinstance(data, (str, Path)) else list(data)
     sampler = ClipSampler(folders, crop, device, seed, progress=progress)
-    video = initial_video_model(trained_image=True).to(device)
-    init_inter_from_intra(video)
+    video = initial_video_model().to(device)
     video.image.eval()
     for p in video.image.parameters():
         p.requires_grad_(False)

@@ -51,6 +51,19 @@ def load_weights(model: ImageModel, files) -> None:
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
 
 
+def rebuild_in_bf16(model: torch.nn.Module, fresh: torch.nn.Module) -> dict:
+    """Load `model`'s state into `fresh` (same architecture) with every parameter rounded to
+    bf16, rebuild its tables and integer networks from those (update(force=True)), and
+    return the state to ship: parameters as bf16, buffers as they are."""
+    params = {n for n, _ in fresh.named_parameters()}
+    state = {k: (v.detach().cpu().to(torch.bfloat16).float() if k in params else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    fresh.load_state_dict(state, strict=True)
+    fresh.eval()
+    fresh.update(force=True)
+    return {k: (v.to(torch.bfloat16) if k in params else v).contiguous() for k, v in fresh.state_dict().items()}
+
+
 def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
     """Write `model` as shipped weights: parameters in bf16, buffers as they are (integer
     tables and networks, float32 ranges), sharded into files under MAX_SHARD_BYTES.
@@ -62,13 +75,7 @@ def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
     dst_dir = Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
     fresh = ImageModel(model.spec)
-    params = {n for n, _ in fresh.named_parameters()}
-    state = {k: (v.detach().cpu().to(torch.bfloat16).float() if k in params else v.detach().cpu())
-             for k, v in model.state_dict().items()}
-    fresh.load_state_dict(state, strict=True)
-    fresh.eval()
-    fresh.update(force=True)
-    out = {k: (v.to(torch.bfloat16) if k in params else v).contiguous() for k, v in fresh.state_dict().items()}
+    out = rebuild_in_bf16(model, fresh)
     shards, current, size = [], {}, 0
     for key in sorted(out):
         nbytes = out[key].numel() * out[key].element_size()

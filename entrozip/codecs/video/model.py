@@ -64,6 +64,29 @@ class VideoModel(nn.Module):
     def spec(self):
         return self.image.spec
 
+    @torch.no_grad()
+    def init_inter_from_intra(self) -> None:
+        """Start the inter parameter networks as the intra ones: zero weight on the temporal
+        features, and the mean half of each output at zero, so mean = the prior (the
+        previous latent) and the scales are the intra model's."""
+        intra, inter = self.image.entropy.state_dict(), self.inter.state_dict()  # views of the live tensors
+        two_m = 2 * self.spec.M
+        for name, dst in inter.items():
+            src = intra.get(name)
+            if src is None:
+                continue
+            if src.shape == dst.shape:
+                dst.copy_(src)
+            elif name.endswith("layers.0.conv.weight") and dst.shape[1] == src.shape[1] + two_m:
+                dst.zero_()
+                dst[:, :two_m] = src[:, :two_m]  # h_s features
+                dst[:, 2 * two_m:] = src[:, two_m:]  # channel and spatial context
+        for net in self.inter.y_model.param_nets:
+            last = [m for m in net.modules() if isinstance(m, nn.Conv2d)][-1]
+            half = last.out_channels // 2
+            last.weight[half:] = 0
+            last.bias[half:] = 0
+
     def own_parameters(self):
         """The video model's own parameters (the image model's stay frozen): T and the inter
         parameter networks."""

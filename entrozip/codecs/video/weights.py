@@ -19,7 +19,7 @@ import torch
 
 from ...errors import FormatError
 from ..image.weights import load_model as load_image_model
-from ..image.weights import weights_id
+from ..image.weights import rebuild_in_bf16, weights_id
 from .model import VideoModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -34,19 +34,16 @@ def manifest() -> dict:
     return json.loads(path.read_text())["models"] if path.exists() else {}
 
 
-def initial_video_model(trained_image: bool = True) -> VideoModel:
-    """The image model (its shipped weights, a private copy) + a seeded inter model."""
-    from ..image.weights import WEIGHTS_DIR as IMAGE_DIR
-    from ..image.weights import initial_model, load_weights
-    from ..image.weights import manifest as image_manifest
+def initial_video_model() -> VideoModel:
+    """The image model (the shipped one, as the image codec loads it: a private copy) + a
+    seeded inter model started from the intra one (VideoModel.init_inter_from_intra)."""
+    import copy
 
-    image = initial_model(IMAGE_MODEL)
-    entry = image_manifest().get(IMAGE_MODEL)
-    if trained_image and entry:
-        load_weights(image, [IMAGE_DIR / f for f in entry["files"]])
+    image = copy.deepcopy(load_image_model(IMAGE_MODEL)[0])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         video = VideoModel(image)
+    video.init_inter_from_intra()
     return video
 
 
@@ -58,14 +55,7 @@ def export_weights(video: VideoModel, dst_dir, meta: dict) -> dict:
     dst_dir = Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
     fresh = initial_video_model()
-    params = {n for n, _ in fresh.named_parameters()}
-    state = {k: (v.detach().cpu().to(torch.bfloat16).float() if k in params else v.detach().cpu())
-             for k, v in video.state_dict().items()}
-    fresh.load_state_dict(state, strict=True)
-    fresh.eval()
-    fresh.update(force=True)
-    own = {k: (v.to(torch.bfloat16) if k in params else v).contiguous()
-           for k, v in fresh.state_dict().items() if k.startswith(OWN)}
+    own = {k: v for k, v in rebuild_in_bf16(video, fresh).items() if k.startswith(OWN)}
     fname = f"{NAME}.0.safetensors"
     save_file(own, str(dst_dir / fname), metadata={"model": NAME, "format": "entrozip-video-weights-v1"})
     entry = {"files": [fname], "weights_id": weights_id(fresh), "image_model": IMAGE_MODEL, **meta}
@@ -92,11 +82,8 @@ def load_video_model(device: str = "cpu") -> tuple[VideoModel, str, dict]:
     """(model in eval mode with tables and integer nets built, weights_id, manifest entry or {})."""
     from safetensors.torch import load_file
 
-    from ...train.video import init_inter_from_intra
-
     entry = manifest().get(NAME, {})
     video = initial_video_model()
-    _, image_wid, _ = load_image_model(IMAGE_MODEL)  # the shipped image weights must check out
     if entry:
         state = {}
         for f in entry["files"]:
@@ -106,8 +93,6 @@ def load_video_model(device: str = "cpu") -> tuple[VideoModel, str, dict]:
             raise FormatError(f"video weights files do not match the model ({missing[:3]})")
         video.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
                               strict=False)
-    else:
-        init_inter_from_intra(video)
     video.eval()
     video.update(force=not entry)
     wid = weights_id(video)

@@ -124,7 +124,7 @@ struct IndexedDev {
     if (c < 0 || c >= rows) return -2;
     const uint32_t* row = cdf + base[c];
     uint32_t j = bucket[(size_t(c) << bucket_bits) + (slot >> bucket_shift)];
-    while (__ldg(row + j + 1) <= slot) ++j;
+    while (row[j + 1] <= slot) ++j;  // plain loads: the tables may be global or shared (IndexedSharedDev)
     bias = slot - row[j];
     fr = row[j + 1] - row[j];
     k = j;
@@ -175,13 +175,10 @@ struct StaticSharedDev : StaticDev {
 // index and the per-row base / offset / escape entries (CompressAI's 64 Gaussian tables at
 // precision 16: ~142 KB, within a Hopper or Ampere block's opt-in limit). The global-table
 // decoder's row chain is bucket gather -> CDF scan -> offsets, each an L1/L2 round trip.
+// prepare_block copies the tables and points the model at the copies: decode and value are
+// IndexedDev's own.
 struct IndexedSharedDev : IndexedDev {
   int64_t cdf_total = 0;
-  const uint32_t* s_cdf = nullptr;
-  const uint32_t* s_base = nullptr;
-  const int32_t* s_offsets = nullptr;
-  const uint32_t* s_maxv = nullptr;
-  const uint16_t* s_bucket = nullptr;
 
   static int64_t shared_bytes(int64_t cdf_total, int64_t rows, int64_t bucket_bits) {
     return 4 * cdf_total + 12 * rows + 2 * (rows << bucket_bits);
@@ -202,25 +199,11 @@ struct IndexedSharedDev : IndexedDev {
     const int64_t nb = int64_t(rows) << bucket_bits;
     for (int64_t t = threadIdx.x; t < nb; t += blockDim.x) bk[t] = __ldg(bucket + t);
     __syncthreads();
-    s_cdf = c;
-    s_base = b;
-    s_offsets = o;
-    s_maxv = mv;
-    s_bucket = bk;
-  }
-  __device__ int decode(int32_t c, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
-    if (c < 0 || c >= rows) return -2;
-    const uint32_t* row = s_cdf + s_base[c];
-    uint32_t j = s_bucket[(size_t(c) << bucket_bits) + (slot >> bucket_shift)];
-    while (row[j + 1] <= slot) ++j;
-    bias = slot - row[j];
-    fr = row[j + 1] - row[j];
-    k = j;
-    esc = j == s_maxv[c];
-    return 0;
-  }
-  __device__ int64_t value(int32_t c, int64_t k, uint64_t raw) const {
-    return (uint32_t(k) == s_maxv[c] ? ez::unescape_entry(raw, k) : k) + s_offsets[c];
+    cdf = c;
+    base = b;
+    offsets = o;
+    maxv = mv;
+    bucket = bk;
   }
 };
 

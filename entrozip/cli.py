@@ -89,7 +89,7 @@ def _codec_for_input(path: str, named: str | None) -> str:
 def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
     options = {"threads": args.threads}
     if codec_id == "image":
-        options.update(model=args.model, quality=args.quality, device=args.device)
+        options.update(model=args.model, quality=args.quality, device=args.device, weights=args.weights)
     elif codec_id == "splat":
         options.update(quality=args.quality)
         if args.model is not None and not in_folder:
@@ -101,6 +101,8 @@ def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
             raise ValueError("--model applies to the image codec, not video")
     elif (args.model is not None or args.quality is not None) and not in_folder:
         raise ValueError(f"--model and --quality apply to the image, splat and video codecs, not {codec_id!r}")
+    if codec_id != "image" and args.weights is not None and not in_folder:
+        raise ValueError("--weights applies to the image codec")
     if codec_id != "video" and (args.intra_period is not None or args.frames is not None) and not in_folder:
         raise ValueError("--intra-period and --frames apply to the video codec")
     return options
@@ -178,11 +180,17 @@ def _decompressed_name(name: str, codec_id: str) -> str:
 
 def cmd_decompress(args) -> int:
     from .codecs import codec_for_file
+    from .container import read_file
 
     folder = os.path.isdir(args.input)
     for name, out in _pairs(args.input, args.output, lambda n: n):
         with _files(name, out) as (src, dst):
-            codec = codec_for_file(src, threads=args.threads)
+            options = {"threads": args.threads}
+            if args.weights is not None:
+                if read_file(src, verify=False).codec != "image":
+                    raise ValueError(f"{name}: --weights applies to image files")
+                options["weights"] = args.weights
+            codec = codec_for_file(src, **options)
             if folder:  # the output name depends on what the file holds
                 out = dst = os.path.join(args.output, _decompressed_name(os.path.basename(name), codec.codec_id))
             t = time.perf_counter()
@@ -345,7 +353,7 @@ def cmd_eval(args) -> int:
     qualities = [int(q) for q in args.qualities.split(",")] if args.qualities else None
     results = {}
     for name in [c for c in args.codec.split(",") if c]:
-        results[name] = harness.evaluate_codec(name, args.dataset, out, qualities, args.limit)
+        results[name] = harness.evaluate_codec(name, args.dataset, out, qualities, args.limit, weights=args.weights)
     report.write_csv(results, out)
     anchors = [a for a in args.plot_anchors.split(",") if a]
     report.plot(results, out, anchors, args.anchor_dataset)
@@ -452,12 +460,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     c.add_argument("--intra-period", type=_positive_int, default=None, help="video: an intra frame every N (default 32)")
     c.add_argument("--frames", type=_positive_int, default=None, help="video: code at most this many frames")
+    c.add_argument("--weights", default=None, help="image: a folder of exported weights (entrozip train image --out) "
+                                                   "instead of the shipped ones")
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", parents=[threads], help="restore a file from an .ezc container",
                        description="Decompress the .ezc container IN to OUT; the codec is read from IN.")
     d.add_argument("input", metavar="IN", help="an .ezc file, a folder of them, or - for stdin")
     d.add_argument("output", metavar="OUT", help="a file (PNG for images), a folder, or - for stdout")
+    d.add_argument("--weights", default=None, help="image: the exported weights folder the file was written with")
     d.set_defaults(func=cmd_decompress)
 
     i = sub.add_parser("info", help="show what an .ezc file (or a compressed weights directory) holds",
@@ -499,12 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate codecs over a dataset at several qualities: bpp, PSNR, MS-SSIM, "
                                    "times, memory; curves (JSON, CSV, PNG) and a BD-rate table. Resumes.")
     esub = e.add_subparsers(dest="kind", metavar="KIND", required=True)
-    ei = esub.add_parser("image", help="image codecs (jpeg, jpeg444, webp, avif, avif420, elic, mbt2018-mean)")
+    ei = esub.add_parser("image", help="image codecs (jpeg, jpeg444, webp, avif, avif420, elic, mbt2018-mean, s2lic)")
     ei.add_argument("--dataset", required=True, help="folder of images (e.g. ../shared/data/kodak)")
     ei.add_argument("--codec", default="jpeg,webp,avif", help="comma-separated codecs (default: jpeg,webp,avif)")
     ei.add_argument("--out", required=True, help="output folder (re-running resumes)")
     ei.add_argument("--qualities", default=None, help="comma-separated qualities (default: each codec's sweep)")
     ei.add_argument("--limit", type=_positive_int, default=None, help="only the first N images")
+    ei.add_argument("--weights", default=None, help="folder of exported weights (entrozip train image --out) for "
+                                                    "the learned models it holds; the others use the shipped ones")
     ei.add_argument("--anchor", default="vtm", help="BD-rate reference: a codec above or a published anchor "
                                                     "(vtm, bpg444, av1, hm, elic, ...; default vtm)")
     ei.add_argument("--plot-anchors", default="vtm,bpg444,elic,tcm-large,s2lic",
@@ -532,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "exports bf16 safetensors weights (with a manifest entry) at checkpoints.")
     tsub = t.add_subparsers(dest="kind", metavar="KIND", required=True)
     ti = tsub.add_parser("image", help="an image model")
-    ti.add_argument("--model", default="elic", help="elic or mbt2018-mean (default elic)")
+    ti.add_argument("--model", default="elic", help="elic, mbt2018-mean, s2lic or s2lic-paper (default elic)")
     ti.add_argument("--data", required=True, help="comma-separated image folders (e.g. ../shared/data/bsds500/train)")
     ti.add_argument("--out", required=True, help="where the weights and the log go")
     ti.add_argument("--minutes", type=float, required=True, help="wall-time budget")

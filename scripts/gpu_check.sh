@@ -9,19 +9,22 @@
 #   scripts/gpu_check.sh video     video latents bit-exact across GPU and CPU; coding speed, GPU vs CPU
 #   scripts/gpu_check.sh splat     gsplat vs the CPU rasterizer; train lego (7k steps, <= 150k Gaussians),
 #                                  compress at every quality, PSNR on held-out views vs the uncompressed scene
+#   scripts/gpu_check.sh train     train an image model (TRAIN_MODEL, default s2lic) on .data/bsds for
+#                                  TRAIN_MINUTES (default 5), weights + log back under $OUT/train
 # Prepare here first: scripts/gpu_wheels.sh (slim wheels), and (the data is not beside the repo there)
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/ && echo /.kodak/ >> .git/info/exclude
 #   python scripts/pack_multiview.py ../shared/data/multiview/lego .data/lego --max-side 360 --background 1,1,1
+#   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/   (train, 23 MiB)
 #   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude
 # then run with carry [".whl/common", ".kodak"] (image), [".whl/common", ".whl/rans"] (rans),
-# [".whl/common"] (df11, load, video) or [".whl/common", ".whl/splat", ".data/lego"] (splat); all of
+# [".whl/common"] (df11, load, video), [".whl/common", ".data/bsds"] (train) or [".whl/common", ".whl/splat", ".data/lego"] (splat); all of
 # rans df11 splat memcheck fit one call (~62 MiB with the repo):
 #   bash scripts/gpu_check.sh rans df11 splat memcheck
 # Each target runs under a time limit (its own, and what is left of DEADLINE seconds, default
 # 570, for a 600 s call); gsplat's kernels compile in the background from the start.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh TARGET... (image rans df11 load video splat memcheck)" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh TARGET... (image rans df11 load video splat memcheck train)" >&2; exit 2; }
 out=${OUT:-/tmp/gpu_check}; mkdir -p "$out"
 
 check() {  # one target, in its own process (so `timeout` can stop it)
@@ -67,8 +70,14 @@ check() {  # one target, in its own process (so `timeout` can stop it)
       python3 -m entrozip.cli compress /tmp/lego/scene.ply "$out/lego_q6.ezc" --quality 6   # the trained scene, back
       return $failed
       ;;
+    train)  # a short image-model run on the GPU: the weights come back in $OUT/train (< 16 MiB files)
+      python3 -m entrozip.cli train image --model "${TRAIN_MODEL:-s2lic}" --data .data/bsds --out "$out/train" \
+        --minutes "${TRAIN_MINUTES:-5}" --batch "${TRAIN_BATCH:-16}" --crop "${TRAIN_CROP:-256}" \
+        --lr "${TRAIN_LR:-2e-4}" --checkpoint-minutes 3
+      tail -n 3 "$out/train/${TRAIN_MODEL:-s2lic}.log.jsonl"
+      ;;
     *)
-      echo "unknown target $target (image, rans, df11, load, video, splat, memcheck)" >&2
+      echo "unknown target $target (image, rans, df11, load, video, splat, memcheck, train)" >&2
       exit 2
       ;;
   esac
@@ -88,7 +97,7 @@ fi
 python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" || exit 1
 
-declare -A limit=([image]=330 [rans]=240 [df11]=90 [load]=200 [video]=200 [splat]=300 [memcheck]=150)
+declare -A limit=([train]=580 [image]=330 [rans]=240 [df11]=90 [load]=200 [video]=200 [splat]=300 [memcheck]=150)
 deadline=${DEADLINE:-570}
 status=0
 for target in "$@"; do

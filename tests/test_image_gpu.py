@@ -31,7 +31,7 @@ QUALITY_SET = range(1, QUALITIES + 1) if ALL else (1, 4, 8)
 
 
 @pytest.mark.skipif(not IMAGES, reason="needs ../shared/data/kodak")
-@pytest.mark.parametrize("model", ["elic", "mbt2018-mean"])
+@pytest.mark.parametrize("model", ["elic", "mbt2018-mean", "s2lic"])
 def test_gpu_and_cpu_decode_each_others_files(model):
     for path in IMAGES:
         img = np.asarray(Image.open(path).convert("RGB"))

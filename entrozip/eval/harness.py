@@ -27,16 +27,18 @@ from .baselines import IMAGE_BASELINES
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 
 
-def resolve_codec(name: str):
+def resolve_codec(name: str, weights=None):
     """A codec of the harness by name: a classic baseline (baselines.py) or one of
-    entrozip's image models (learned.py)."""
+    entrozip's image models (learned.py), with its weights from the folder `weights`
+    when that folder holds NAME.json (else the shipped ones)."""
     from ..codecs.image.models import MODELS
     from .learned import LearnedImageCodec
 
     if name in IMAGE_BASELINES:
         return IMAGE_BASELINES[name]
     if name in MODELS:
-        return LearnedImageCodec(name)
+        use = weights is not None and (Path(weights) / f"{name}.json").is_file()
+        return LearnedImageCodec(name, weights=str(weights) if use else None)
     raise ValueError(f"unknown image codec {name!r}; available: {', '.join(sorted(IMAGE_BASELINES) + sorted(MODELS))}")
 
 
@@ -136,11 +138,13 @@ def curve(records: list[dict]) -> dict:
     return out
 
 
-def evaluate_codec(name: str, dataset, out, qualities=None, limit=None, progress: bool = True) -> dict:
-    """Run (or resume) one codec over a dataset; returns its CompressAI-layout result."""
+def evaluate_codec(name: str, dataset, out, qualities=None, limit=None, progress: bool = True,
+                   weights=None) -> dict:
+    """Run (or resume) one codec over a dataset; returns its CompressAI-layout result.
+    weights: a folder of exported weights for the learned models it holds."""
     from PIL import Image
 
-    codec = resolve_codec(name)
+    codec = resolve_codec(name, weights)
     dataset, out = Path(dataset), Path(out)
     images = dataset_images(dataset)[: limit or None]
     qualities = list(qualities or codec.qualities)

@@ -10,6 +10,7 @@ import numpy as np
 class LearnedImageCodec:
     model: str
     device: str | None = None
+    weights: str | None = None  # a folder of exported weights instead of the shipped ones
     _codecs: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -32,7 +33,8 @@ class LearnedImageCodec:
         from ..codecs import open_codec
 
         if quality not in self._codecs:
-            self._codecs[quality] = open_codec("image", model=self.model, quality=quality, device=self.device)
+            self._codecs[quality] = open_codec("image", model=self.model, quality=quality, device=self.device,
+                                               weights=self.weights)
         return self._codecs[quality]
 
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
@@ -42,7 +44,8 @@ class LearnedImageCodec:
         return next(iter(self._codecs.values())).decompress(blob)  # the file names model and quality
 
     def describe(self, quality: int) -> str:
-        return f"entrozip.open_codec('image', model={self.model!r}, quality={quality}).compress(rgb)"
+        extra = f", weights={self.weights!r}" if self.weights else ""
+        return f"entrozip.open_codec('image', model={self.model!r}, quality={quality}{extra}).compress(rgb)"
 
     def versions(self) -> dict:
         info = self._codec(self.qualities[0]).info()

@@ -11,6 +11,8 @@ File (docs/FORMAT.md, "image"):
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -46,8 +48,11 @@ def check_quality(quality) -> int:
 class ImageCodec:
     codec_id = "image"
 
-    def __init__(self, model=None, quality=None, device=None, threads=None):
+    def __init__(self, model=None, quality=None, device=None, threads=None, weights=None):
+        """weights: a folder of exported weights for `model` (entrozip train image --out)
+        instead of the shipped ones; files written with them decode only with them."""
         self.model_name = DEFAULT_MODEL if model is None else model
+        self.weights = None if weights is None else str(weights)
         if self.model_name not in MODELS:
             raise ValueError(f"unknown image model {self.model_name!r}; available: {', '.join(MODELS)}")
         self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
@@ -57,7 +62,10 @@ class ImageCodec:
     def _model(self, name: str):
         from .weights import load_model
 
-        return load_model(name, self.device)
+        own = self.weights is not None and (Path(self.weights) / f"{name}.json").is_file()
+        if self.weights is not None and name == self.model_name and not own:
+            raise FileNotFoundError(f"{self.weights}: no exported {name} weights ({name}.json is missing)")
+        return load_model(name, self.device, self.weights if own else None)
 
     def info(self) -> dict:
         model, wid, entry = self._model(self.model_name)
@@ -136,7 +144,8 @@ class ImageCodec:
         name, quality, wid, height, width, mode = self._header(container)
         model, have, _ = self._model(name)
         if wid != have:
-            raise FormatError(f"image file was written with {name} weights {wid}; this entrozip has {have}")
+            hint = "" if self.weights else " (files written with exported weights decode with those: --weights DIR)"
+            raise FormatError(f"image file was written with {name} weights {wid}; these are {have}{hint}")
         y_streams = unpack_parts(container.section("y"), model.entropy.y_model.num_steps(), "the y section")
         zh, zw = z_shape(height, width)
         z_stream = container.section("z")

@@ -11,7 +11,10 @@ quantisation of the same latent space is one index away.
 
 Models (MODELS): "mbt2018-mean" (Minnen et al. 2018's mean-scale hyperprior, no
 autoregression) and "elic" (ELIC's uneven channel groups + checkerboard, He et
-al. 2022, on GDN transforms). Transforms are CompressAI's layers (GDN, conv).
+al. 2022, on GDN transforms; CompressAI's layers); "s2lic" and "s2lic-paper"
+(S2LIC, Wang et al. 2024: SwinV2 transforms, s2lic.py, and the ACGC context with
+latent residual prediction, entropy_models/context/acgc.py) at a small size that
+trains on short runs and at the paper's N = 192, M = 320.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from compressai.models.utils import conv, deconv
 from torch import nn
 
 from ...entropy_models import Hyperprior, SliceContextGaussian
+from ...entropy_models.context.acgc import ACGCContextGaussian
+from . import s2lic
 from .tiling import tiled
 
 PAD = 64  # y is H/16; z is H/64: both whole
@@ -51,6 +56,10 @@ class ModelSpec:
     groups: tuple  # channel slices of y
     checkerboard: bool
     summary: str
+    transform: str = "gdn"  # "gdn" (CompressAI's GDN convs) or "swinv2" (s2lic.py)
+    context: str = "slices"  # "slices" (conv channel context) or "acgc" (+ latent residual prediction)
+    depths: tuple = ()  # SwinV2 blocks per resolution (swinv2 transforms)
+    mlp_ratio: float = 2.0
 
 
 MODELS = {
@@ -58,6 +67,12 @@ MODELS = {
                               "mean-scale hyperprior (Minnen et al. 2018, no autoregression)"),
     "elic": ModelSpec("elic", 128, 192, (16, 16, 32, 64, 64), True,
                       "ELIC-style space-channel context: uneven slices + checkerboard (He et al. 2022)"),
+    "s2lic": ModelSpec("s2lic", 96, 160, (32,) * 5, True,
+                       "S2LIC (Wang et al. 2024), small: SwinV2 transforms + ACGC channel/global-inter attention "
+                       "context, checkerboard, LRP", "swinv2", "acgc", (1, 1, 2, 1)),
+    "s2lic-paper": ModelSpec("s2lic-paper", 192, 320, (32,) * 10, True,
+                             "S2LIC at the paper's size (N = 192, M = 320 as 10 slices of 32); no weights ship",
+                             "swinv2", "acgc", (2, 2, 6, 2), 4.0),
 }
 
 
@@ -85,7 +100,8 @@ def hyper_synthesis_layers(spec: ModelSpec) -> list:
 
 def _hyper(spec: ModelSpec, context_channels: int = 0) -> Hyperprior:
     """The hyperprior entropy model of y; context_channels of side features join h_s's."""
-    y_model = SliceContextGaussian(spec.groups, 2 * spec.M + context_channels, checkerboard=spec.checkerboard)
+    y_class = ACGCContextGaussian if spec.context == "acgc" else SliceContextGaussian
+    y_model = y_class(spec.groups, 2 * spec.M + context_channels, checkerboard=spec.checkerboard)
     return Hyperprior(hyper_analysis(spec), hyper_synthesis_layers(spec), spec.N, y_model)
 
 
@@ -101,8 +117,14 @@ class ImageModel(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        self.g_a = _analysis(spec.N, spec.M)
-        self.g_s = _synthesis(spec.N, spec.M)
+        if spec.transform == "swinv2":
+            self.g_a = s2lic.analysis(spec.N, spec.M, spec.depths, spec.mlp_ratio)
+            self.g_s = s2lic.synthesis(spec.N, spec.M, spec.depths, spec.mlp_ratio)
+            # halos of whole windows at every stage keep the window grids of the tiles aligned
+            self.ANALYSIS_HALO, self.SYNTHESIS_HALO = 128, 8
+        else:
+            self.g_a = _analysis(spec.N, spec.M)
+            self.g_s = _synthesis(spec.N, spec.M)
         self.entropy = _hyper(spec)
         # log gains: qualities 0 (coarsest) .. QUALITIES-1, spread over a factor 12 before training
         start = torch.linspace(-1.25, 1.25, QUALITIES).view(-1, 1)

@@ -128,14 +128,26 @@ def initial_model(name: str) -> ImageModel:
         return ImageModel(MODELS[name])
 
 
+def exported_entry(folder, name: str) -> dict:
+    """The entry export_weights wrote for model `name` in `folder` (NAME.json)."""
+    path = Path(folder) / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no exported {name} weights ({path.name} is missing)")
+    return json.loads(path.read_text())
+
+
 @lru_cache(maxsize=4)
-def load_model(name: str, device: str = "cpu") -> tuple[ImageModel, str, dict]:
-    """(model in eval mode with its tables built, weights_id, manifest entry or {})."""
+def load_model(name: str, device: str = "cpu", weights_dir: str | None = None) -> tuple[ImageModel, str, dict]:
+    """(model in eval mode with its tables built, weights_id, manifest entry or {}).
+
+    weights_dir: a folder of exported weights (`entrozip train image --out`) instead of
+    the shipped ones."""
     _check_name(name)
-    entry = manifest().get(name, {})
+    folder = WEIGHTS_DIR if weights_dir is None else Path(weights_dir)
+    entry = manifest().get(name, {}) if weights_dir is None else exported_entry(folder, name)
     model = initial_model(name)
     if entry:
-        load_weights(model, [WEIGHTS_DIR / f for f in entry["files"]])
+        load_weights(model, [folder / f for f in entry["files"]])
     model.eval()
     model.update(force=not entry)
     wid = weights_id(model)

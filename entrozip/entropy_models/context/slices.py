@@ -49,7 +49,8 @@ class SliceContextGaussian(nn.Module):
     a correction to it (the video model passes the previous frame's latent).
     """
 
-    def __init__(self, groups, hyper_channels: int, checkerboard: bool = True, hidden: int = 128, scale_table=None):
+    def __init__(self, groups, hyper_channels: int, checkerboard: bool = True, hidden: int = 128, scale_table=None,
+                 lrp: bool = False):
         super().__init__()
         self.groups = [int(g) for g in groups]
         if not self.groups or min(self.groups) < 1:
@@ -62,9 +63,7 @@ class SliceContextGaussian(nn.Module):
         for k, g in enumerate(self.groups):
             before = sum(self.groups[:k])
             if k:
-                self.channel_nets.append(IntegerNet(
-                    nn.Conv2d(before, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, 2 * g, 3, padding=1),
-                    in_frac_bits=FRAC, out_frac_bits=FRAC))
+                self.channel_nets.append(self._channel_net(before, 2 * g, hidden))
             if self.checkerboard:
                 self.spatial_nets.append(IntegerNet(nn.Conv2d(g, 2 * g, 5, padding=2), in_frac_bits=FRAC, out_frac_bits=FRAC))
             if not self.direct:
@@ -72,6 +71,12 @@ class SliceContextGaussian(nn.Module):
                 self.param_nets.append(IntegerNet(
                     nn.Conv2d(c_in, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
                     nn.Conv2d(hidden, 2 * g, 1), in_frac_bits=FRAC, out_frac_bits=FRAC))
+        # latent residual prediction (Minnen and Singh 2020): after slice k is decoded, a net
+        # of the hyper features and every decoded slice adds a correction in [-1/2, 1/2]
+        self.lrp_nets = nn.ModuleList(IntegerNet(
+            nn.Conv2d(hyper_channels + sum(self.groups[:k + 1]), hidden, 1), nn.ReLU(),
+            nn.Conv2d(hidden, g, 3, padding=1), in_frac_bits=FRAC, out_frac_bits=FRAC)
+            for k, g in enumerate(self.groups)) if lrp else None
         self.gaussian_conditional = GaussianConditional(None)
         self.gaussian_conditional.update_scale_table(default_scale_table() if scale_table is None else scale_table)
 
@@ -88,6 +93,19 @@ class SliceContextGaussian(nn.Module):
         anchors = (height * width + 1) // 2
         passes = [anchors, height * width - anchors] if self.checkerboard else [height * width]
         return [g * n for g in self.groups for n in passes]
+
+    def _channel_net(self, c_in: int, c_out: int, hidden: int) -> nn.Module:
+        """The channel context of a slice: decoded earlier slices (c_in) -> c_out features;
+        any module with forward / forward_int / freeze / frozen (an IntegerNet here)."""
+        return IntegerNet(nn.Conv2d(c_in, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, c_out, 3, padding=1),
+                          in_frac_bits=FRAC, out_frac_bits=FRAC)
+
+    def _residual(self, k, hyper, y_hat_upto, integer: bool):
+        """LRP's correction of slice k from the hyper features and slices 0..k (None without LRP)."""
+        if self.lrp_nets is None:
+            return None
+        r = self._run(self.lrp_nets[k], torch.cat([hyper, y_hat_upto], dim=1), integer)
+        return r.clamp(-(1 << (FRAC - 1)), 1 << (FRAC - 1)) if integer else r.clamp(-0.5, 0.5)
 
     # -- the shared shape of both paths ---------------------------------------------------
     @staticmethod
@@ -126,14 +144,16 @@ class SliceContextGaussian(nn.Module):
                 scale_n, mean_n = self._params(k, hyper, chan, ctx, integer=False, prior=priors[k])
                 scale, mean = torch.where(mask, scale, scale_n), torch.where(mask, mean, mean_n)
             _, lik = self.gaussian_conditional(y_k, scale, mean)
-            y_hats.append(quantize_ste(y_k - mean) + mean)
+            y_hat_k = quantize_ste(y_k - mean) + mean
+            r = self._residual(k, hyper, torch.cat([*y_hats, y_hat_k], dim=1), integer=False)
+            y_hats.append(y_hat_k if r is None else y_hat_k + r)
             likelihoods.append(lik)
         return torch.cat(y_hats, dim=1), torch.cat(likelihoods, dim=1)
 
     def update(self, force: bool = False) -> bool:
         """Integer CDF tables and integer networks (once, after training)."""
         updated = self.gaussian_conditional.update_scale_table(self.gaussian_conditional.scale_table, force=force)
-        for net in (*self.channel_nets, *self.spatial_nets, *self.param_nets):
+        for net in (*self.channel_nets, *self.spatial_nets, *self.param_nets, *(self.lrp_nets or ())):
             if force or not net.frozen:
                 net.freeze()
                 updated = True
@@ -162,6 +182,9 @@ class SliceContextGaussian(nn.Module):
                 symbols = step(i, k, mask, indexes, mean_sel)
                 y_k[:, :, mask] = symbols * (1 << FRAC) + mean_sel
                 i += 1
+            r = self._residual(k, hyper_q, y_hat_q[:, :c0 + g], integer=True)
+            if r is not None:
+                y_k += r
             c0 += g
         return y_hat_q
 

@@ -29,7 +29,9 @@ from entrozip import open_codec
 from entrozip.codecs.image.models import MODELS, ImageModel
 from entrozip.codecs.image.weights import load_model
 
-KODAK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kodak"
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data/kodak, or the git-ignored copy scripts/gpu_check.sh carries to the GPU machine
+KODAK = next((p for p in (ROOT.parent / "shared" / "data" / "kodak", ROOT / ".kodak") if p.is_dir()), ROOT / ".kodak")
 
 
 def macs(fn) -> int:

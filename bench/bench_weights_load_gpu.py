@@ -6,7 +6,9 @@ The model of the GPU weights issue (LlamaConfig: 16 layers, hidden 1024,
 intermediate 2816, vocab 32000, random weights saved in bf16), built and compressed
 on the GPU machine itself, then run three ways in one process, one after another:
 transformers' own bf16 load; entrozip.weights.from_pretrained(keep_compressed=True)
-with the compressed weights on the GPU; and the same with them in pinned host memory.
+with the compressed weights on the GPU; the same with them in pinned host memory; and
+on the GPU from a directory written with layout="gpu" (3.3x the chunks per tensor:
+the per-token decode is bound by each tensor's longest chunk).
 Each way: peak GPU memory (torch's allocator, reset before each) of greedy
 generation at batch 1 and 32, tokens per second, and whether logits and generated
 tokens are identical to the bf16 model's. Target (issue): the peak falls by >= 25 %
@@ -68,12 +70,15 @@ def main():
         weights.compress(tmp / "bf16", tmp / "df11", progress=False)
         res["compress_s"] = time.perf_counter() - t
         res["df11_bytes"] = sum(f.stat().st_size for f in (tmp / "df11").rglob("*") if f.is_file())
+        weights.compress(tmp / "bf16", tmp / "df11-gpu", progress=False, layout="gpu")  # 3.3x the chunks
+        res["df11_gpu_layout_bytes"] = sum(f.stat().st_size for f in (tmp / "df11-gpu").rglob("*") if f.is_file())
         ways = {
             "bf16": lambda: transformers.AutoModelForCausalLM.from_pretrained(
                 str(tmp / "bf16"), dtype=torch.bfloat16).cuda().eval(),
             "df11 on GPU": lambda: weights.from_pretrained(tmp / "df11", device="cuda", keep_compressed=True),
             "df11 pinned host": lambda: weights.from_pretrained(tmp / "df11", device="cuda", keep_compressed=True,
                                                                 compressed_in="pinned"),
+            "df11 gpu layout": lambda: weights.from_pretrained(tmp / "df11-gpu", device="cuda", keep_compressed=True),
         }
         runs = {}
         for name, load in ways.items():
@@ -102,7 +107,8 @@ def main():
     mib = 2 ** 20
     wb = res["weight_bytes"]
     print(f"\n{res['device']}: Llama-shaped, {args.layers} layers, {wb / mib:.0f} MiB of bf16 weights, "
-          f"DF11 {res['df11_bytes'] / mib:.0f} MiB; greedy, {args.new_tokens} new tokens")
+          f"DF11 {res['df11_bytes'] / mib:.1f} MiB (gpu layout {res['df11_gpu_layout_bytes'] / mib:.1f}); "
+          f"greedy, {args.new_tokens} new tokens")
     print(f"{'load':18} {'resident MiB':>12} {'peak b1 MiB':>12} {'peak b32 MiB':>13} {'saved / weights':>15} "
           f"{'tok/s b1':>9} {'tok/s b32':>10} {'identical':>9}")
     for name, r in runs.items():

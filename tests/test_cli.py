@@ -101,6 +101,33 @@ def test_image_files_folders_and_models(tmp_path, capsys):
     assert rc == 2 and "quality" in err
 
 
+def test_exported_weights_code_and_are_needed_to_decode(tmp_path, capsys):
+    import torch
+
+    from entrozip.codecs.image.weights import export_weights, initial_model
+
+    model = initial_model("mbt2018-mean")
+    with torch.no_grad():
+        model.log_gain.add_(0.25)  # other weights than the package's: another weights_id
+    entry = export_weights(model, "mbt2018-mean", tmp_path / "w", {"model": "mbt2018-mean", "trained": True})
+    _small_photo(tmp_path / "a.png")
+    ezc = tmp_path / "a.ezc"
+    args = ["--model", "mbt2018-mean", "--quality", "3", "--weights", str(tmp_path / "w")]
+    assert main(["compress", str(tmp_path / "a.png"), str(ezc), *args]) == 0
+    rc, out, _ = run(capsys, "info", str(ezc))
+    assert entry["weights_id"] in out
+    rc, _, err = run(capsys, "decompress", str(ezc), str(tmp_path / "b.png"))
+    assert rc == 2 and "--weights" in err and entry["weights_id"] in err
+    rc, _, _ = run(capsys, "decompress", str(ezc), str(tmp_path / "b.png"), "--weights", str(tmp_path / "w"))
+    assert rc == 0 and (tmp_path / "b.png").is_file()
+    rc, _, err = run(capsys, "compress", str(tmp_path / "a.png"), str(ezc), "--model", "elic",
+                     "--weights", str(tmp_path / "w"))
+    assert rc == 2 and "no exported elic weights" in err
+    rc, _, err = run(capsys, "compress", str(tmp_path / "a.png"), str(tmp_path / "t.ezc"), "--codec", "bytes",
+                     "--weights", str(tmp_path / "w"))
+    assert rc == 2 and "--weights" in err
+
+
 def test_stdin_to_stdout(tmp_path):
     _small_photo(tmp_path / "a.png")
     cli = [sys.executable, "-m", "entrozip.cli"]

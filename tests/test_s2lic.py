@@ -166,7 +166,7 @@ def test_swin_stage_keeps_shapes_and_trains(size):
     assert y.shape == x.shape
     y.square().mean().backward()
     assert x.grad is not None and stage.blocks[0].attn.logit_scale.grad is not None
-    bias = stage.blocks[1].attn.position_bias("cpu")
+    bias = stage.blocks[1].attn.position_bias()
     assert bias.shape == (1, 64, 64) and (bias > 0).all() and (bias < 16).all()
 
 

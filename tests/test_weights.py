@@ -112,6 +112,26 @@ def test_threads_do_not_change_the_files(tmp_path):
     assert tree(tmp_path / "a") == tree(tmp_path / "b")
 
 
+def test_gpu_layout_has_more_chunks_and_the_same_tensors(tmp_path):
+    from entrozip import rans
+
+    src = tmp_path / "big"
+    src.mkdir()
+    w = (torch.distributions.StudentT(4.0).sample((1024, 1024)) * 0.02).to(torch.bfloat16)
+    save_file({"w": w}, str(src / "model.safetensors"))
+    chunks = {}
+    for layout in ("compact", "gpu"):
+        m = weights.compress(src, tmp_path / layout, progress=False, layout=layout)
+        assert m["layout"] == layout and weights.verify(src, tmp_path / layout, progress=False) == []
+        with dfloat11.CompressedFile(tmp_path / layout / "model.safetensors") as cf:
+            chunks[layout] = rans.stream_info(bytes(cf.coded_parts("w")[1])).num_chunks
+    assert chunks["gpu"] >= 3 * chunks["compact"]
+    gpu, compact = (weights.info(tmp_path / k)["by_dtype"]["BF16"]["bits_per_value"] for k in ("gpu", "compact"))
+    assert compact < gpu < compact * 1.01  # framing: a fraction of a percent
+    with pytest.raises(ValueError, match="layout"):
+        weights.compress(src, tmp_path / "bad", progress=False, layout="fast")
+
+
 def test_minilm_bf16_bits_per_weight(tmp_path):
     """The real MiniLM-L6 transformer in bf16: <= 10.65 bits per weight."""
     src, values = minilm_bf16_dir(tmp_path / "minilm")

@@ -78,6 +78,13 @@ def test_keep_compressed_decodes_each_block_before_it_runs(tmp_path, tied):
                            ref.generate(ids[:1], max_new_tokens=4, do_sample=False))
 
 
-def test_keep_compressed_needs_our_format(tmp_path):
-    with pytest.raises(ValueError, match="entrozip weights directory"):
-        weights.from_pretrained(GOLDEN / "official_df11", keep_compressed=True)
+def test_official_directory_kept_compressed(tmp_path):
+    ours = weights.from_pretrained(GOLDEN / "official_df11", keep_compressed=True)  # converted on the way in
+    assert ours._entrozip_compressed["weights"] > 0
+    plain = weights.from_pretrained(GOLDEN / "official_df11")
+    ids = torch.randint(0, 256, (1, 12), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert torch.equal(ours(input_ids=ids).logits, plain(input_ids=ids).logits)
+    (tmp_path / "config.json").write_bytes((GOLDEN / "official_df11" / "config.json").read_bytes())
+    with pytest.raises(FormatError, match="safetensors"):  # a config without weights
+        weights.from_pretrained(tmp_path, keep_compressed=True)

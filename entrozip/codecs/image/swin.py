@@ -27,7 +27,6 @@ WINDOW = 8
 MASKED = -100.0  # added to masked attention logits (cosine logits are <= 100 in size)
 
 
-@lru_cache(maxsize=8)
 def _relative_table(window: int) -> tuple[torch.Tensor, torch.Tensor]:
     """((2w-1)^2 x 2 log-spaced offsets, w^2 x w^2 index into them)."""
     d = torch.arange(-(window - 1), window, dtype=torch.float32)
@@ -51,10 +50,12 @@ class WindowAttentionV2(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.logit_scale = nn.Parameter(torch.full((heads, 1, 1), math.log(10.0)))
         self.cpb = nn.Sequential(nn.Linear(2, 256), nn.ReLU(inplace=True), nn.Linear(256, heads, bias=False))
+        table, index = _relative_table(window)  # fixed: buffers (follow .to(device)), not saved
+        self.register_buffer("cpb_table", table.clone(), persistent=False)
+        self.register_buffer("cpb_index", index.reshape(-1).clone(), persistent=False)
 
-    def position_bias(self, device) -> torch.Tensor:
-        table, index = _relative_table(self.window)
-        bias = self.cpb(table.to(device))[index.to(device).reshape(-1)]  # T*T x heads
+    def position_bias(self) -> torch.Tensor:
+        bias = self.cpb(self.cpb_table)[self.cpb_index]  # T*T x heads
         t = self.window * self.window
         return 16 * torch.sigmoid(bias.reshape(t, t, self.heads).permute(2, 0, 1))
 
@@ -63,7 +64,7 @@ class WindowAttentionV2(nn.Module):
         q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         scale = torch.exp(self.logit_scale.clamp(max=math.log(100.0)))
         attn = (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)) * scale
-        attn = attn + self.position_bias(x.device).to(attn.dtype)
+        attn = attn + self.position_bias().to(attn.dtype)
         if mask is not None:  # windows x T x T, repeated over the batch
             attn = attn.view(-1, mask.shape[0], self.heads, t, t) + mask[None, :, None].to(attn.dtype)
             attn = attn.view(b, self.heads, t, t)
@@ -71,8 +72,8 @@ class WindowAttentionV2(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(b, t, c))
 
 
-@lru_cache(maxsize=32)
-def _window_mask(height: int, width: int, window: int, shift: int) -> torch.Tensor:
+@lru_cache(maxsize=64)
+def _window_mask(height: int, width: int, window: int, shift: int, device: str = "cpu") -> torch.Tensor:
     """windows x T x T additive mask: tokens attend only within their region of the
     shifted map, and never to the padding (labels differ -> MASKED)."""
     hp, wp = -(-height // window) * window, -(-width // window) * window
@@ -88,7 +89,8 @@ def _window_mask(height: int, width: int, window: int, shift: int) -> torch.Tens
                 label[hs, ws] += n
                 n += 1
     wins = label.reshape(hp // window, window, wp // window, window).permute(0, 2, 1, 3).reshape(-1, window * window)
-    return (wins[:, :, None] != wins[:, None, :]).float() * MASKED
+    # built once per shape and device: a host-to-device copy in every block would stall the GPU
+    return ((wins[:, :, None] != wins[:, None, :]).float() * MASKED).to(device)
 
 
 class SwinV2Block(nn.Module):
@@ -111,8 +113,8 @@ class SwinV2Block(nn.Module):
         if s:
             shifted = torch.roll(shifted, (-s, -s), (1, 2))
         wins = shifted.reshape(n, hp // ws, ws, wp // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, c)
-        mask = _window_mask(h, w, ws, s) if (s or hp != h or wp != w) else None
-        out = self.attn(wins, None if mask is None else mask.to(x.device))
+        mask = _window_mask(h, w, ws, s, str(x.device)) if (s or hp != h or wp != w) else None
+        out = self.attn(wins, mask)
         out = out.reshape(n, hp // ws, wp // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(n, hp, wp, c)
         if s:
             out = torch.roll(out, (s, s), (1, 2))

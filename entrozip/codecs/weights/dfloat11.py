@@ -35,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ... import rans
+from ...rans import stream as rans_stream
 from ...errors import FormatError
 from . import floats, official
 from .safetensors_io import SafetensorsFile, SafetensorsWriter, TensorInfo
@@ -167,7 +168,7 @@ def _in_order(pool, fn, items, window: int):
         yield fut.result()
 
 
-def _compress_file(src: Path, dst: Path, threads: int, bar) -> FileSummary:
+def _compress_file(src: Path, dst: Path, threads: int, bar, layout: str = "compact") -> FileSummary:
     summary = FileSummary()
     with SafetensorsFile(src) as f:
         expected = 0
@@ -225,7 +226,7 @@ def _compress_file(src: Path, dst: Path, threads: int, bar) -> FileSummary:
             digest = _sha256(view)
             if p.hist is None:
                 return digest, [view]
-            stream, raw = encode_tensor(t.dtype, view, p.own or shared[t.dtype], threads, p.hist)
+            stream, raw = encode_tensor(t.dtype, view, p.own or shared[t.dtype], threads, p.hist, layout)
             return digest, ([p.own.to_bytes()] if p.own is not None else []) + [stream, raw]
 
         # Pass 2: hash, split and code on a pool; write in order as results come.
@@ -253,11 +254,18 @@ def _compress_file(src: Path, dst: Path, threads: int, bar) -> FileSummary:
     return summary
 
 
-def compress(src, dst, threads=None, progress: bool = True, overwrite: bool = False) -> dict:
+def compress(src, dst, threads=None, progress: bool = True, overwrite: bool = False,
+             layout: str = "compact") -> dict:
     """Compress the model directory `src` (safetensors, sharded or not) into `dst`.
 
     Streams tensor by tensor: memory stays bounded by the largest tensor, not the
-    model. Returns the manifest (sizes per file and dtype)."""
+    model. Returns the manifest (sizes per file and dtype).
+
+    layout: the streams' chunking (rans.encode). "compact" spends ~0.2 % on framing;
+    "gpu" ~0.7 % for 3.3x the chunks, so each tensor decodes in a third of the time on
+    a GPU, whose per-tensor decode is bound by the longest chunk (keep_compressed
+    inference decodes every weight per token). Any layout decodes everywhere."""
+    rans_stream.check_layout(layout)
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise FileNotFoundError(f"{src} is not a directory")
@@ -278,7 +286,7 @@ def compress(src, dst, threads=None, progress: bool = True, overwrite: bool = Fa
                 out = tmp / rel
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if p.suffix == ".safetensors":
-                    per_file[rel.as_posix()] = _compress_file(p, out, workers, bar).__dict__
+                    per_file[rel.as_posix()] = _compress_file(p, out, workers, bar, layout).__dict__
                 elif rel.as_posix() != "config.json":
                     shutil.copy2(p, out)
         original = sum(s["original_bytes"] for s in per_file.values())
@@ -287,6 +295,7 @@ def compress(src, dst, threads=None, progress: bool = True, overwrite: bool = Fa
         manifest = {
             "format": FORMAT,
             "version": VERSION,
+            "layout": layout,
             "files": per_file,
             "original_tensor_bytes": original,
             "compressed_tensor_bytes": compressed,

@@ -85,7 +85,9 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, ke
     compressed model plus the largest block. entrozip's format only, for inference.
     On a CUDA device the blocks decode on the GPU (one fused kernel per weight, one
     status check per block); compressed_in="pinned" keeps the compressed weights in
-    pinned host memory instead of GPU memory, copied in per block ("device": on the GPU)."""
+    pinned host memory instead of GPU memory, copied in per block ("device": on the GPU).
+    An official DFloat11 directory is converted to entrozip's format first (in a
+    temporary directory, removed once loaded: the coded weights are then in memory)."""
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
@@ -103,7 +105,16 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, ke
     if keep_compressed:
         if compressed_in not in ("device", "pinned"):
             raise ValueError(f"compressed_in must be 'device' or 'pinned', got {compressed_in!r}")
-        return _compressed_model(model, path, threads, device, compressed_in).to(device).eval()
+        if (path / dfloat11.MANIFEST).is_file():
+            return _compressed_model(model, path, threads, device, compressed_in).to(device).eval()
+        if not official.is_official(path):
+            raise FormatError(f"{path} is neither an entrozip nor an official DFloat11 weights directory")
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="entrozip-df11-") as tmp:
+            dfloat11.convert(path, Path(tmp) / "df11", threads=threads, progress=False)
+            model = _compressed_model(model, Path(tmp) / "df11", threads, device, compressed_in)
+        return model.to(device).eval()
     loader = _Loader(model, path)
     with torch.no_grad():
         for name, st_dtype, shape, data in iter_tensors(path, threads):
@@ -181,8 +192,6 @@ def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="d
 
     device = torch.device(device)
 
-    if not (path / dfloat11.MANIFEST).is_file():
-        raise ValueError("keep_compressed needs an entrozip weights directory (convert official ones first)")
     model.tie_weights()  # tied weights share one parameter: every holder then decodes it itself
     modules = dict(model.named_modules())
     owners = {}  # id(parameter) -> module paths holding it as .weight (tied weights have several)

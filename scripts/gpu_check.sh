@@ -73,6 +73,8 @@ check() {  # one target, in its own process (so `timeout` can stop it)
       return $failed
       ;;
     train)  # a short image-model run on the GPU: the weights come back in $OUT/train (< 16 MiB files)
+      python3 scripts/profile_train_step.py --model "${TRAIN_MODEL:-s2lic}" --batch "${TRAIN_BATCH:-16}" \
+        --crop "${TRAIN_CROP:-256}" --steps 5 2>&1 | tail -n 26   # where a step's time goes (~20 s)
       python3 -m entrozip.cli train image --model "${TRAIN_MODEL:-s2lic}" --data .data/bsds --out "$out/train" \
         --minutes "${TRAIN_MINUTES:-5}" --batch "${TRAIN_BATCH:-16}" --crop "${TRAIN_CROP:-256}" \
         --lr "${TRAIN_LR:-2e-4}" --checkpoint-minutes 3

@@ -170,6 +170,16 @@ def test_swin_stage_keeps_shapes_and_trains(size):
     assert bias.shape == (1, 64, 64) and (bias > 0).all() and (bias < 16).all()
 
 
+def test_dense_block_inference_buffer_matches_the_training_path():
+    from entrozip.codecs.image.swin import DenseEnhancement
+
+    block = DenseEnhancement(16, growth=8, layers=3)
+    x = torch.randn(2, 16, 9, 7)
+    with torch.no_grad():
+        inference = block(x)  # one buffer, prefix reads
+    assert torch.allclose(block(x), inference, atol=1e-6)  # grad enabled: the concatenating path
+
+
 # ------------------------------------------------------------------ the model and the codec
 def test_sizes_and_latent_shapes():
     assert sum(p.numel() for p in ImageModel(MODELS["s2lic"]).parameters()) < 10e6

@@ -149,7 +149,19 @@ class DenseEnhancement(nn.Module):
         self.fuse = nn.Conv2d(dim + layers * growth, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for conv in self.convs:
-            feats.append(F.leaky_relu(conv(torch.cat(feats, dim=1)), 0.2))
-        return x + self.fuse(torch.cat(feats, dim=1))
+        if torch.is_grad_enabled():  # training: autograd keeps every layer's input anyway
+            feats = [x]
+            for conv in self.convs:
+                feats.append(F.leaky_relu(conv(torch.cat(feats, dim=1)), 0.2))
+            return x + self.fuse(torch.cat(feats, dim=1))
+        # inference: one buffer that each layer writes its channels into and the next reads a
+        # prefix of, instead of a growing concatenation per layer (at full resolution these
+        # dominate a large image's memory)
+        n, c, h, w = x.shape
+        growth = self.convs[0].out_channels
+        buf = x.new_empty(n, c + len(self.convs) * growth, h, w)
+        buf[:, :c] = x
+        for i, conv in enumerate(self.convs):
+            end = c + i * growth
+            buf[:, end:end + growth] = F.leaky_relu(conv(buf[:, :end]), 0.2)
+        return x + self.fuse(buf)

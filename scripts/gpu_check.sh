@@ -10,8 +10,8 @@
 #   scripts/gpu_check.sh video     video latents bit-exact across GPU and CPU; coding speed, GPU vs CPU
 #   scripts/gpu_check.sh splat     gsplat vs the CPU rasterizer; train lego (7k steps, <= 150k Gaussians),
 #                                  compress at every quality, PSNR on held-out views vs the uncompressed scene
-#   scripts/gpu_check.sh train     train an image model (TRAIN_MODEL, default s2lic) on .data/bsds for
-#                                  TRAIN_MINUTES (default 5), weights + log back under $OUT/train
+#   scripts/gpu_check.sh train     profile a step, then train an image model (TRAIN_MODEL, default s2lic;
+#                                  scripts/train_gpu.sh) on .data/bsds for TRAIN_MINUTES (default 5)
 # Prepare here first: scripts/gpu_wheels.sh (slim wheels), and (the data is not beside the repo there)
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/ && echo /.kodak/ >> .git/info/exclude
 #   python scripts/pack_multiview.py ../shared/data/multiview/lego .data/lego --max-side 360 --background 1,1,1
@@ -72,13 +72,11 @@ check() {  # one target, in its own process (so `timeout` can stop it)
       python3 -m entrozip.cli compress /tmp/lego/scene.ply "$out/lego_q6.ezc" --quality 6   # the trained scene, back
       return $failed
       ;;
-    train)  # a short image-model run on the GPU: the weights come back in $OUT/train (< 16 MiB files)
-      python3 scripts/profile_train_step.py --model "${TRAIN_MODEL:-s2lic}" --batch "${TRAIN_BATCH:-16}" \
-        --crop "${TRAIN_CROP:-256}" --steps 5 2>&1 | tail -n 26   # where a step's time goes (~20 s)
-      python3 -m entrozip.cli train image --model "${TRAIN_MODEL:-s2lic}" --data .data/bsds --out "$out/train" \
-        --minutes "${TRAIN_MINUTES:-5}" --batch "${TRAIN_BATCH:-16}" --crop "${TRAIN_CROP:-256}" \
-        --lr "${TRAIN_LR:-2e-4}" --checkpoint-minutes 3
-      tail -n 3 "$out/train/${TRAIN_MODEL:-s2lic}.log.jsonl"
+    train)  # a short image-model run on the GPU (scripts/train_gpu.sh: resumes shipped weights if any);
+            # the weights come back in $OUT/train (< 16 MiB files)
+      python3 scripts/profile_train_step.py --model "${TRAIN_MODEL:-s2lic}" --batch "${BATCH:-16}" \
+        --crop "${CROP:-256}" --steps 5 2>&1 | tail -n 26   # where a step's time goes (~20 s)
+      OUT="$out/train" bash scripts/train_gpu.sh "${TRAIN_MINUTES:-5}" "${TRAIN_MODEL:-s2lic}"
       ;;
     *)
       echo "unknown target $target (image, rans, df11, load, video, splat, memcheck, train)" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train an image model for MINUTES on a GPU machine without internet, resuming from the
 # weights committed in the package, so training accumulates over many short runs.
-#   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, or mbt2018-mean)
+#   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, mbt2018-mean or s2lic)
 #   COMPILE=1 scripts/train_gpu.sh MINUTES          torch.compile the step (worth it from ~10 minutes)
 # Prepare here (git-ignored, carried with the run: [".whl/common", ".data", ".kodak"], ~53 MiB with the repo):
 #   scripts/gpu_wheels.sh
@@ -19,17 +19,18 @@ if ! python3 -c "import compressai" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*/*.whl
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
+python3 -c "import entrozip" 2>/dev/null || python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
 data=.data/bsds
 [ -d "$data/train" ] || data=../shared/data/bsds500
 kodak=.kodak
 [ -d "$kodak" ] || kodak=../shared/data/kodak
+[ -d "$kodak" ] || kodak=""  # no Kodak carried: checkpoints without the coding check
 out=${OUT:-/tmp/entrozip-train}
 resume=package
 python3 -c "from entrozip.codecs.image.weights import manifest; import sys; sys.exit(0 if '$model' in manifest() else 1)" || resume=""
 python3 -m entrozip.cli train image --model "$model" --data "$data/train,$data/val" --out "$out" \
     --minutes "$minutes" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
-    ${resume:+--resume $resume} --kodak "$kodak" --checkpoint-minutes "${CHECKPOINT_MINUTES:-10}" \
+    ${resume:+--resume $resume} ${kodak:+--kodak $kodak} --checkpoint-minutes "${CHECKPOINT_MINUTES:-10}" \
     ${COMPILE:+--compile}
 python3 - "$out" "$model" <<'PY'
 import json, sys

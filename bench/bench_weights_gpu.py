@@ -7,8 +7,13 @@ Workload (generated on the GPU machine): one Student-t(4) x 0.012 bf16 tensor of
 decoded on the GPU by the fused kernel (codecs/weights/gpu.py). Reported, for both stream layouts
 (rans.encode's "compact" default and "gpu"): GB/s of bf16 written (target >= 750),
 bits per weight, byte identity; and the copy's GB/s.
-The official DFloat11 kernel is not run here yet (its package needs cupy and a
-pkg_resources shim on the GPU machine): see the note in BENCHMARKS.md.
+
+The official DFloat11 kernel runs beside it when the `dfloat11` package (its wheel,
+scripts/gpu_wheels.sh: .whl/common) and cupy are there: the same tensor written in the
+official format by our writer (codecs/weights/official_writer.py: one unit, Huffman
+exponents, 512 threads x 8 bytes), decoded by the package's own decode.ptx loaded with
+cupy (the package itself is not imported: its __init__ wants pkg_resources and
+transformers), timed the same way, bytes compared with the original.
 """
 from __future__ import annotations
 
@@ -24,6 +29,43 @@ from entrozip.codecs.weights import dfloat11
 from entrozip.codecs.weights.gpu import decode_tensor_cuda
 from entrozip.rans import cuda as rcuda
 from gpu_timing import timed  # bench/gpu_timing.py (scripts run from bench/)
+
+
+def official_kernel(data: np.ndarray, w: torch.Tensor) -> dict:
+    """Decode `data` (bf16 bytes) with the official DFloat11 kernel; {} with the reason if absent."""
+    import importlib.util
+
+    from entrozip.codecs.weights import official_writer as ow
+
+    spec = importlib.util.find_spec("dfloat11")  # locates the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        return {"skipped": "the dfloat11 package is not installed"}
+    try:
+        import cupy as cp
+    except ImportError:
+        return {"skipped": "cupy is not installed"}
+    ptx = Path(list(spec.submodule_search_locations)[0]) / "decode.ptx"
+    kernel = cp.RawModule(path=str(ptx)).get_function("decode")
+    t0 = time.perf_counter()
+    buf = ow.unit_buffers([data.tobytes()])
+    encode_s = time.perf_counter() - t0
+    dev = {k: torch.from_numpy(np.ascontiguousarray(v)).cuda() for k, v in buf.items() if k != "split_positions"}
+    n, n_bytes, n_luts = data.size // 2, dev["encoded_exponent"].numel(), dev["luts"].shape[0]
+    positions = buf["output_positions"].view(np.uint32)
+    shared = ow.THREADS_PER_BLOCK * 4 + 4 + int((positions[1:].astype(np.int64) - positions[:-1]).max()) * 2
+    grid = (-(-n_bytes // (ow.THREADS_PER_BLOCK * ow.BYTES_PER_THREAD)),)
+    out = torch.empty(n, dtype=torch.bfloat16, device="cuda")
+
+    def decode():
+        with cp.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
+            kernel(grid, (ow.THREADS_PER_BLOCK,), (dev["luts"].data_ptr(), dev["encoded_exponent"].data_ptr(),
+                   dev["sign_mantissa"].data_ptr(), dev["output_positions"].data_ptr(), dev["gaps"].data_ptr(),
+                   out.data_ptr(), cp.uint32(n_luts), cp.uint32(n_bytes), cp.uint32(n)), shared_mem=shared)
+
+    decode_s = timed(decode)
+    compressed = sum(int(v.nbytes) for k, v in buf.items() if k != "split_positions")
+    return {"decode_s": decode_s, "bits_per_weight": 8 * compressed / n, "cpu_encode_s": encode_s,
+            "shared_bytes": shared, "identical": torch.equal(out.view(torch.uint8), w.view(torch.uint8))}
 
 
 def main():
@@ -55,6 +97,10 @@ def main():
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
                        "decode_global_tables_s": global_s, "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
+    try:
+        res["official"] = official_kernel(data, w)
+    except Exception as e:  # the peer failing must not lose our numbers
+        res["official"] = {"skipped": f"{type(e).__name__}: {e}"}
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "bench_weights_gpu.json").write_text(json.dumps(res, indent=1))
     gb = 2 * args.numel / 1e9
@@ -66,6 +112,12 @@ def main():
           f"{gb / res['gpu']['decode_global_tables_s']:10.0f}")
     print(f"{'identical bytes':40} {str(res['compact']['identical']):>10} {str(res['gpu']['identical']):>10}")
     print(f"{'d2d copy, GB/s read + written':40} {2 * gb / res['copy_s']:10.0f}")
+    off = res["official"]
+    if "decode_s" in off:
+        print(f"{'official DFloat11 kernel, GB/s (same run)':40} {gb / off['decode_s']:10.0f}   "
+              f"{off['bits_per_weight']:.3f} bits/weight, identical {off['identical']}")
+    else:
+        print(f"official DFloat11 kernel: not run ({off['skipped']})")
 
 
 if __name__ == "__main__":

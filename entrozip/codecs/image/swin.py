@@ -62,13 +62,13 @@ class WindowAttentionV2(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, t, c = x.shape
         q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        scale = torch.exp(self.logit_scale.clamp(max=math.log(100.0)))
-        attn = (F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)) * scale
-        attn = attn + self.position_bias().to(attn.dtype)
-        if mask is not None:  # windows x T x T, repeated over the batch
-            attn = attn.view(-1, mask.shape[0], self.heads, t, t) + mask[None, :, None].to(attn.dtype)
-            attn = attn.view(b, self.heads, t, t)
-        out = attn.softmax(dim=-1) @ v
+        scale = torch.exp(self.logit_scale.clamp(max=math.log(100.0)))  # heads x 1 x 1
+        q = F.normalize(q, dim=-1) * scale  # cos(q, k) * scale = (q/|q| * scale) . k/|k|
+        bias = self.position_bias().to(q.dtype)  # heads x T x T
+        if mask is not None:  # + windows x T x T, the same for every image of the batch
+            bias = (bias[None] + mask[:, None].to(q.dtype)).repeat(b // mask.shape[0], 1, 1, 1)
+        # the fused kernel (flash / memory-efficient attention on CPU and GPU): no T x T matrix kept
+        out = F.scaled_dot_product_attention(q, F.normalize(k, dim=-1), v, attn_mask=bias, scale=1.0)
         return self.proj(out.transpose(1, 2).reshape(b, t, c))
 
 

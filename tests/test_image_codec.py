@@ -177,9 +177,10 @@ def test_tiled_transforms_match_whole_ones():
     assert (tiled_x - whole_x).abs().max() <= 1e-4 * whole_x.abs().max()
 
 
-def test_hostile_streams_with_valid_checksums(photo):
+@pytest.mark.parametrize("model", ["elic", "s2lic"])
+def test_hostile_streams_with_valid_checksums(photo, model):
     """Damage behind valid CRCs (a re-packed file): a clean FormatError or an image, never a crash."""
-    codec = open_codec("image", quality=4)
+    codec = open_codec("image", model=model, quality=4)
     blob = codec.compress(photo[:64, :64])
     c = parse(blob)
     rng = np.random.default_rng(7)

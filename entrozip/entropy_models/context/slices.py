@@ -9,6 +9,11 @@ One model covers three classic designs:
                                       e.g. 16, 16, 32, 64, M-128 channels
     groups even, checkerboard=False   channel-wise context (Minnen and Singh 2020)
 
+With lrp=True, latent residual prediction (Minnen and Singh 2020) refines each
+slice once it is decoded (a correction in [-1/2, 1/2] from the hyper features and
+the slices so far), before later slices see it; subclasses may replace the channel
+context network (`_channel_net`: S2LIC's ACGC, acgc.py).
+
 Coding order: slice by slice; within a slice, anchors then non-anchors. Every
 network on the decoder's path (channel context, spatial context, parameter
 aggregation) is an IntegerNet, and the decoder-side loop is shared with the

@@ -27,7 +27,7 @@ def photo():
     return load_image()[0][96:224, 256:448]  # 128 x 192 of kodim23
 
 
-@pytest.mark.parametrize("model", ["mbt2018-mean", "elic"])
+@pytest.mark.parametrize("model", ["mbt2018-mean", "elic", "s2lic"])
 def test_latent_round_trip_is_exact_and_rate_is_near_the_estimate(photo, model):
     net, _, _ = load_model(model)
     x = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255

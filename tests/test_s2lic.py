@@ -194,17 +194,11 @@ def test_sizes_and_latent_shapes():
     assert out["likelihoods"]["y"].shape == (1, 160, 4, 8) and out["likelihoods"]["z"].shape == (1, 96, 1, 2)
 
 
-def test_s2lic_latent_round_trip_is_exact_and_rate_is_near_both_estimates(photo):
+def test_s2lic_rate_is_bounded_by_the_training_estimate(photo):
+    # exact round trip and the coder's own estimate: test_image_codec (parametrized over the models)
     net, _, _ = load_model("s2lic")
     x = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255
     out = net.compress(x, 5)
-    y_hat = net.entropy.decompress(out["z"], out["y"], out["z_shape"], threads=1)
-    assert torch.equal(y_hat, out["y_hat"])
-    coding = net.entropy.y_model.gaussian_conditional._coding_model()
-    estimate = sum(coding.estimated_bits(s, i) for s, i in out["steps"]) / 8
-    framing = sum(rans.stream_info(s).framing_bytes for s in out["y"])
-    payload = sum(map(len, out["y"])) - framing
-    assert payload <= estimate * 1.01 + 8, (payload, estimate)
     with torch.no_grad():  # the training path's rate (float networks) bounds the real bytes: an
         lik = net(x, 5)["likelihoods"]  # untrained model's outliers cost 30 bits there, less escaped
     trained_estimate = float(sum(-torch.log2(v).sum() for v in lik.values()) / 8)

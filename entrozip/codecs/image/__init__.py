@@ -62,9 +62,9 @@ class ImageCodec:
     def _model(self, name: str):
         from .weights import load_model
 
-        own = self.weights is not None and (Path(self.weights) / f"{name}.json").is_file()
-        if self.weights is not None and name == self.model_name and not own:
-            raise FileNotFoundError(f"{self.weights}: no exported {name} weights ({name}.json is missing)")
+        # the exported weights serve this codec's model (load_model says so if they are missing)
+        # and any other model they hold (a file may name another model)
+        own = self.weights is not None and (name == self.model_name or (Path(self.weights) / f"{name}.json").is_file())
         return load_model(name, self.device, self.weights if own else None)
 
     def info(self) -> dict:

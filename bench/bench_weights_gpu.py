@@ -68,6 +68,42 @@ def official_kernel(data: np.ndarray, w: torch.Tensor) -> dict:
             "shared_bytes": shared, "identical": torch.equal(out.view(torch.uint8), w.view(torch.uint8))}
 
 
+LLAMA8B_LAYER = {"q_proj": (4096, 4096), "k_proj": (1024, 4096), "v_proj": (1024, 4096), "o_proj": (4096, 4096),
+                 "gate_proj": (14336, 4096), "up_proj": (14336, 4096), "down_proj": (4096, 14336)}  # 218,103,808
+
+
+def block_launch(data: np.ndarray, w: torch.Tensor) -> dict:
+    """The same values cut into a Llama-8B layer's seven weights, each with its own table
+    (gpu layout): one launch per weight (decode_tensor_cuda) vs the whole block in one
+    launch (CodedBlock, as the keep_compressed loader decodes)."""
+    from entrozip.codecs.weights.gpu import CodedBlock
+
+    items, at = [], 0
+    for name, shape in LLAMA8B_LAYER.items():
+        n = shape[0] * shape[1]
+        if at + n > data.size // 2:
+            return {"skipped": f"--numel below a Llama-8B layer ({sum(a * b for a, b in LLAMA8B_LAYER.values()):,})"}
+        part = data[2 * at:2 * (at + n)]
+        model = dfloat11.table_for("BF16", part)
+        stream, raw = dfloat11.encode_tensor("BF16", part, model, layout="gpu")
+        items.append((name, "BF16", shape, model, stream, bytes(raw)))
+        at += n
+    block = CodedBlock(items, "cuda")
+    out = torch.zeros(block.nbytes, dtype=torch.uint8, device="cuda")
+    for status in block.decode_into(out):
+        rcuda.check_status(status)
+    views = block.views(out)
+    same = all(torch.equal(views[n].reshape(-1).view(torch.int16), w[o:o + views[n].numel()].view(torch.int16))
+               for n, o in zip(LLAMA8B_LAYER, np.cumsum([0] + [a * b for a, b in LLAMA8B_LAYER.values()])))
+    one_s = timed(lambda: block.decode_into(out))
+    cu = lambda b: torch.frombuffer(bytearray(b), dtype=torch.uint8).cuda()  # noqa: E731
+    dev = [(cu(st), cu(r), m, s[0] * s[1], torch.empty(2 * s[0] * s[1], dtype=torch.uint8, device="cuda"))
+           for _, _, s, m, st, r in items]
+    per_s = timed(lambda: [decode_tensor_cuda("BF16", n, m, sd, rd, o) for sd, rd, m, n, o in dev])
+    return {"numel": at, "one_launch_s": one_s, "per_tensor_s": per_s, "identical": bool(same),
+            "chunks": int(sum(len(launch.plan.chunks) for launch, _, _ in block.groups))}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--numel", type=int, default=218_000_000)
@@ -97,6 +133,7 @@ def main():
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
                        "decode_global_tables_s": global_s, "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
+    res["block"] = block_launch(data, w)
     try:
         res["official"] = official_kernel(data, w)
     except Exception as e:  # the peer failing must not lose our numbers
@@ -112,6 +149,11 @@ def main():
           f"{gb / res['gpu']['decode_global_tables_s']:10.0f}")
     print(f"{'identical bytes':40} {str(res['compact']['identical']):>10} {str(res['gpu']['identical']):>10}")
     print(f"{'d2d copy, GB/s read + written':40} {2 * gb / res['copy_s']:10.0f}")
+    blk = res["block"]
+    if "one_launch_s" in blk:
+        gbb = 2 * blk["numel"] / 1e9
+        print(f"{'a Llama-8B layer, 7 tables, gpu layout':40} one launch {gbb / blk['one_launch_s']:.0f} GB/s, "
+              f"7 launches {gbb / blk['per_tensor_s']:.0f} GB/s, identical {blk['identical']}")
     off = res["official"]
     if "decode_s" in off:
         print(f"{'official DFloat11 kernel, GB/s (same run)':40} {gb / off['decode_s']:10.0f}   "

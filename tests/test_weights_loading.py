@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from safetensors.torch import load_file, save_file  # noqa: E402
 
+from entrozip.codecs.weights.embedding import CompressedEmbedding  # noqa: E402
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
@@ -19,8 +21,12 @@ def test_minilm_bf16(tmp_path):
     ours = weights.from_pretrained(tmp_path / "df11")
     ref = transformers.AutoModel.from_pretrained(str(src), dtype=torch.bfloat16).eval()
     ids = torch.randint(0, 30000, (2, 24), generator=torch.Generator().manual_seed(0))
+    kept = weights.from_pretrained(tmp_path / "df11", keep_compressed=True)  # word, position, type embeddings
+    assert kept._entrozip_compressed["lookups"] >= 1
     with torch.no_grad():
-        assert torch.equal(ours(input_ids=ids).last_hidden_state, ref(input_ids=ids).last_hidden_state)
+        want = ref(input_ids=ids).last_hidden_state
+        assert torch.equal(ours(input_ids=ids).last_hidden_state, want)
+        assert torch.equal(kept(input_ids=ids).last_hidden_state, want)
 
 
 def test_llama_shaped_causal_lm(tmp_path):
@@ -69,8 +75,10 @@ def test_keep_compressed_decodes_each_block_before_it_runs(tmp_path, tied):
     ref = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "bf16"), dtype=torch.bfloat16).eval()
     ours = weights.from_pretrained(tmp_path / "df11", keep_compressed=True)
     info = ours._entrozip_compressed
-    assert info["blocks"] == 3 + 2  # the layers, the embedding, the head
-    assert info["scratch_bytes"] == 3000 * 128 * 2  # the largest block: the embedding (or the tied head)
+    assert info["blocks"] == 3 + 1  # the layers and the head (the head decodes the tied table itself)
+    assert info["lookups"] == 1  # the embedding: rows decoded per lookup
+    assert isinstance(ours.model.embed_tokens, CompressedEmbedding)
+    assert info["scratch_bytes"] == 3000 * 128 * 2  # the largest block: the head
     ids = torch.randint(0, 3000, (2, 16), generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         assert torch.equal(ours(input_ids=ids).logits, ref(input_ids=ids).logits)

@@ -63,11 +63,9 @@ class _DeviceTables:
             self.slot_val_np = (slots + model.offset).astype(np.int32)
             self.slot_fb = t(self.slot_fb_np.view(np.int32), torch.int32)
             self.slot_val = t(self.slot_val_np, torch.int32)
-            # the shared-memory decoder's tables (alphabets <= 256): a byte per slot, a word per symbol
-            fs = ((freqs - 1) & 0xFFFF) | ((starts & 0xFFFF) << 16)  # a zero-frequency entry is never looked up
-            self.sym_fs = t(fs.astype(np.uint32).view(np.int32), torch.int32)
-            small = len(freqs) <= 256
-            self.slot_sym = t(slots.astype(np.uint8) if small else np.zeros(0, np.uint8), torch.uint8)
+            slot_sym, sym_fs = shared_tables(model)
+            self.sym_fs = t(sym_fs.view(np.int32), torch.int32)
+            self.slot_sym = t(np.zeros(0, np.uint8) if slot_sym is None else slot_sym, torch.uint8)
             self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
             self.offset = int(model.offset)
         else:
@@ -90,6 +88,18 @@ class _DeviceTables:
             self.bucket = t(bucket.astype(np.uint16).view(np.int16), torch.int16)
             self.bucket_bits = bb
             self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
+
+
+def shared_tables(model: StaticModel) -> tuple[np.ndarray | None, np.ndarray]:
+    """The shared-memory decoder's tables of a static model (StaticSharedDev in
+    rans_cuda.cu): the symbol index of every slot (uint8, 2^precision; None for an
+    alphabet over 256) and (freq - 1) | start << 16 per symbol (uint32; a zero-frequency
+    entry is never looked up)."""
+    freqs = model.freqs.astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(freqs)[:-1]])
+    fs = (((freqs - 1) & 0xFFFF) | ((starts & 0xFFFF) << 16)).astype(np.uint32)
+    slots = np.repeat(np.arange(len(freqs)), freqs).astype(np.uint8) if len(freqs) <= 256 else None
+    return slots, fs
 
 
 # Streams decode with their tables in shared memory where the model and the device allow

@@ -217,3 +217,25 @@ def head_length(head) -> int:
     if rows == 0:
         return pos
     return pos + 4 * (num_chunks(n, rows * lanes) - 1)
+
+
+def chunk_span(layout: StreamLayout, first: int, end: int) -> tuple[int, int]:
+    """The chunks [j0, j1) holding symbols [first, end) of a parsed stream (chunks are
+    independent: any run of them decodes alone, see `sub_layout`)."""
+    if not 0 <= first <= end <= layout.n:
+        raise ValueError(f"symbols [{first}, {end}) are outside a stream of {layout.n}")
+    if first == end:
+        return 0, 0
+    return first // layout.chunk_symbols, -(-end // layout.chunk_symbols)
+
+
+def sub_layout(layout: StreamLayout, j0: int, j1: int) -> StreamLayout:
+    """Chunks [j0, j1) of a parsed stream as a stream of their own: its symbols are the
+    original's [j0 * chunk_symbols, min(j1 * chunk_symbols, n)). Random access for the
+    decoders without touching the other chunks (an embedding's rows, a tensor's slice)."""
+    if not 0 <= j0 < j1 <= layout.num_chunks:
+        raise ValueError(f"chunks [{j0}, {j1}) are outside a stream of {layout.num_chunks}")
+    b0, b1 = int(layout.bounds[j0]), int(layout.bounds[j1])
+    n = min(j1 * layout.chunk_symbols, layout.n) - j0 * layout.chunk_symbols
+    return StreamLayout(layout.version, layout.kind, layout.fingerprint, n, layout.lanes, layout.chunk_symbols,
+                        layout.payload[b0:b1], layout.bounds[j0:j1 + 1] - np.uint64(b0), layout.payload_offset + b0)

@@ -1,7 +1,9 @@
-"""DFloat11-style tensors decoded on the GPU: one fused kernel per tensor.
+"""DFloat11-style tensors decoded on the GPU: one fused kernel per tensor, or per block.
 
     out = decode_tensor_cuda("BF16", numel, model, stream, raw)   # CUDA uint8 bytes
     weight = out.view(torch.bfloat16)
+    block = CodedBlock(items, "cuda")        # a transformer block's weights: one launch
+    status = block.decode_into(scratch); weights = block.views(scratch)
 
 The rANS stream of symbol bytes (exponents) is decoded by the CUDA coder's
 warp-per-chunk kernel, which merges each symbol with its raw bits (sign and
@@ -10,11 +12,13 @@ never touch memory. Same bytes as decode_tensor on the CPU (floats.py layouts).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ...errors import FormatError
 from ...rans import cuda as rcuda
 from . import floats
+from .plan import LaunchPlan, PackedTables, Part, plan_launch
 
 TORCH_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F8_E4M3": torch.float8_e4m3fn,
                 "F8_E5M2": torch.float8_e5m2}
@@ -45,55 +49,111 @@ def decode_tensor_cuda(dtype: str, numel: int, model, stream: torch.Tensor, raw:
     return out
 
 
-class DeviceCodedTensor:
-    """One coded tensor kept for repeated GPU decoding (the keep_compressed loader).
+class DeviceTables:
+    """PackedTables (codecs/weights/plan.py) uploaded to a device once."""
 
-    Parsed and checked once on the host; its chunk table lives on the device, its
-    stream and raw bytes on the device or, with pinned=True, in pinned host memory
-    (copied in just before each decode). decode_into launches one fused kernel and
-    returns its per-chunk status without waiting (check with rans.cuda.check_status).
-    """
+    def __init__(self, tables: PackedTables, device):
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+        self.params, self.slot_all, self.fs_all = t(tables.params), t(tables.slot_all), t(tables.fs_all.view(np.int32))
+        self.shared_bytes = tables.shared_bytes
 
-    def __init__(self, dtype: str, shape, model, stream: bytes, raw: bytes, device, pinned: bool = False):
+
+class DeviceLaunch:
+    """A LaunchPlan on the GPU: its chunk rows and thread blocks uploaded once; calling it
+    launches the kernel and returns the per-chunk status tensor without waiting
+    (rans.cuda.check_status reads it)."""
+
+    def __init__(self, plan: LaunchPlan, tables: DeviceTables):
+        device = tables.params.device
+        self.plan, self.tables = plan, tables
+        self.chunks = torch.from_numpy(plan.chunks).to(device)
+        self.blocks = torch.from_numpy(plan.blocks).to(device)
+        self.status = torch.empty(len(plan.chunks), dtype=torch.int32, device=device)  # every chunk writes its own
+
+    def __call__(self, data: torch.Tensor, raw: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        p, t = self.plan, self.tables
+        wb, rb = floats.WORD_BYTES[p.code], floats.RAW_BYTES[p.code]
+        if data.numel() < p.data_bytes or raw.numel() < p.raw_values * rb or out.numel() < p.out_values * wb:
+            raise ValueError("the data, raw or output buffer is smaller than the plan needs")
+        if not raw.numel():
+            raw = torch.zeros(1, dtype=torch.uint8, device=data.device)
+        if len(p.chunks):
+            rcuda._ext().decode_float_plan(data, self.chunks, self.blocks, t.params, t.slot_all, t.fs_all,
+                                           t.shared_bytes, p.warps_per_block, p.code, raw, out, self.status)
+        return self.status
+
+
+class CodedBlock:
+    """The coded float weights of one transformer block, decoded by one launch per float
+    type into one output buffer (the keep_compressed loader's unit).
+
+    items: [(name, dtype, shape, model, stream, raw)]. Every stream is parsed and checked
+    here, once. Host layout: streams back to back (`data`), raw bytes back to back, then
+    each weight's output at a 64-byte aligned offset (`offsets[name]`, `nbytes` in all).
+    On a device the compressed bytes wait in device memory, or with pinned=True in pinned
+    host memory and go in through a staging buffer (one copy per float type per decode)."""
+
+    ALIGN = 64
+
+    def __init__(self, items, device, pinned: bool = False):
         from ... import rans
 
-        if dtype not in floats.LAYOUTS:
-            raise FormatError(f"dtype {dtype} is not a coded float type")
-        self.dtype, self.shape, self.model = dtype, tuple(shape), model
-        self.numel = 1
-        for d in self.shape:
-            self.numel *= int(d)
-        self.code = floats.LAYOUTS[dtype]
-        lay = rans.check_stream(stream, model, max_symbols=self.numel)
-        if lay.n != self.numel or len(raw) != self.numel * floats.RAW_BYTES[self.code]:
-            raise FormatError(f"coded tensor does not hold {self.numel} values")
-        self.nbytes = self.numel * floats.WORD_BYTES[self.code]
-        self.device = torch.device(device)
-        self.chunks = torch.from_numpy(rcuda.chunk_rows(lay)).to(self.device)
-        self.tables = rcuda.tables(model, self.device)
-        host = lambda b: torch.frombuffer(bytearray(b), dtype=torch.uint8) if len(b) else torch.zeros(1, dtype=torch.uint8)  # noqa: E731
-        self.stream, self.raw = host(stream), host(raw)
-        self.pinned = pinned
-        if pinned:
-            self.stream, self.raw = self.stream.pin_memory(), self.raw.pin_memory()
-        else:
-            self.stream, self.raw = self.stream.to(self.device), self.raw.to(self.device)
+        self.device, self.pinned = torch.device(device), pinned
+        self.offsets, self.shapes, self.dtypes, groups = {}, {}, {}, {}
+        offset = 0
+        for name, dtype, shape, model, stream, raw in items:
+            if dtype not in floats.LAYOUTS:
+                raise FormatError(f"{name}: dtype {dtype} is not a coded float type")
+            code = floats.LAYOUTS[dtype]
+            numel = int(np.prod(shape, dtype=np.int64))
+            lay = rans.check_stream(stream, model, max_symbols=numel)
+            if lay.n != numel or len(raw) != numel * floats.RAW_BYTES[code]:
+                raise FormatError(f"{name}: coded tensor does not hold {numel} values")
+            self.offsets[name], self.shapes[name], self.dtypes[name] = offset, tuple(shape), dtype
+            groups.setdefault(dtype, []).append((name, model, lay, stream, raw))
+            offset += -(-numel * floats.WORD_BYTES[code] // self.ALIGN) * self.ALIGN
+        self.nbytes = offset
+        self.groups = []  # (launch, host bytes (data then raw), data length)
+        for dtype, members in groups.items():
+            wb = floats.WORD_BYTES[floats.LAYOUTS[dtype]]
+            data_off, raw_off, parts, data, raws = 0, 0, [], [], []
+            for name, model, lay, stream, raw in members:
+                parts.append(Part(model, lay, data_off, self.offsets[name] // wb, raw_off))
+                data.append(bytes(stream))
+                raws.append(bytes(raw))
+                data_off += len(stream)
+                raw_off += lay.n
+            tables = PackedTables([m[1] for m in members])
+            launch = DeviceLaunch(plan_launch(dtype, parts, tables), DeviceTables(tables, self.device))
+            host = torch.frombuffer(bytearray(b"".join(data + raws)) or bytearray(1), dtype=torch.uint8)
+            held = host.pin_memory() if pinned else host.to(self.device)
+            self.groups.append((launch, held, data_off))
 
     @property
     def compressed_bytes(self) -> int:
-        return self.stream.numel() + self.raw.numel()
+        return sum(h.numel() for _, h, _ in self.groups)
 
-    def decode_into(self, out: torch.Tensor, staging: torch.Tensor | None = None) -> torch.Tensor:
-        """Decode into `out` (device uint8, nbytes); a pinned tensor first goes through
-        `staging` (device uint8, >= compressed_bytes). Returns the status tensor."""
-        stream, raw = self.stream, self.raw
-        if self.pinned:
-            ns = stream.numel()
-            stream = staging[:ns].copy_(self.stream, non_blocking=True)
-            raw = staging[ns:ns + self.raw.numel()].copy_(self.raw, non_blocking=True)
-        t = self.tables
-        return rcuda._ext().decode_float(stream, self.chunks, t.enc, t.slot_fb, t.slot_val, t.slot_sym, t.sym_fs,
-                                         t.offset, t.precision, self.code, raw, out, rcuda.SHARED_TABLES)
+    def staging_bytes(self) -> int:
+        """The staging buffer a pinned block needs (its largest float type's bytes)."""
+        return max((h.numel() for _, h, _ in self.groups), default=0) if self.pinned else 0
+
+    def decode_into(self, out: torch.Tensor, staging: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Launch the decode into `out` (device uint8, >= nbytes); returns the status tensors
+        (one per float type) without waiting. Launches after one another on the current
+        stream, so a staging buffer is reused safely."""
+        if out.numel() < self.nbytes:
+            raise ValueError("out is smaller than the block's decoded weights")
+        statuses = []
+        for launch, held, n_data in self.groups:
+            buf = staging[:held.numel()].copy_(held, non_blocking=True) if self.pinned else held
+            statuses.append(launch(buf[:n_data], buf[n_data:], out))
+        return statuses
+
+    def views(self, out: torch.Tensor) -> dict:
+        """name -> the weight as a tensor view of `out` (valid once decoded)."""
+        return {n: as_tensor(out[o:o + int(np.prod(self.shapes[n], dtype=np.int64)) *
+                                 floats.WORD_BYTES[floats.LAYOUTS[self.dtypes[n]]]], self.dtypes[n], self.shapes[n])
+                for n, o in self.offsets.items()}
 
 
 def as_tensor(data: torch.Tensor, dtype: str, shape) -> torch.Tensor:

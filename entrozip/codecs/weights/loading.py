@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import FormatError
+from ...rans import stream as rans_stream
 from . import dfloat11, official
 from .safetensors_io import DTYPE_BYTES
 
@@ -190,6 +191,8 @@ def _block_of(module_path: str) -> str:
 def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="device"):
     import torch
 
+    from .embedding import CompressedEmbedding
+
     device = torch.device(device)
 
     model.tie_weights()  # tied weights share one parameter: every holder then decodes it itself
@@ -218,6 +221,21 @@ def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="d
                         loader.assign(name, rec["dtype"], tuple(rec["shape"]), cf.tensor_bytes(name, threads))
                     cf.release(name)
     loader.check()
+    # an embedding whose table is coded (and not renormalised in place: max_norm) looks its
+    # rows up from the compressed table: it leaves the blocks (a tied output layer keeps it)
+    lookups = {}
+    for block, items in list(blocks.items()):
+        keep = []
+        for mpath, name in items:
+            mod = modules[mpath]
+            if isinstance(mod, torch.nn.Embedding) and mod.max_norm is None and len(coded[name][1]) == 2:
+                lookups[mpath] = name
+            else:
+                keep.append((mpath, name))
+        if keep:
+            blocks[block] = keep
+        else:
+            del blocks[block]
     for mpath, _ in (x for b in blocks.values() for x in b):  # placeholders: never touched, now released
         modules[mpath]._parameters["weight"] = None
     align = 64  # each weight starts on a cache line of the scratch buffer
@@ -230,26 +248,38 @@ def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="d
         return -(-n // align) * align
 
     largest = max((sum(padded(nbytes(n)) for _, n in items) for items in blocks.values()), default=0)
-    hook_for = (_gpu_block_decoder(coded, blocks, modules, device, compressed_in, largest, nbytes, padded)
-                if device.type == "cuda" else _cpu_block_decoder(coded, modules, threads, largest, nbytes, padded))
-    scratch_bytes = largest
-
+    for name in lookups.values():  # room for the chunks of any one row
+        st_dtype, shape, table, stream, _ = coded[name]
+        lay = rans_stream.parse(stream, max_symbols=int(np.prod(shape)))
+        largest = max(largest, CompressedEmbedding.scratch_values(int(shape[1]), lay.chunk_symbols, lay.n)
+                      * DTYPE_BYTES[st_dtype])
+    pinned = device.type == "cuda" and compressed_in == "pinned"
+    scratch = (torch.empty(largest, dtype=torch.uint8, device=device) if device.type == "cuda"
+               else np.empty(largest, np.uint8))  # blocks and lookups run one after another
+    if device.type == "cuda":
+        hook_for = _gpu_block_decoder(coded, blocks, modules, scratch, pinned)
+    else:
+        hook_for = _cpu_block_decoder(coded, modules, threads, scratch, nbytes, padded)
     for block, items in blocks.items():
-        modules[block].register_forward_pre_hook(hook_for(items))
-    model._entrozip_compressed = {"weights": len(coded), "blocks": len(blocks),
+        modules[block].register_forward_pre_hook(hook_for(block, items))
+    for mpath, name in lookups.items():
+        parent, _, child = mpath.rpartition(".")
+        st_dtype, shape, table, stream, raw = coded[name]
+        emb = CompressedEmbedding((st_dtype, shape, table, stream, raw), scratch, modules[mpath], threads, pinned)
+        emb.verify()
+        setattr(modules[parent] if parent else model, child, emb)
+    model._entrozip_compressed = {"weights": len(coded), "blocks": len(blocks), "lookups": len(lookups),
                                   "compressed_bytes": sum(len(c[3]) + len(c[4]) for c in coded.values()),
-                                  "scratch_bytes": scratch_bytes, "device": str(device),
+                                  "scratch_bytes": largest, "device": str(device),
                                   "compressed_in": compressed_in if device.type == "cuda" else "host"}
     return model
 
 
-def _cpu_block_decoder(coded, modules, threads, largest, nbytes, padded):
-    """Hooks that decode a block's weights on the CPU into one shared numpy scratch buffer."""
+def _cpu_block_decoder(coded, modules, threads, scratch, nbytes, padded):
+    """Hooks that decode a block's weights on the CPU into the shared numpy scratch buffer."""
     import torch
 
-    scratch = np.empty(largest, np.uint8)  # blocks run one after another
-
-    def hook_for(items):
+    def hook_for(block, items):
         def decode_block(module, args):
             offset = 0
             for mpath, name in items:
@@ -264,37 +294,36 @@ def _cpu_block_decoder(coded, modules, threads, largest, nbytes, padded):
     return hook_for
 
 
-def _gpu_block_decoder(coded, blocks, modules, device, compressed_in, largest, nbytes, padded):
-    """Hooks that decode a block's weights on the GPU (codecs/weights/gpu.py) into one
-    shared device scratch buffer; the compressed weights wait on the GPU or in pinned
-    host memory (then a staging buffer takes each block's bytes in)."""
+def _gpu_block_decoder(coded, blocks, modules, scratch, pinned):
+    """Hooks that decode a block's weights on the GPU, all of them in one launch
+    (codecs/weights/gpu.py CodedBlock), into the shared device scratch buffer; the
+    compressed weights wait on the GPU or in pinned host memory (then a staging buffer
+    takes each block's bytes in). Each block decodes once here and is checked (a wait):
+    the hooks then only launch, never wait, because the same bytes decode the same way.
+    The modules' weights are views of the scratch, set once: a block's hook refills
+    them just before the block runs."""
     import torch
 
     from ...rans import cuda as rcuda
-    from .gpu import DeviceCodedTensor
+    from .gpu import CodedBlock
 
-    pinned = compressed_in == "pinned"
-    held = {name: DeviceCodedTensor(d, shape, table, stream, raw, device, pinned)
-            for name, (d, shape, table, stream, raw) in coded.items()}
-    scratch = torch.empty(largest, dtype=torch.uint8, device=device)
-    staging = None
-    if pinned:
-        need = max((sum(held[n].compressed_bytes for _, n in items) for items in blocks.values()), default=0)
-        staging = torch.empty(need, dtype=torch.uint8, device=device)
+    held = {block: CodedBlock([(name, *coded[name]) for _, name in items], scratch.device, pinned)
+            for block, items in blocks.items()}
+    need = max((b.staging_bytes() for b in held.values()), default=0)
+    staging = torch.empty(need, dtype=torch.uint8, device=scratch.device) if pinned else None
+    for block, items in blocks.items():
+        for status in held[block].decode_into(scratch, staging):
+            rcuda.check_status(status)
+    for block, items in blocks.items():
+        views = held[block].views(scratch)
+        for mpath, name in items:
+            modules[mpath]._parameters["weight"] = torch.nn.Parameter(views[name], requires_grad=False)
 
-    def hook_for(items):
+    def hook_for(block, items):
+        coded_block = held[block]
+
         def decode_block(module, args):
-            offset, soff, statuses = 0, 0, []
-            for mpath, name in items:
-                t = held[name]
-                out = scratch[offset : offset + t.nbytes]
-                stage = staging[soff : soff + t.compressed_bytes] if pinned else None
-                statuses.append(t.decode_into(out, stage))
-                weight = out.view(getattr(torch, TORCH_DTYPES[t.dtype])).reshape(t.shape)
-                modules[mpath]._parameters["weight"] = torch.nn.Parameter(weight, requires_grad=False)
-                offset += padded(t.nbytes)
-                soff += t.compressed_bytes if pinned else 0
-            rcuda.check_status(torch.cat(statuses))  # one wait per block
+            coded_block.decode_into(scratch, staging)
         return decode_block
 
     return hook_for

@@ -155,7 +155,13 @@ struct StaticSharedDev : StaticDev {
     uint8_t* sym = reinterpret_cast<uint8_t*>(smem + alphabet);
     for (int t = threadIdx.x; t < alphabet; t += blockDim.x) fs[t] = __ldg(sym_fs + t);
     const int slots = 1 << precision;
-    for (int t = threadIdx.x; t < slots; t += blockDim.x) sym[t] = __ldg(slot_sym + t);
+    if (slots % 16 == 0 && reinterpret_cast<uintptr_t>(slot_sym) % 16 == 0 && (4 * alphabet) % 16 == 0) {
+      const uint4* src = reinterpret_cast<const uint4*>(slot_sym);  // 16 bytes a load: 256 threads copy 64 KB in 16 steps
+      uint4* dst = reinterpret_cast<uint4*>(sym);
+      for (int t = threadIdx.x; t < slots / 16; t += blockDim.x) dst[t] = __ldg(src + t);
+    } else {
+      for (int t = threadIdx.x; t < slots; t += blockDim.x) sym[t] = __ldg(slot_sym + t);
+    }
     __syncthreads();
     s_fs = fs;
     s_sym = sym;
@@ -168,6 +174,29 @@ struct StaticSharedDev : StaticDev {
     k += offset;
     esc = false;
     return 0;
+  }
+};
+
+// Many static models in one launch (a transformer block's weights, each with its own
+// table): thread block b decodes chunks [plan[b].first, plan[b].end) with model
+// plan[b].model, whose tables it copies to shared memory as StaticSharedDev does. The
+// host plans blocks so that a block never mixes models (codecs/weights/gpu.py).
+// params, per model: (slot table byte offset, symbol table word offset, alphabet,
+// precision, value offset) into the packed slot_all / fs_all.
+struct StaticMultiSharedDev : StaticSharedDev {
+  const int32_t* plan;    // [B, 3]: first chunk, end chunk, model
+  const int64_t* params;  // [T, 5]
+  const uint8_t* slot_all;
+  const uint32_t* fs_all;
+
+  __device__ void prepare_block(uint32_t* smem) {
+    const int64_t* p = params + 5 * int64_t(plan[3 * blockIdx.x + 2]);
+    slot_sym = slot_all + p[0];
+    sym_fs = fs_all + p[1];
+    alphabet = int32_t(p[2]);
+    precision = uint32_t(p[3]);
+    offset = p[4];
+    StaticSharedDev::prepare_block(smem);
   }
 };
 
@@ -214,22 +243,24 @@ struct IndexedSharedDev : IndexedDev {
 template <class Out>
 struct ValueSink {
   Out* out;
-  __device__ void operator()(int64_t i, int64_t v) const { out[i] = Out(v); }
+  __device__ void operator()(int64_t i, int64_t, int64_t v) const { out[i] = Out(v); }
 };
 
 struct FloatMergeSink {
   const uint8_t* raw;  // RAW_BYTES per value
   uint8_t* out;        // WORD_BYTES per value, little endian
   int layout;          // 0 BF16, 1 F16, 2 F32, 3 F8
-  __device__ void operator()(int64_t i, int64_t v) const {
+  // i: the value's place in out; src: its place in raw (they differ when a launch decodes
+  // a subset of a tensor's chunks, or several tensors packed at aligned offsets)
+  __device__ void operator()(int64_t i, int64_t src, int64_t v) const {
     const uint32_t s = uint32_t(v) & 0xFF;
     if (layout == 0) {
-      const uint32_t r = raw[i];
+      const uint32_t r = raw[src];
       reinterpret_cast<uint16_t*>(out)[i] = uint16_t(((r & 0x80) << 8) | (s << 7) | (r & 0x7F));
     } else if (layout == 1) {
-      reinterpret_cast<uint16_t*>(out)[i] = uint16_t((s << 8) | raw[i]);
+      reinterpret_cast<uint16_t*>(out)[i] = uint16_t((s << 8) | raw[src]);
     } else if (layout == 2) {
-      const uint32_t r = uint32_t(raw[3 * i]) | uint32_t(raw[3 * i + 1]) << 8 | uint32_t(raw[3 * i + 2]) << 16;
+      const uint32_t r = uint32_t(raw[3 * src]) | uint32_t(raw[3 * src + 1]) << 8 | uint32_t(raw[3 * src + 2]) << 16;
       reinterpret_cast<uint32_t*>(out)[i] = ((r >> 23) << 31) | (s << 23) | (r & 0x7FFFFF);
     } else {
       out[i] = uint8_t(s);
@@ -241,15 +272,21 @@ template <class Model, class Sink>
 __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
                               const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
                               const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
-                              int64_t num_chunks, Sink out, int32_t* __restrict__ status) {
+                              const int64_t* __restrict__ src_begin, int64_t num_chunks,
+                              const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status) {
   extern __shared__ uint32_t smem[];
   m.prepare_block(smem);
-  const int64_t chunk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  // Warp w of the grid codes chunk w; with a block plan, warp w of block b codes chunk
+  // plan[b].first + w, below plan[b].end (the blocks of one model: StaticMultiSharedDev).
+  const int64_t chunk = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + threadIdx.x / 32
+                                   : (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int64_t chunk_end = block_plan ? int64_t(block_plan[3 * blockIdx.x + 1]) : num_chunks;
   const int lane = threadIdx.x % 32;
-  if (chunk >= num_chunks) return;  // whole warps exit together (blockDim is a multiple of 32)
+  if (chunk >= chunk_end || chunk >= num_chunks) return;  // whole warps exit together (blockDim % 32 == 0)
   const uint8_t* p = data + chunk_begin_byte[chunk];
   const uint8_t* end = data + chunk_end_byte[chunk];
   const int64_t begin = sym_begin[chunk];
+  const int64_t src0 = src_begin[chunk];
   const int32_t count = sym_count[chunk];
   const int W = chunk_lanes[chunk];
   const uint32_t mask = (1u << m.precision) - 1;
@@ -313,7 +350,7 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
     if (valid && !rc) {
       const int64_t v = m.value(ctx, k, raw);
       if (v < INT32_MIN || v > INT32_MAX) rc = -3;
-      out(i, v);
+      out(i, src0 + local, v);
     }
     const bool need = valid && x < kStateLow;
     const unsigned nm = __ballot_sync(kFull, need);
@@ -497,34 +534,41 @@ IndexedDev indexed_model(const torch::Tensor& enc, const torch::Tensor& cdf, con
 }
 
 // chunks: int64 [C, 5] = (symbol begin, symbol count, lanes, byte begin, byte end) for decode,
-// (symbol begin, symbol count, lanes, scratch slot, 0) for encode.
+// (symbol begin, symbol count, lanes, scratch slot, 0) for encode; a decode may add a sixth
+// column, the chunk's first value in the float decoder's raw bytes (default: symbol begin).
 struct Chunks {
-  torch::Tensor begin, count, lanes, a, b;
+  torch::Tensor begin, count, lanes, a, b, src;
   explicit Chunks(const torch::Tensor& c) {
-    TORCH_CHECK(c.is_cuda() && c.dim() == 2 && c.size(1) == 5 && c.scalar_type() == torch::kInt64,
-                "chunks must be a CUDA int64 tensor of shape [C, 5]");
+    TORCH_CHECK(c.is_cuda() && c.dim() == 2 && (c.size(1) == 5 || c.size(1) == 6) &&
+                    c.scalar_type() == torch::kInt64,
+                "chunks must be a CUDA int64 tensor of shape [C, 5] or [C, 6]");
     begin = c.select(1, 0).contiguous();
     count = c.select(1, 1).to(torch::kInt32).contiguous();
     lanes = c.select(1, 2).to(torch::kInt32).contiguous();
     a = c.select(1, 3).contiguous();
     b = c.select(1, 4).contiguous();
+    src = c.size(1) == 6 ? c.select(1, 5).contiguous() : begin;
   }
 };
 
 // One decode launch: `shared` bytes of dynamic shared memory per block (opted in above 48 KB).
 // Blocks of 256 threads (8 chunks), or 512 when a block carries large shared tables (more
 // warps share one copy: occupancy is then bounded by shared memory, not registers).
+// With a block plan ([B, 3] int32, `plan_threads` threads a block) the grid is the plan's.
 template <class Model, class Sink>
 void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
-                const torch::Tensor& status) {
+                const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
+                int plan_threads = 0) {
   auto kernel = decode_chunks<Model, Sink>;
   if (shared > 48 * 1024)
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-  const int threads = shared > 96 * 1024 ? 512 : 256;
-  const int blocks = int((C * 32 + threads - 1) / threads);
-  kernel<<<blocks, threads, size_t(shared), c10::cuda::getCurrentCUDAStream()>>>(
+  const int threads = plan ? plan_threads : shared > 96 * 1024 ? 512 : 256;
+  const int64_t blocks = plan ? plan_blocks : (C * 32 + threads - 1) / threads;
+  if (blocks == 0) return;
+  kernel<<<int(blocks), threads, size_t(shared), c10::cuda::getCurrentCUDAStream()>>>(
       m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
-      ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), C, sink, status.data_ptr<int32_t>());
+      ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), ch.src.data_ptr<int64_t>(), C, plan, sink,
+      status.data_ptr<int32_t>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -653,6 +697,44 @@ torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tens
   return status;
 }
 
+// Decode many static float streams in one launch (codecs/weights/gpu.py plans it): chunks
+// [C, 6] (output value, count, lanes, byte begin, byte end, raw value), plan [B, 3] int32
+// (first chunk, end chunk, model) with warps_per_block chunks at most per block, params
+// [T, 5] int64 per model into the packed tables slot_all (uint8) / fs_all (int32). Every
+// model's tables fit `shared` bytes. Writes the per-chunk codes into `status` (int32 [C])
+// and returns without waiting: the caller decides when to look.
+void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor plan, torch::Tensor params,
+                       torch::Tensor slot_all, torch::Tensor fs_all, int64_t shared, int64_t warps_per_block,
+                       int64_t layout, torch::Tensor raw, torch::Tensor out, torch::Tensor status) {
+  check_cuda(data, "data", torch::kUInt8);
+  check_cuda(raw, "raw", torch::kUInt8);
+  check_cuda(out, "out", torch::kUInt8);
+  check_cuda(plan, "plan", torch::kInt32);
+  check_cuda(params, "params", torch::kInt64);
+  check_cuda(slot_all, "slot tables", torch::kUInt8);
+  check_cuda(fs_all, "symbol tables", torch::kInt32);
+  check_cuda(status, "status", torch::kInt32);
+  TORCH_CHECK(layout >= 0 && layout <= 3, "float layout must be 0..3");
+  TORCH_CHECK(plan.dim() == 2 && plan.size(1) == 3, "plan must be [B, 3]");
+  TORCH_CHECK(params.dim() == 2 && params.size(1) == 5, "params must be [T, 5]");
+  TORCH_CHECK(warps_per_block >= 1 && warps_per_block <= 32, "warps_per_block must be 1..32");
+  TORCH_CHECK(shared > 0 && shared <= max_shared_per_block(), "the tables do not fit a block's shared memory");
+  Chunks ch(chunks);
+  const int64_t C = chunks.size(0);
+  TORCH_CHECK(status.numel() == C, "status must hold one entry per chunk");
+  if (!C) return;
+  StaticMultiSharedDev m;
+  m.plan = plan.data_ptr<int32_t>();
+  m.params = params.data_ptr<int64_t>();
+  m.slot_all = slot_all.data_ptr<uint8_t>();
+  m.fs_all = reinterpret_cast<const uint32_t*>(fs_all.data_ptr<int32_t>());
+  m.enc = nullptr;
+  m.slot_fb = nullptr;
+  m.slot_val = nullptr;
+  const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
+  run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
+}
+
 std::vector<torch::Tensor> encode_static(torch::Tensor sym, torch::Tensor chunks, int64_t scratch_bytes,
                                          torch::Tensor enc, int64_t offset, int64_t precision) {
   check_cuda(sym, "symbols", sym.scalar_type() == torch::kUInt8 ? torch::kUInt8 : torch::kInt32);
@@ -686,6 +768,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("decode_static", &decode_static);
   mod.def("decode_indexed", &decode_indexed);
   mod.def("decode_float", &decode_float);
+  mod.def("decode_float_plan", &decode_float_plan);
   mod.def("encode_static", &encode_static);
   mod.def("encode_indexed", &encode_indexed);
   mod.def("gather", &gather);

@@ -96,15 +96,17 @@ def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
             raise ValueError("--model applies to the image codec, not splat")
     elif codec_id == "video":
         options.update(quality=args.quality, device=args.device, intra_period=args.intra_period,
-                       max_frames=args.frames)
+                       max_frames=args.frames,
+                       inter_kinds=None if args.inter_kinds is None else args.inter_kinds.split(","))
         if args.model is not None and not in_folder:
             raise ValueError("--model applies to the image codec, not video")
     elif (args.model is not None or args.quality is not None) and not in_folder:
         raise ValueError(f"--model and --quality apply to the image, splat and video codecs, not {codec_id!r}")
     if codec_id != "image" and args.weights is not None and not in_folder:
         raise ValueError("--weights applies to the image codec")
-    if codec_id != "video" and (args.intra_period is not None or args.frames is not None) and not in_folder:
-        raise ValueError("--intra-period and --frames apply to the video codec")
+    video_only = (args.intra_period, args.frames, args.inter_kinds)
+    if codec_id != "video" and any(v is not None for v in video_only) and not in_folder:
+        raise ValueError("--intra-period, --frames and --inter-kinds apply to the video codec")
     return options
 
 
@@ -459,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quality", type=int, default=None, help="image and video quality 1 (smallest) .. 8 (best), default 4; splat quality 1 .. 6, default 3")
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     c.add_argument("--intra-period", type=_positive_int, default=None, help="video: an intra frame every N (default 32)")
+    c.add_argument("--inter-kinds", default=None,
+                   help="video: how P frames may be coded, each tried as a chain over every group of pictures, the "
+                        "chain of least rate + lambda x distortion kept: P (spatiotemporal model), R (latent "
+                        "residual, intra model); default P,R; one kind alone encodes faster")
     c.add_argument("--frames", type=_positive_int, default=None, help="video: code at most this many frames")
     c.add_argument("--weights", default=None, help="image: a folder of exported weights (entrozip train image --out) "
                                                    "instead of the shipped ones")

@@ -37,12 +37,45 @@ def test_latents_decode_bit_exactly_frame_after_frame():
 
     model, _, _ = load_video_model()
     frames = moving_frames(64, 96, 3)
-    prev_e = prev_d = None
-    for t, f in enumerate(frames):
-        c = model.compress_frame(to_input(f), 3, prev_e)
-        d = model.decompress_frame(c["z"], c["y"], c["z_shape"], prev_d)
-        assert d.dtype == torch.int64 and torch.equal(d, c["y_hat_q"]), t
-        prev_e, prev_d = c["y_hat_q"], d
+    for kind in (b"P", b"R"):  # each inter kind: the spatiotemporal model, the latent residual
+        prev_e = prev_d = None
+        for t, f in enumerate(frames):
+            c = model.compress_frame(to_input(f), 3, prev_e, kind=kind)
+            assert c["kind"] == (b"I" if t == 0 else kind)
+            d = model.decompress_frame(c["z"], c["y"], c["z_shape"], prev_d, kind=c["kind"])
+            assert d.dtype == torch.int64 and torch.equal(d, c["y_hat_q"]), (kind, t)
+            prev_e, prev_d = c["y_hat_q"], d
+    with pytest.raises(ValueError, match="kinds"):
+        model.compress_frame(to_input(frames[1]), 3, prev_e, kind=b"X")
+
+
+def test_each_group_of_pictures_keeps_its_cheaper_chain(monkeypatch):
+    """Both inter kinds are coded side by side over a GOP; the file holds, per GOP, the chain
+    of least rate + lambda x distortion, the same bytes as coding with that kind alone."""
+    from entrozip.codecs.video.model import VideoModel
+
+    frames = moving_frames(64, 128, 6, seed=5)
+    blobs = {k: entrozip.open_codec("video", quality=7, intra_period=3, inter_kinds=[k]).compress(frames)
+             for k in ("P", "R")}
+    costs = {}
+    real_cost = VideoModel.frame_cost
+
+    def recording(self, out, x, quality, size=None):
+        c = real_cost(self, out, x, quality, size)
+        costs.setdefault(out["kind"], []).append(c)
+        return c
+
+    monkeypatch.setattr(VideoModel, "frame_cost", recording)
+    both = parse(entrozip.open_codec("video", quality=7, intra_period=3).compress(frames))
+    assert set(costs) == {b"P", b"R"} and all(len(v) == 4 for v in costs.values())  # 2 GOPs x 2 P frames
+    for gop, frames_of_gop in enumerate(((1, 2), (4, 5))):
+        best = min("PR", key=lambda k: sum(costs[k.encode()][2 * gop:2 * gop + 2]))
+        single = parse(blobs[best])
+        for i in frames_of_gop:
+            name = f"f{i:06d}"
+            assert bytes(both.sections[name]) == bytes(single.sections[name]), (gop, i)
+    with pytest.raises(ValueError, match="inter_kinds"):
+        entrozip.open_codec("video", inter_kinds=["X"])
 
 
 def test_a_real_clip_round_trips(carphone):
@@ -51,6 +84,8 @@ def test_a_real_clip_round_trips(carphone):
     blob = codec.compress(frames, fps=meta["fps"])
     c = parse(blob)
     assert [n for n in c.sections][:4] == ["f000000", "f000001", "f000002", "f000003"]
+    kinds = codec.describe(c)["frame_kinds"]
+    assert kinds.get("I") == 2 and kinds.get("P", 0) + kinds.get("R", 0) == 2
     out = list(codec.decompress(blob))
     assert len(out) == 4 and all(o.shape == frames[0].shape and o.dtype == np.uint8 for o in out)
     assert all(psnr(a, b) > 27 for a, b in zip(frames, out))  # a real reconstruction, not noise
@@ -111,9 +146,10 @@ def test_hostile_headers_and_sections_are_format_errors():
     from entrozip.container import pack_parts, unpack_parts
 
     parts = [bytes(x) for x in unpack_parts(secs[0][1], None)]
-    p_first = [("f000000", pack_parts([b"P", *parts[1:]]))] + secs[1:]
-    with pytest.raises(FormatError, match="frame 0"):
-        list(codec.decompress(_rewrite(blob, sections=p_first)))
+    for kind in (b"P", b"R", b"X"):  # an inter (or unknown) kind where the index says intra
+        p_first = [("f000000", pack_parts([kind, *parts[1:]]))] + secs[1:]
+        with pytest.raises(FormatError, match="frame 0"):
+            list(codec.decompress(_rewrite(blob, sections=p_first)))
     no_index = [s for s in secs if s[0] != "index"]
     with pytest.raises(FormatError, match="index"):
         list(codec.decompress(_rewrite(blob, sections=no_index)))

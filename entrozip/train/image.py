@@ -22,12 +22,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..codecs.image.models import MODELS, QUALITIES, ImageModel, to_input
+from ..codecs.image.models import LAMBDAS, MODELS, QUALITIES, ImageModel, to_input
 from ..codecs.image.weights import export_weights, initial_model, load_weights
 from .data import CropSampler, image_files
 
-# lambdas of CompressAI's 8 qualities (bmshj2018 / mbt2018 recipes), q1 .. q8
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)  # x 255^2 MSE
+# LAMBDAS (x 255^2 MSE) live with the models; their MS-SSIM counterparts, q1 .. q8:
 MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.00)  # x (1 - MS-SSIM)
 assert len(LAMBDAS) == len(MS_SSIM_LAMBDAS) == QUALITIES
 MS_SSIM_MIN_CROP = 161  # five scales of an 11-tap window

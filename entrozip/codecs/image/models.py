@@ -34,6 +34,10 @@ from .tiling import tiled
 
 PAD = 64  # y is H/16; z is H/64: both whole
 QUALITIES = 8
+# the rate-distortion trade-off each quality is trained for (CompressAI's bmshj2018 /
+# mbt2018 recipes, q1 .. q8): loss = bpp + lambda x 255^2 x MSE; encoders that choose
+# between coding modes weigh them the same way
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
 
 def to_input(rgb: np.ndarray, device="cpu") -> torch.Tensor:

@@ -10,7 +10,7 @@ File (docs/FORMAT.md, "video"):
     header   {"model": "stem", "image_model", "quality", "weights": weights_id, "size": [H, W],
               "intra_period", "fps", "matrix", "range", "sar"}
     sections "f000000", "f000001", ... one per frame, in order: pack_parts of
-             [b"I" or b"P", the z stream, one rANS stream per y coding step]
+             [b"I", b"P" or b"R", the z stream, one rANS stream per y coding step]
              "audio" (optional: the source's audio stream, untouched, Matroska)
              "index" (last): JSON {"frames": n, "intra": [frame numbers]}
 Low-delay order: a P frame is coded against the previous frame's decoded latent; an I
@@ -35,7 +35,7 @@ from ..image.models import to_input, z_shape
 MODEL = "stem"
 DEFAULT_QUALITY = 4
 DEFAULT_INTRA_PERIOD = 32
-FRAME_KINDS = {b"I": True, b"P": False}
+FRAME_KINDS = {b"I": True, b"P": False, b"R": False}  # intra or not (model.py: P and R inter frames)
 
 
 def frame_name(i: int) -> str:
@@ -46,9 +46,18 @@ def frame_name(i: int) -> str:
 class VideoCodec:
     codec_id = "video"
 
-    def __init__(self, model=None, quality=None, device=None, threads=None, intra_period=None, max_frames=None):
+    def __init__(self, model=None, quality=None, device=None, threads=None, intra_period=None, max_frames=None,
+                 inter_kinds=None):
+        from .model import INTER_KINDS
+
         if model not in (None, MODEL):
             raise ValueError(f"unknown video model {model!r}; available: {MODEL}")
+        # how P frames may be coded: each tried as a chain over the group of pictures, the
+        # chain of least rate + lambda x distortion kept (compress_to)
+        self.inter_kinds = INTER_KINDS if inter_kinds is None else tuple(
+            k.encode() if isinstance(k, str) else k for k in inter_kinds)
+        if not self.inter_kinds or any(k not in INTER_KINDS for k in self.inter_kinds):
+            raise ValueError(f"inter_kinds must be among {[k.decode() for k in INTER_KINDS]}")
         self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
         self.intra_period = DEFAULT_INTRA_PERIOD if intra_period is None else int(intra_period)
         if self.intra_period < 1:
@@ -79,19 +88,41 @@ class VideoCodec:
                   "matrix": meta.get("matrix", "bt601"), "range": meta.get("range", "tv"),
                   "sar": meta.get("sar", "1:1")}
         writer = ContainerWriter(fileobj, self.codec_id, header)
-        prev, intra, n = None, [], 0
+        q, intra, n = self.quality - 1, [], 0
+        # One chain of P frames per inter kind, side by side (each frame's latent is computed
+        # once); at the next I frame the group of pictures keeps the chain of least total
+        # rate + lambda x distortion. Per GOP, not per frame: a frame's reference shapes
+        # every later frame's cost, and a greedy per-frame choice was measured worse (BENCHMARKS).
+        chains = {}  # kind -> [previous decoded latent, buffered sections, cost]
+
+        def flush():
+            if chains:
+                best = min(chains.values(), key=lambda c: c[2])
+                for name, payload in best[1]:
+                    writer.add(name, payload)
+                chains.clear()
+
         bar = tqdm(frames, desc="video compress", unit="frame", disable=not progress)
         for n, rgb in enumerate(bar):
             rgb = np.asarray(rgb)
             if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8:
                 raise ValueError(f"frame {n}: expected {h}x{w}x3 uint8, got {rgb.shape} {rgb.dtype}")
-            is_intra = n % self.intra_period == 0
-            out = model.compress_frame(to_input(rgb, self.device), self.quality - 1, None if is_intra else prev,
-                                       threads=self.threads)
-            prev = out["y_hat_q"]
-            if is_intra:
+            x = to_input(rgb, self.device)
+            y = model.latent(x, q)
+            if n % self.intra_period == 0:
+                flush()
+                out = model.code_latent(y, None, threads=self.threads)
+                writer.add(frame_name(n), pack_parts([b"I", out["z"][0], *out["y"]]))
                 intra.append(n)
-            writer.add(frame_name(n), pack_parts([b"I" if is_intra else b"P", out["z"][0], *out["y"]]))
+                chains.update({k: [out["y_hat_q"], [], 0.0] for k in self.inter_kinds})
+                continue
+            for kind, chain in chains.items():
+                out = model.code_latent(y, chain[0], kind, threads=self.threads)
+                chain[0] = out["y_hat_q"]
+                chain[1].append((frame_name(n), pack_parts([kind, out["z"][0], *out["y"]])))
+                if len(chains) > 1:
+                    chain[2] += model.frame_cost(out, x, q, (h, w))
+        flush()
         if not intra:
             raise ValueError("no frames to compress")
         count = n + 1
@@ -192,7 +223,7 @@ class VideoCodec:
                 raise FormatError(f"frame {i}: a P frame with no frame before it")
             try:
                 prev = model.decompress_frame([bytes(parts[1])], [bytes(p) for p in parts[2:]], zs,
-                                              None if FRAME_KINDS[kind] else prev, threads=self.threads)
+                                              None if FRAME_KINDS[kind] else prev, threads=self.threads, kind=kind)
             except FormatError as e:
                 raise FormatError(f"frame {i}: {e}") from None
             x = model.synthesize(prev, q)
@@ -214,8 +245,17 @@ class VideoCodec:
     @staticmethod
     def describe(container) -> dict:
         _, hd, frames, intra = VideoCodec._open(container)
-        sizes = [len(container.sections[frame_name(i)]) for i in range(frames) if frame_name(i) in container.sections]
+        present = [container.sections[frame_name(i)] for i in range(frames) if frame_name(i) in container.sections]
+        sizes = [len(s) for s in present]
+        kinds = {}
+        for s in present:
+            try:
+                k = bytes(unpack_parts(s, None, "frame")[0]).decode("ascii", "replace")
+            except FormatError:
+                k = "damaged"
+            kinds[k] = kinds.get(k, 0) + 1
         h, w = hd["size"]
-        return {"frames": frames, "intra_frames": len(intra), "size": f"{w}x{h}", "quality": hd["quality"],
+        return {"frames": frames, "intra_frames": len(intra), "frame_kinds": kinds, "size": f"{w}x{h}",
+                "quality": hd["quality"],
                 "fps": hd.get("fps"), "bytes_per_frame": round(sum(sizes) / len(sizes)) if sizes else 0,
                 "bpp": round(8 * sum(sizes) / (max(frames, 1) * h * w), 4)}

@@ -33,7 +33,9 @@ from torch import nn
 
 from ...entropy_models.context.slices import FRAC
 from ...entropy_models.integer import IntegerNet
-from ..image.models import ImageModel, _hyper
+from ..image.models import LAMBDAS, ImageModel, _hyper
+
+INTER_KINDS = (b"P", b"R")  # how an inter frame's latent is coded (VideoModel.compress_frame)
 
 
 def temporal_prior(M: int, N: int) -> IntegerNet:
@@ -120,19 +122,57 @@ class VideoModel(nn.Module):
 
     # ---------------------------------------------------------------- coding, one frame
     @torch.no_grad()
-    def compress_frame(self, x: torch.Tensor, quality: int, prev_q: torch.Tensor | None, threads=None) -> dict:
-        """x: 1 x 3 x H x W; prev_q: the previous decoded latent (int64 FRAC fixed point) or
-        None for an intra frame. Returns Hyperprior.compress's dict (with "y_hat_q")."""
-        y = self.image.analysis(x) * self.image.gain(quality)
-        if prev_q is None:
-            return self.image.entropy.compress(y, threads=threads)
-        return self.inter.compress(y, threads=threads, context_q=self.temporal.forward_int(prev_q), mean_prior_q=prev_q)
+    def latent(self, x: torch.Tensor, quality: int) -> torch.Tensor:
+        """x: 1 x 3 x H x W -> the frame's latent y at `quality` (the image model's analysis and gain)."""
+        return self.image.analysis(x) * self.image.gain(quality)
 
     @torch.no_grad()
-    def decompress_frame(self, z_strings, y_strings, z_shape, prev_q: torch.Tensor | None, threads=None):
-        """The decoded latent (int64 FRAC fixed point) of one frame."""
+    def code_latent(self, y: torch.Tensor, prev_q: torch.Tensor | None, kind: bytes = b"P", threads=None) -> dict:
+        """Code latent y given the previous decoded latent (int64 FRAC fixed point; None: an
+        intra frame). Returns Hyperprior.compress's dict (with "y_hat_q") and "kind":
+            b"I"  intra: the image model's own entropy model
+            b"P"  the spatiotemporal entropy model (temporal prior + hyperprior + context)
+            b"R"  the latent residual y - y_prev coded with the intra model: its hyperprior
+                  then describes where the frame changed (wins at high rates)."""
+        if prev_q is None:
+            return {**self.image.entropy.compress(y, threads=threads), "kind": b"I"}
+        if kind == b"P":
+            out = self.inter.compress(y, threads=threads, context_q=self.temporal.forward_int(prev_q),
+                                      mean_prior_q=prev_q)
+        elif kind == b"R":
+            from ...entropy_models.integer import from_fixed
+
+            out = self.image.entropy.compress(y - from_fixed(prev_q, FRAC), threads=threads)
+            out["y_hat_q"] = prev_q + out["y_hat_q"]
+        else:
+            raise ValueError(f"inter frame kinds are {INTER_KINDS}, not {kind!r}")
+        return {**out, "kind": kind}
+
+    @torch.no_grad()
+    def compress_frame(self, x: torch.Tensor, quality: int, prev_q: torch.Tensor | None, threads=None,
+                       kind: bytes = b"P") -> dict:
+        """x: 1 x 3 x H x W: latent() then code_latent()."""
+        return self.code_latent(self.latent(x, quality), prev_q, kind, threads)
+
+    @torch.no_grad()
+    def frame_cost(self, out: dict, x: torch.Tensor, quality: int, size=None) -> float:
+        """Bits + lambda x 255^2 x squared error of a coded frame over `size` (H, W): the
+        objective the model was trained for, on real bytes and the real reconstruction."""
+        h, w = size or x.shape[-2:]
+        bits = 8 * (len(out["z"][0]) + sum(len(s) for s in out["y"]))
+        mse = (self.synthesize(out["y_hat_q"], quality)[..., :h, :w] - x[..., :h, :w]).square().mean().item()
+        return bits + LAMBDAS[quality] * 255 ** 2 * mse * h * w
+
+    @torch.no_grad()
+    def decompress_frame(self, z_strings, y_strings, z_shape, prev_q: torch.Tensor | None, threads=None,
+                         kind: bytes = b"P"):
+        """The decoded latent (int64 FRAC fixed point) of one frame of `kind` (I when prev_q is None)."""
         if prev_q is None:
             return self.image.entropy.decompress(z_strings, y_strings, z_shape, threads=threads, fixed=True)
+        if kind == b"R":
+            return prev_q + self.image.entropy.decompress(z_strings, y_strings, z_shape, threads=threads, fixed=True)
+        if kind != b"P":
+            raise ValueError(f"unknown inter frame kind {kind!r}")
         return self.inter.decompress(z_strings, y_strings, z_shape, threads=threads,
                                      context_q=self.temporal.forward_int(prev_q), mean_prior_q=prev_q, fixed=True)
 

@@ -56,12 +56,15 @@ def nvcomp_ans(data: torch.Tensor):
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def bench_static(mib: int, layout: str) -> dict:
+def bench_static(mib: int, layout: str, precision: int = 16) -> dict:
+    """precision: the static table's (16: the coder's default; 12: what DF11 uses for its
+    exponent bytes -- 4.5 KB of decoder tables against 66.5 KB, so many more warps share
+    an SM, at the same size here: 0.66 vs 0.67 % over entropy on 16M symbols, CPU)."""
     n = mib << 20
     w = (torch.randn(n, device="cuda", generator=torch.Generator(device="cuda").manual_seed(1)) * 0.02)
     exps = ((w.to(torch.bfloat16).view(torch.int16) >> 7) & 0xFF).to(torch.uint8)
     del w
-    model = cuda.static_model_from_symbols(exps)
+    model = cuda.static_model_from_symbols(exps, precision)
     ext = cuda._ext()
     tab = cuda.tables(model, "cuda")
     blob = rans.encode(exps, model, layout=layout)
@@ -70,7 +73,7 @@ def bench_static(mib: int, layout: str) -> dict:
     cpu_same = bytes(rans.encode(sample, model, layout=layout).cpu().numpy()) == \
         rans.encode(sample.cpu().numpy(), model, layout=layout)
     out = {
-        "layout": layout, "chunks": int(chunks.shape[0]),
+        "layout": layout, "precision": precision, "chunks": int(chunks.shape[0]),
         "symbols": n, "bytes": blob.numel(), "entropy_bytes": entropy_bytes(exps),
         "decode_s": timed(lambda: rans.decode(blob, model, dtype=np.uint8)),
         "decode_kernel_s": timed(lambda: ext.decode_static(blob, chunks, nsym, tab.enc, tab.slot_fb, tab.slot_val,
@@ -83,7 +86,7 @@ def bench_static(mib: int, layout: str) -> dict:
         "copy_s": timed(lambda: exps.clone()),
         "cpu_identical_4M": cpu_same,
     }
-    if layout == "compact":
+    if layout == "compact" and precision == 16:
         out["nvcomp"] = nvcomp_ans(exps)
     torch.testing.assert_close(rans.decode(blob, model, dtype=np.uint8), exps, rtol=0, atol=0)
     return out
@@ -110,7 +113,7 @@ def bench_indexed(n: int, model, idx: torch.Tensor, vals: torch.Tensor, layout: 
     cpu_same = bytes(rans.encode(vals[sample], model, idx[sample], layout=layout).cpu().numpy()) == \
         rans.encode(vals[sample].cpu().numpy(), model, idx[sample].cpu().numpy(), layout=layout)
     out = {
-        "layout": layout, "chunks": int(chunks.shape[0]), "symbols": n, "bytes": blob.numel(),
+        "layout": layout, "precision": precision, "chunks": int(chunks.shape[0]), "symbols": n, "bytes": blob.numel(),
         "decode_s": timed(lambda: rans.decode(blob, model, idx)),
         "decode_kernel_s": timed(lambda: ext.decode_indexed(blob, chunks, nsym, tab.enc, tab.cdf, tab.base,
                                                             tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
@@ -186,6 +189,7 @@ def main():
     layouts = ("compact", "gpu")
     res = {"device": torch.cuda.get_device_name(), "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__}
     res["static"] = {lay: bench_static(args.mib, lay) for lay in layouts}
+    res["static_p12"] = bench_static(args.mib, "gpu", precision=12)
     model, _ = gaussian_tables()
     n = 64 << 20
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -222,6 +226,9 @@ def print_table(res):
         else float("nan"))
     print(f"{'static decode, tables in global mem':36} {'':9} {gb / s['compact']['decode_kernel_global_tables_s']:9.1f}"
           f" {'':9} {gb / s['gpu']['decode_kernel_global_tables_s']:9.1f}")
+    p12 = res["static_p12"]
+    print(f"{'static decode GB/s, precision 12':36} {'':9} {'':9} {gb / p12['decode_s']:9.1f} "
+          f"{gb / p12['decode_kernel_s']:9.1f}   ({100 * (p12['bytes'] / p12['entropy_bytes'] - 1):.2f} % over entropy)")
     ent = s["compact"]["entropy_bytes"]
     print(f"{'static size over entropy % (<= 1)':36} {100 * (s['compact']['bytes'] / ent - 1):9.2f} {'':9} "
           f"{100 * (s['gpu']['bytes'] / ent - 1):9.2f} {'':9} "
@@ -239,7 +246,7 @@ def print_table(res):
     print(f"{'chunks (static, learned, latent)':36} {s['compact']['chunks']:>9} {l['compact']['chunks']:>9} "
           f"{kl['compact']['chunks']:>9} | {s['gpu']['chunks']} {l['gpu']['chunks']} {kl['gpu']['chunks']}")
     same = all(r[lay][key] for r, key in ((s, "cpu_identical_4M"), (l, "cpu_identical"), (k, "cpu_identical"))
-               for lay in ("compact", "gpu"))
+               for lay in ("compact", "gpu")) and p12["cpu_identical_4M"]
     print(f"{'bytes identical to the CPU coder':36} {str(same):>9}")
     if "error" in nv:
         print(f"nvCOMP did not run: {nv['error']}")

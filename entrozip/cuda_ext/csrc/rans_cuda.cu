@@ -320,12 +320,14 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
   uint32_t win_lo = load_word(lane), win_hi = load_word(32 + lane);
   const int rows = (count + W - 1) / W;
   int32_t ctx_next = lane < W && lane < count ? m.context(begin + lane) : 0;
-  for (int r = 0; r < rows; ++r) {
-    const int64_t local = int64_t(r) * W + lane;
-    const bool valid = lane < W && local < count;
+  // One row: every lane decodes its symbol, then the lanes below L refill. `valid` and `w`
+  // are constants in the full-row loop below (w = 32, every lane holds a symbol), so the
+  // compiler drops the lane tests there; the general loop takes the chunk's last row and
+  // chunks of fewer lanes.
+  auto row = [&](const int64_t local, const bool valid, const int w) {
     const int64_t i = begin + local;
     const int32_t ctx = ctx_next;  // this row's, read during the last row
-    if (lane < W && local + W < count) ctx_next = m.context(i + W);
+    if (lane < w && local + w < count) ctx_next = m.context(i + w);
     uint32_t fr = 1, bias = 0;
     int64_t k = 0;
     bool is_esc = false;
@@ -365,6 +367,13 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
         win_hi = load_word(wbase + 32 + lane);
       }
     }
+  };
+  int r = 0;
+  if (W == 32)
+    for (const int full = count / 32; r < full; ++r) row(int64_t(r) * 32 + lane, true, 32);
+  for (; r < rows; ++r) {
+    const int64_t local = int64_t(r) * W + lane;
+    row(local, lane < W && local < count, W);
   }
   // Every word and escape byte consumed, every lane back at L: anything else is corruption.
   // A bad index (-2) is the caller's error and is named as such.

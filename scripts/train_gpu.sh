@@ -10,6 +10,11 @@
 #   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude   (and /.kodak/)
 # Writes the exported weights (bf16 safetensors, < 16 MiB each), NAME.json and the log to $OUT;
 # back here: python -c "from entrozip.codecs.image.weights import ship; ship('FILES_AT', 'elic')"
+# A model not good enough to ship yet (s2lic) accumulates through .weights/MODEL (git-ignored):
+#   rm -rf .weights/s2lic && mkdir -p .weights && cp -r FILES_AT/train .weights/s2lic
+# and carry ".weights/s2lic" next time: a run resumes from it before the package's weights.
+# (Within the 64 MiB carry: the repo ~31 MiB + .whl/common + .data/bsds/train 15 MiB + 16 MiB of weights;
+# leave .data/bsds/val out: the run trains on whichever of train / val it finds.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:?usage: scripts/train_gpu.sh MINUTES [MODEL]}
@@ -26,9 +31,15 @@ kodak=.kodak
 [ -d "$kodak" ] || kodak=../shared/data/kodak
 [ -d "$kodak" ] || kodak=""  # no Kodak carried: checkpoints without the coding check
 out=${OUT:-/tmp/entrozip-train}
-resume=package
-python3 -c "from entrozip.codecs.image.weights import manifest; import sys; sys.exit(0 if '$model' in manifest() else 1)" || resume=""
-python3 -m entrozip.cli train image --model "$model" --data "$data/train,$data/val" --out "$out" \
+resume=""
+if [ -f ".weights/$model/$model.json" ]; then
+  resume=".weights/$model"  # carried from the last GPU run
+elif python3 -c "from entrozip.codecs.image.weights import manifest; import sys; sys.exit(0 if '$model' in manifest() else 1)"; then
+  resume=package
+fi
+echo "training $model for $minutes min, resuming from: ${resume:-nothing (fresh weights)}"
+folders=$(ls -d "$data/train" "$data/val" 2>/dev/null | paste -sd, -)
+python3 -m entrozip.cli train image --model "$model" --data "$folders" --out "$out" \
     --minutes "$minutes" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
     ${resume:+--resume $resume} ${kodak:+--kodak $kodak} --checkpoint-minutes "${CHECKPOINT_MINUTES:-10}" \
     ${COMPILE:+--compile}

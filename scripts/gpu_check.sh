@@ -5,6 +5,8 @@
 #                                  (elic, mbt2018-mean, s2lic); model sizes, MACs and Kodak times on the GPU
 #   scripts/gpu_check.sh rans      build the CUDA coder, GPU == CPU bytes (tests), bench vs nvCOMP ANS
 #   scripts/gpu_check.sh memcheck  the CUDA coder's batch and damage tests under compute-sanitizer memcheck
+#   scripts/gpu_check.sh profile   the decode kernels under Nsight Compute (occupancy, issue, stalls) and
+#                                  torch.profiler (kernel times per workload): what the speed targets need next
 #   scripts/gpu_check.sh df11      fused GPU decode of DF11-style tensors: identical bytes, GB/s vs a copy
 #   scripts/gpu_check.sh load      Llama-shaped LM from DF11 kept compressed on the GPU: peak memory, tokens/s
 #   scripts/gpu_check.sh video     video latents bit-exact across GPU and CPU; coding speed, GPU vs CPU
@@ -25,7 +27,7 @@
 # 570, for a 600 s call); gsplat's kernels compile in the background from the start.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh TARGET... (image rans df11 load video splat memcheck train)" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: scripts/gpu_check.sh TARGET... (image rans df11 load video splat memcheck profile train)" >&2; exit 2; }
 out=${OUT:-/tmp/gpu_check}; mkdir -p "$out"
 
 check() {  # one target, in its own process (so `timeout` can stop it)
@@ -42,6 +44,25 @@ check() {  # one target, in its own process (so `timeout` can stop it)
       python3 -m pytest -q --maxfail=5 tests/test_rans_cuda.py || failed=1   # the bench still runs
       python3 bench/bench_rans_gpu.py --out "$out"
       return $failed
+      ;;
+    profile)  # where the decode kernels' time goes: Nsight Compute where it runs, else torch.profiler
+      python3 -c "from entrozip.cuda_ext import load; load('rans')"
+      if command -v ncu >/dev/null && ncu --version >/dev/null 2>&1; then
+        (cd bench && ncu --kernel-name regex:decode_chunks --launch-count 6 --section SpeedOfLight \
+           --section Occupancy --section WarpStateStats --section LaunchStats --csv --page details \
+           python3 profile_rans_gpu.py --no-torch-profiler > "$out/ncu_decode.csv" 2> "$out/ncu.err") || \
+          { echo "ncu failed:"; tail -n 5 "$out/ncu.err"; }
+        python3 - "$out/ncu_decode.csv" <<'PY' || true
+import csv, sys
+rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+want = ("Achieved Occupancy", "Theoretical Occupancy", "Issue Slots Busy", "Compute (SM) Throughput",
+        "Memory Throughput", "Registers Per Thread", "Duration", "Warp Cycles Per Issued Instruction")
+for r in rows:
+    if r.get("Metric Name") in want:
+        print(f"{r['ID']:>3} {r['Kernel Name'][:40]:40} {r['Metric Name']:36} {r['Metric Value']:>12} {r.get('Metric Unit', '')}")
+PY
+      fi
+      (cd bench && python3 profile_rans_gpu.py)
       ;;
     memcheck)  # the CUDA coder's batch and damage tests under compute-sanitizer
       python3 -c "from entrozip.cuda_ext import load; load('rans')"
@@ -79,7 +100,7 @@ check() {  # one target, in its own process (so `timeout` can stop it)
       OUT="$out/train" bash scripts/train_gpu.sh "${TRAIN_MINUTES:-5}" "${TRAIN_MODEL:-s2lic}"
       ;;
     *)
-      echo "unknown target $target (image, rans, df11, load, video, splat, memcheck, train)" >&2
+      echo "unknown target $target (image, rans, df11, load, video, splat, memcheck, profile, train)" >&2
       exit 2
       ;;
   esac
@@ -99,7 +120,8 @@ fi
 python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" || exit 1
 
-declare -A limit=([train]=580 [image]=330 [rans]=240 [df11]=90 [load]=200 [video]=200 [splat]=300 [memcheck]=150)
+declare -A limit=([train]=580 [image]=330 [rans]=240 [df11]=90 [load]=200 [video]=200 [splat]=300 [memcheck]=150
+                  [profile]=150)
 deadline=${DEADLINE:-570}
 status=0
 for target in "$@"; do

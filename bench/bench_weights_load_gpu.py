@@ -7,8 +7,9 @@ intermediate 2816, vocab 32000, random weights saved in bf16), built and compres
 on the GPU machine itself, then run three ways in one process, one after another:
 transformers' own bf16 load; entrozip.weights.from_pretrained(keep_compressed=True)
 with the compressed weights on the GPU; the same with them in pinned host memory; and
-on the GPU from a directory written with layout="gpu" (3.3x the chunks per tensor:
-the per-token decode is bound by each tensor's longest chunk).
+on the GPU from directories written with layout="gpu" (3.3x the chunks per tensor) and
+layout="latency" (chunks of <= 512 rows): a block's decode launch lasts as long as its
+longest chunk.
 Each way: peak GPU memory (torch's allocator, reset before each) of greedy
 generation at batch 1 and 32, tokens per second, and whether logits and generated
 tokens are identical to the bf16 model's. Target (issue): the peak falls by >= 25 %
@@ -70,8 +71,10 @@ def main():
         weights.compress(tmp / "bf16", tmp / "df11", progress=False)
         res["compress_s"] = time.perf_counter() - t
         res["df11_bytes"] = sum(f.stat().st_size for f in (tmp / "df11").rglob("*") if f.is_file())
-        weights.compress(tmp / "bf16", tmp / "df11-gpu", progress=False, layout="gpu")  # 3.3x the chunks
-        res["df11_gpu_layout_bytes"] = sum(f.stat().st_size for f in (tmp / "df11-gpu").rglob("*") if f.is_file())
+        for layout in ("gpu", "latency"):  # 3.3x the chunks; chunks of <= 512 rows
+            weights.compress(tmp / "bf16", tmp / f"df11-{layout}", progress=False, layout=layout)
+            res[f"df11_{layout}_layout_bytes"] = sum(f.stat().st_size for f in (tmp / f"df11-{layout}").rglob("*")
+                                                     if f.is_file())
         ways = {
             "bf16": lambda: transformers.AutoModelForCausalLM.from_pretrained(
                 str(tmp / "bf16"), dtype=torch.bfloat16).cuda().eval(),
@@ -79,6 +82,8 @@ def main():
             "df11 pinned host": lambda: weights.from_pretrained(tmp / "df11", device="cuda", keep_compressed=True,
                                                                 compressed_in="pinned"),
             "df11 gpu layout": lambda: weights.from_pretrained(tmp / "df11-gpu", device="cuda", keep_compressed=True),
+            "df11 latency layout": lambda: weights.from_pretrained(tmp / "df11-latency", device="cuda",
+                                                                   keep_compressed=True),
         }
         runs = {}
         for name, load in ways.items():
@@ -107,13 +112,14 @@ def main():
     mib = 2 ** 20
     wb = res["weight_bytes"]
     print(f"\n{res['device']}: Llama-shaped, {args.layers} layers, {wb / mib:.0f} MiB of bf16 weights, "
-          f"DF11 {res['df11_bytes'] / mib:.1f} MiB (gpu layout {res['df11_gpu_layout_bytes'] / mib:.1f}); "
+          f"DF11 {res['df11_bytes'] / mib:.1f} MiB (gpu layout {res['df11_gpu_layout_bytes'] / mib:.1f}, latency "
+          f"{res['df11_latency_layout_bytes'] / mib:.1f}); "
           f"greedy, {args.new_tokens} new tokens")
-    print(f"{'load':18} {'resident MiB':>12} {'peak b1 MiB':>12} {'peak b32 MiB':>13} {'saved / weights':>15} "
+    print(f"{'load':20} {'resident MiB':>12} {'peak b1 MiB':>12} {'peak b32 MiB':>13} {'saved / weights':>15} "
           f"{'tok/s b1':>9} {'tok/s b32':>10} {'identical':>9}")
     for name, r in runs.items():
         saved = (ref["b1_peak_bytes"] - r["b1_peak_bytes"]) / wb
-        print(f"{name:18} {r['weights_resident_bytes'] / mib:12.0f} {r['b1_peak_bytes'] / mib:12.0f} "
+        print(f"{name:20} {r['weights_resident_bytes'] / mib:12.0f} {r['b1_peak_bytes'] / mib:12.0f} "
               f"{r['b32_peak_bytes'] / mib:13.0f} {100 * saved:14.1f}% {r['b1_tokens_per_s']:9.1f} "
               f"{r['b32_tokens_per_s']:10.1f} {str(r['identical']):>9}")
     print("target: peak falls by >= 25 % of the bf16 weight bytes")

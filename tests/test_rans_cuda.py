@@ -180,6 +180,9 @@ def test_gpu_layout_is_the_same_on_both_coders():
     cpu = rans.encode(v, gm, idx, layout="gpu")
     got = rans.encode(torch.from_numpy(v).cuda(), gm, torch.from_numpy(idx).cuda(), layout="gpu")
     assert bytes(got.cpu().numpy()) == cpu
+    cpu = rans.encode(sym, model, layout="latency")  # the row cap, on both coders
+    got = rans.encode(torch.from_numpy(sym).cuda(), model, layout="latency")
+    assert bytes(got.cpu().numpy()) == cpu and rans.stream_info(cpu).chunk_symbols <= 512 * 32
 
 
 @gpu

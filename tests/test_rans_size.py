@@ -62,3 +62,19 @@ def test_gpu_layout_trades_a_bounded_framing_for_many_full_warp_chunks():
     assert gpu == rans.encode(sym, model, layout="gpu", backend="reference")
     with pytest.raises(ValueError, match="layout"):
         rans.encode(sym, model, layout="fast")
+
+
+def test_latency_layout_caps_the_rows_of_every_chunk():
+    """layout="latency": the gpu layout with no chunk over 512 rows of 32 lanes (a launch
+    lasts as long as its longest chunk); more framing, same symbols, same on every backend."""
+    rng = np.random.default_rng(12)
+    sym = np.minimum(rng.geometric(0.35, 1 << 20), 255).astype(np.uint8)
+    model = rans.StaticModel.from_symbols(sym)
+    gpu, lat = rans.encode(sym, model, layout="gpu"), rans.encode(sym, model, layout="latency")
+    gi, li = rans.stream_info(gpu), rans.stream_info(lat)
+    assert li.lanes == 32 and li.chunk_symbols <= 512 * 32 and li.num_chunks == -(-sym.size // li.chunk_symbols)
+    assert li.num_chunks > gi.num_chunks and len(gpu) < len(lat) <= len(gpu) + li.num_chunks * 133
+    np.testing.assert_array_equal(rans.decode(lat, model, dtype=np.uint8), sym)
+    assert lat == rans.encode(sym, model, layout="latency", backend="reference")
+    small = sym[:5000]  # below the cap: the gpu layout's chunking
+    assert rans.encode(small, model, layout="latency") == rans.encode(small, model, layout="gpu")

@@ -120,14 +120,15 @@ def test_gpu_layout_has_more_chunks_and_the_same_tensors(tmp_path):
     w = (torch.distributions.StudentT(4.0).sample((1024, 1024)) * 0.02).to(torch.bfloat16)
     save_file({"w": w}, str(src / "model.safetensors"))
     chunks = {}
-    for layout in ("compact", "gpu"):
+    for layout in ("compact", "gpu", "latency"):
         m = weights.compress(src, tmp_path / layout, progress=False, layout=layout)
         assert m["layout"] == layout and weights.verify(src, tmp_path / layout, progress=False) == []
         with dfloat11.CompressedFile(tmp_path / layout / "model.safetensors") as cf:
             chunks[layout] = rans.stream_info(bytes(cf.coded_parts("w")[1])).num_chunks
-    assert chunks["gpu"] >= 3 * chunks["compact"]
-    gpu, compact = (weights.info(tmp_path / k)["by_dtype"]["BF16"]["bits_per_value"] for k in ("gpu", "compact"))
-    assert compact < gpu < compact * 1.01  # framing: a fraction of a percent
+    assert chunks["latency"] > chunks["gpu"] >= 3 * chunks["compact"]
+    gpu, compact, lat = (weights.info(tmp_path / k)["by_dtype"]["BF16"]["bits_per_value"]
+                         for k in ("gpu", "compact", "latency"))
+    assert compact < gpu < lat < compact * 1.01  # framing: a fraction of a percent
     with pytest.raises(ValueError, match="layout"):
         weights.compress(src, tmp_path / "bad", progress=False, layout="fast")
 

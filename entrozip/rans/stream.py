@@ -37,7 +37,13 @@ KIND_NAMES = {KIND_STATIC: "static", KIND_INDEXED: "indexed"}
 #   "gpu": framing near 1/150 (0.67 %): always 32 lanes (a full warp) and a chunk
 #     per ~20 KB of payload, so a large stream has thousands of chunks, each an
 #     independent warp on the GPU (decode time ~ rows per chunk x the row latency).
-FRAMING_TARGET_INV = {"compact": 500, "gpu": 150}
+#   "latency": "gpu", and no chunk longer than MAX_ROWS["latency"] rows of 32: a
+#     launch that decodes a small stream (a weight decoded before each use, a latent)
+#     lasts as long as its longest chunk, whatever the GPU's size. Framing grows as
+#     the payload per symbol shrinks (~2.4 % of bf16 exponent bytes, ~0.5 % of a DF11
+#     weight: BENCHMARKS.md).
+FRAMING_TARGET_INV = {"compact": 500, "gpu": 150, "latency": 150}
+MAX_ROWS = {"latency": 512}
 MIN_CHUNK_SYMBOLS = 64 * LANES
 LANE_CHOICES = (1, 2, 4, 8, 16, 32)
 
@@ -84,7 +90,7 @@ def auto_lanes(cost_q8: int, layout: str = "compact") -> int:
     of estimated cost cost_q8 / 256 bits ("gpu": always 32). Integer arithmetic:
     every backend agrees."""
     inv = check_layout(layout)
-    if layout == "gpu":
+    if layout in ("gpu", "latency"):
         return LANES
     est_bytes = cost_q8 >> 11
     lanes = LANES
@@ -100,6 +106,8 @@ def auto_chunk_symbols(n: int, cost_q8: int, lanes: int, layout: str = "compact"
         return lanes
     est_bytes = cost_q8 >> 11
     chunks = max(1, min(est_bytes // (inv * (4 * lanes + 5)), -(-n // MIN_CHUNK_SYMBOLS)))
+    if layout in MAX_ROWS:
+        chunks = max(chunks, -(-n // (MAX_ROWS[layout] * lanes)))
     per_chunk = -(-n // chunks)
     return -(-per_chunk // lanes) * lanes
 

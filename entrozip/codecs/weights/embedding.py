@@ -82,8 +82,8 @@ class CompressedEmbedding(torch.nn.Module):
         self.pinned = pinned
         self.wb, self.rb = floats.WORD_BYTES[self.code], floats.RAW_BYTES[self.code]
         self.capacity = (scratch.numel() if isinstance(scratch, torch.Tensor) else len(scratch)) // self.wb
-        self.cuda = isinstance(scratch, torch.Tensor) and scratch.is_cuda
-        if self.cuda:
+        self.on_gpu = isinstance(scratch, torch.Tensor) and scratch.is_cuda
+        if self.on_gpu:
             self.packed = PackedTables([model])
             self.tables = DeviceTables(self.packed, scratch.device)
             if pinned:
@@ -97,7 +97,7 @@ class CompressedEmbedding(torch.nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        ids = torch.arange(self.num_embeddings, device=self.scratch.device if self.cuda else "cpu")
+        ids = torch.arange(self.num_embeddings, device=self.scratch.device if self.on_gpu else "cpu")
         return self.forward(ids)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -107,7 +107,7 @@ class CompressedEmbedding(torch.nn.Module):
         rows = uniq.cpu().numpy().astype(np.int64)
         if len(rows) and (rows[0] < 0 or rows[-1] >= self.num_embeddings):
             raise IndexError(f"an index is outside the embedding's {self.num_embeddings} rows")
-        dev = self.scratch.device if self.cuda else torch.device("cpu")
+        dev = self.scratch.device if self.on_gpu else torch.device("cpu")
         table = torch.empty((len(rows), self.embedding_dim), dtype=TORCH_DTYPES[self.dtype_name], device=dev)
         lay = self.layout
         for chunks, sl, pos in row_windows(rows, self.embedding_dim, lay.chunk_symbols, lay.n, self.capacity):
@@ -127,7 +127,7 @@ class CompressedEmbedding(torch.nn.Module):
         per = max(1, self.capacity // lay.chunk_symbols)
         for j in range(0, lay.num_chunks, per):
             self._decode_chunks(np.arange(j, min(j + per, lay.num_chunks), dtype=np.int64))
-            if self.cuda:
+            if self.on_gpu:
                 rcuda.check_status(self.last_status)
 
     @staticmethod
@@ -138,7 +138,7 @@ class CompressedEmbedding(torch.nn.Module):
     def _decode_chunks(self, chunks: np.ndarray) -> torch.Tensor:
         """The chosen chunks' values, back to back, as a flat tensor view of the scratch."""
         lay, cs = self.layout, self.layout.chunk_symbols
-        if self.cuda:
+        if self.on_gpu:
             plan = plan_launch(self.dtype_name, [Part(self.model, lay, 0, 0, 0, chunks)], self.packed)
             if self.pinned:  # only the chosen chunks' bytes go in
                 from .plan import compact_launch

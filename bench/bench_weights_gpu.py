@@ -4,9 +4,11 @@
 
 Workload (generated on the GPU machine): one Student-t(4) x 0.012 bf16 tensor of
 --numel values (a Llama-8B layer's worth), encoded by the CPU encoder, then
-decoded on the GPU by the fused kernel (codecs/weights/gpu.py). Reported, for both stream layouts
-(rans.encode's "compact" default and "gpu"): GB/s of bf16 written (target >= 750),
-bits per weight, byte identity; and the copy's GB/s.
+decoded on the GPU by the fused kernel (codecs/weights/gpu.py). Reported, for each stream layout
+(rans.encode's "compact" default, "gpu", "latency"): GB/s of bf16 written (target >= 750)
+with the table (precision 12) as one word per slot in shared memory, as a byte per slot +
+a word per symbol, and in global memory; bits per weight, byte identity; the copy's GB/s;
+and a Llama-8B layer's seven weights decoded in one launch vs seven.
 
 The official DFloat11 kernel runs beside it when the `dfloat11` package (its wheel,
 scripts/gpu_wheels.sh: .whl/common) and cupy are there: the same tensor written in the
@@ -129,9 +131,12 @@ def main():
         same = torch.equal(out, w.view(torch.uint8))
         rcuda.SHARED_TABLES = False  # the same kernel reading its tables from global memory
         global_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
-        rcuda.SHARED_TABLES = True
+        rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = True, False  # shared, a byte per slot + a word per symbol
+        two_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
+        rcuda.FUSED_TABLES = True
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
-                       "decode_global_tables_s": global_s, "identical": same and torch.equal(out, w.view(torch.uint8)),
+                       "decode_global_tables_s": global_s, "decode_two_tables_s": two_s,
+                       "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
     res["block"] = block_launch(data, w)
     try:
@@ -147,6 +152,8 @@ def main():
     print(f"{'GPU decode, GB/s of bf16 out (>= 750)':40}" + "".join(f" {gb / res[k]['decode_s']:10.0f}" for k in lays))
     print(f"{'  tables in global memory':40}" + "".join(f" {gb / res[k]['decode_global_tables_s']:10.0f}"
                                                        for k in lays))
+    print(f"{'  shared, byte + word tables (unfused)':40}" + "".join(f" {gb / res[k]['decode_two_tables_s']:10.0f}"
+                                                                   for k in lays))
     print(f"{'identical bytes':40}" + "".join(f" {str(res[k]['identical']):>10}" for k in lays))
     print(f"{'d2d copy, GB/s read + written':40} {2 * gb / res['copy_s']:10.0f}")
     blk = res["block"]

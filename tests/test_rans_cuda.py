@@ -51,6 +51,14 @@ def test_device_tables_match_the_cpu_semantics():
         assert k + model.offset == val[slot] and (fs[k] & 0xFFFF) + 1 == model.freqs[k]
         assert slot - (fs[k] >> 16) == fb[slot] >> 16
     assert cuda.tables(rans.StaticModel(np.ones(300, np.int64)), "cpu").slot_sym.numel() == 0  # > 256: global tables
+    assert t.slot_entry.numel() == 0  # precision 16: no one-word-per-slot table
+    m12 = rans.StaticModel.from_symbols(rng.integers(-5, 40, 10000), precision=12)
+    t12 = cuda.tables(m12, "cpu")
+    e = t12.slot_entry.numpy().view(np.uint32)  # (freq - 1) | (slot - start) << 12 | symbol << 24
+    fb12, val12 = t12.slot_fb.numpy().view(np.uint32), t12.slot_val.numpy()
+    assert len(e) == 1 << 12
+    assert ((e & 0xFFF) == (fb12 & 0xFFFF)).all() and ((e >> 12) & 0xFFF == fb12 >> 16).all()
+    assert ((e >> 24).astype(np.int64) + m12.offset == val12).all()
     m = random_cdf_rows(rng, 20, 40)
     t = cuda.tables(m, "cpu")
     bucket = t.bucket.numpy().view(np.uint16)
@@ -139,6 +147,27 @@ def _cases():
     yield "indexed", v, (gm, rng.integers(0, gm.num_cdfs, v.size).astype(np.int32))
     peaked = random_cdf_rows(rng, 8, 30, peaked=True)
     yield "peaked", rng.integers(-20, 40, 100000).astype(np.int32), (peaked, rng.integers(0, 8, 100000))
+
+
+@gpu
+@pytest.mark.parametrize("precision", [12, 9, 1])
+def test_one_word_per_slot_tables_decode_as_the_others(precision):
+    """Static models of precision <= 12 decode from fused tables; the same symbols as the
+    two-table shared decoder and the global-table one, full and partial rows."""
+    rng = np.random.default_rng(precision)
+    sym = np.minimum(rng.geometric(0.3, 300_007), 200).astype(np.uint8)
+    model = rans.StaticModel.from_symbols(sym, precision=precision) if precision > 1 else rans.StaticModel([1, 1], 1)
+    if precision == 1:
+        sym = rng.integers(0, 2, 300_007).astype(np.uint8)
+    for layout in ("compact", "latency"):
+        blob = torch.frombuffer(bytearray(rans.encode(sym, model, layout=layout)), dtype=torch.uint8).cuda()
+        for shared, fused in ((True, True), (True, False), (False, False)):
+            cuda.SHARED_TABLES, cuda.FUSED_TABLES = shared, fused
+            try:
+                back = rans.decode(blob, model, dtype=np.uint8)
+            finally:
+                cuda.SHARED_TABLES = cuda.FUSED_TABLES = True
+            np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=f"{layout} {shared} {fused}")
 
 
 @gpu

@@ -27,13 +27,13 @@ def test_gpu_decode_is_byte_identical(dtype, torch_dtype):
     from entrozip.rans import cuda as rcuda
 
     raw_dev = cu(np.asarray(raw).tobytes()) if len(raw) else torch.zeros(0, dtype=torch.uint8, device="cuda")
-    for shared in (False, True):  # static tables in global / shared memory
-        rcuda.SHARED_TABLES = shared
+    for shared, fused in ((False, False), (True, False), (True, True)):  # global / shared / one word per slot
+        rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = shared, fused
         try:
             out = decode_tensor_cuda(dtype, w.numel(), model, cu(stream), raw_dev)
         finally:
-            rcuda.SHARED_TABLES = True
-        assert bytes(out.cpu().numpy()) == data, shared
+            rcuda.SHARED_TABLES = rcuda.FUSED_TABLES = True
+        assert bytes(out.cpu().numpy()) == data, (shared, fused)
     assert as_tensor(out, dtype, w.shape).dtype == torch_dtype
     assert floats.WORD_BYTES[floats.LAYOUTS[dtype]] * w.numel() == out.numel()
 
@@ -81,14 +81,18 @@ def test_one_launch_decodes_a_block_of_tensors_as_the_cpu_does():
         stream, raw = dfloat11.encode_tensor(dtype, data, model, layout="gpu")
         items.append((name, dtype, tuple(t.shape), model, stream, bytes(raw)))
         originals[name] = data
-    for pinned in (False, True):
-        block = CodedBlock(items, "cuda", pinned)
+    for pinned, fused in ((False, True), (True, True), (False, False)):
+        rcuda.FUSED_TABLES = fused  # read when the block uploads its tables
+        try:
+            block = CodedBlock(items, "cuda", pinned)
+        finally:
+            rcuda.FUSED_TABLES = True
         out = torch.zeros(block.nbytes, dtype=torch.uint8, device="cuda")
         staging = torch.empty(block.staging_bytes(), dtype=torch.uint8, device="cuda") if pinned else None
         for status in block.decode_into(out, staging):
             rcuda.check_status(status)
         for name, view in block.views(out).items():
-            assert bytes(view.contiguous().view(torch.uint8).cpu().numpy()) == originals[name], (name, pinned)
+            assert bytes(view.contiguous().view(torch.uint8).cpu().numpy()) == originals[name], (name, pinned, fused)
     # a chunk subset, and a damaged chunk, against the plan's numpy reference
     name, dtype, shape, model, stream, raw = items[0]
     lay = rans.check_stream(stream, model, max_symbols=300_001)

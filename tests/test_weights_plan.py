@@ -40,10 +40,15 @@ def test_plan_decodes_many_tensors_in_one_launch_as_the_cpu_does():
         assert 0 < end - first <= 3
         assert {tables.index(p.model) for p in parts
                 if p.data_offset <= plan.chunks[first, 3] < p.data_offset + len(data)} >= {model}
-    out, status = decode_plan_reference(plan, tables, data, raw)
-    assert (status == 0).all()
-    assert out[:10000].tobytes() == a[0] and out[5024 * 2:8025 * 2].tobytes() == b[0]
-    assert out[8032 * 2:].tobytes() == c[0]
+    assert tables.entry_all is not None and (tables.params[:, 5] % 4 == 0).all()  # precision 12: fused tables too
+    assert tables.fused_shared_bytes == 4 << 12
+    for fused in (False, True):
+        out, status = decode_plan_reference(plan, tables, data, raw, fused=fused)
+        assert (status == 0).all()
+        assert out[:10000].tobytes() == a[0] and out[5024 * 2:8025 * 2].tobytes() == b[0]
+        assert out[8032 * 2:].tobytes() == c[0]
+    p16 = rans.StaticModel.from_symbols(np.frombuffer(a[0], np.uint8), precision=16)
+    assert PackedTables([a[1], p16]).entry_all is None  # a model over precision 12: two-table form only
 
 
 def test_plan_decodes_a_chunk_subset_and_its_compacted_copy():

@@ -66,6 +66,8 @@ class _DeviceTables:
             slot_sym, sym_fs = shared_tables(model)
             self.sym_fs = t(sym_fs.view(np.int32), torch.int32)
             self.slot_sym = t(np.zeros(0, np.uint8) if slot_sym is None else slot_sym, torch.uint8)
+            entry = fused_table(model)
+            self.slot_entry = t(np.zeros(0, np.int32) if entry is None else entry.view(np.int32), torch.int32)
             self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
             self.offset = int(model.offset)
         else:
@@ -102,11 +104,32 @@ def shared_tables(model: StaticModel) -> tuple[np.ndarray | None, np.ndarray]:
     return slots, fs
 
 
+def fused_table(model: StaticModel) -> np.ndarray | None:
+    """One word per slot, (freq - 1) | (slot - start) << 12 | symbol << 24 (uint32,
+    2^precision): StaticFusedSharedDev's table, for precision <= 12 and alphabets <= 256
+    (None otherwise). A decoded row is then one shared-memory load."""
+    if model.precision > 12 or model.alphabet_size > 256:
+        return None
+    freqs = model.freqs.astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(freqs)[:-1]])
+    sym = np.repeat(np.arange(len(freqs)), freqs)
+    slot = np.arange(len(sym))
+    return ((freqs[sym] - 1) | ((slot - starts[sym]) << 12) | (sym << 24)).astype(np.uint32)
+
+
 # Streams decode with their tables in shared memory where the model and the device allow
 # (rans_cuda.cu: StaticSharedDev for alphabets <= 256, IndexedSharedDev for CDF sets of up
 # to ~227 KB); ENTROZIP_RANS_SHARED=0 keeps them in global memory (the same symbols either
 # way: a switch for measuring).
 SHARED_TABLES = os.environ.get("ENTROZIP_RANS_SHARED", "1") != "0"
+# Static models of precision <= 12 decode from one word per slot (fused_table);
+# ENTROZIP_RANS_FUSED=0 keeps the byte-per-slot + word-per-symbol tables (for measuring).
+FUSED_TABLES = os.environ.get("ENTROZIP_RANS_FUSED", "1") != "0"
+
+
+def slot_entry(tab) -> torch.Tensor:
+    """The fused table to hand a static decode (empty: the kernel uses the other tables)."""
+    return tab.slot_entry if FUSED_TABLES else tab.slot_entry[:0]
 
 
 def tables(model, device) -> _DeviceTables:
@@ -316,7 +339,7 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
                                  SHARED_TABLES)
     else:
         res = ext.decode_static(data, chunks, sym0, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs,
-                                tab.offset, tab.precision, dtype == torch.uint8, SHARED_TABLES)
+                                slot_entry(tab), tab.offset, tab.precision, dtype == torch.uint8, SHARED_TABLES)
     out, status = res
     check_status(status)
     return [out[a:b] for a, b in spans]

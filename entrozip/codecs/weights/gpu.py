@@ -44,7 +44,8 @@ def decode_tensor_cuda(dtype: str, numel: int, model, stream: torch.Tensor, raw:
     chunks = torch.from_numpy(rcuda.chunk_rows(lay)).to(stream.device)
     raw_arg = raw if raw.numel() else torch.zeros(1, dtype=torch.uint8, device=stream.device)
     status = rcuda._ext().decode_float(stream, chunks, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs,
-                                       tab.offset, tab.precision, code, raw_arg, out, rcuda.SHARED_TABLES)
+                                       rcuda.slot_entry(tab), tab.offset, tab.precision, code, raw_arg, out,
+                                       rcuda.SHARED_TABLES)
     rcuda.check_status(status)
     return out
 
@@ -55,7 +56,9 @@ class DeviceTables:
     def __init__(self, tables: PackedTables, device):
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
         self.params, self.slot_all, self.fs_all = t(tables.params), t(tables.slot_all), t(tables.fs_all.view(np.int32))
-        self.shared_bytes = tables.shared_bytes
+        fused = tables.entry_all is not None and rcuda.FUSED_TABLES  # one word per slot (precision <= 12)
+        self.entry_all = t(tables.entry_all.view(np.int32) if fused else np.zeros(0, np.int32))
+        self.shared_bytes = tables.fused_shared_bytes if fused else tables.shared_bytes
 
 
 class DeviceLaunch:
@@ -78,7 +81,7 @@ class DeviceLaunch:
         if not raw.numel():
             raw = torch.zeros(1, dtype=torch.uint8, device=data.device)
         if len(p.chunks):
-            rcuda._ext().decode_float_plan(data, self.chunks, self.blocks, t.params, t.slot_all, t.fs_all,
+            rcuda._ext().decode_float_plan(data, self.chunks, self.blocks, t.params, t.slot_all, t.fs_all, t.entry_all,
                                            t.shared_bytes, p.warps_per_block, p.code, raw, out, self.status)
         return self.status
 

@@ -62,14 +62,17 @@ class PackedTables:
 
     slot_all: every model's slot -> symbol byte table (2^precision bytes, 16-aligned);
     fs_all: every model's (freq - 1) | start << 16 words (alphabet rounded up to 4);
-    params: int64 [T, 5] = (slot offset, fs offset, alphabet, precision, value offset);
-    shared_bytes: what a thread block needs for the largest model."""
+    entry_all: when every model has precision <= 12, their one-word-per-slot tables
+    (rans.cuda.fused_table; 16-byte aligned), else None;
+    params: int64 [T, 6] = (slot offset, fs offset, alphabet, precision, value offset,
+    entry offset); shared_bytes / fused_shared_bytes: what a thread block needs for the
+    largest model, with each kind of table."""
 
     def __init__(self, models):
-        from ...rans.cuda import shared_tables
+        from ...rans.cuda import fused_table, shared_tables
 
         self.models, self._index = [], {}
-        slots, fss, params, s_off, f_off, shared = [], [], [], 0, 0, 0
+        slots, fss, entries, params, s_off, f_off, e_off, shared = [], [], [], [], 0, 0, 0, 0
         for m in models:
             if id(m) in self._index:
                 continue
@@ -81,18 +84,25 @@ class PackedTables:
             alpha = -(-len(fs) // 4) * 4
             slot = np.concatenate([slot, np.zeros(-len(slot) % SLOT_ALIGN, np.uint8)])
             fs = np.concatenate([fs, np.zeros(alpha - len(fs), np.uint32)])
+            entry = fused_table(m)
             self._index[id(m)] = len(self.models)
             self.models.append(m)
-            params.append((s_off, f_off, alpha, m.precision, m.offset))
+            params.append((s_off, f_off, alpha, m.precision, m.offset, e_off))
             slots.append(slot)
             fss.append(fs)
+            entries.append(entry)
             s_off += len(slot)
             f_off += len(fs)
+            e_off += -(-(1 << m.precision) // 4) * 4
             shared = max(shared, 4 * alpha + (1 << m.precision))
         self.slot_all = np.concatenate(slots) if slots else np.zeros(SLOT_ALIGN, np.uint8)
         self.fs_all = np.concatenate(fss) if fss else np.zeros(4, np.uint32)
-        self.params = np.array(params, np.int64).reshape(-1, 5)
+        self.params = np.array(params, np.int64).reshape(-1, 6)
         self.shared_bytes = shared
+        self.entry_all, self.fused_shared_bytes = None, 0
+        if entries and all(e is not None for e in entries):
+            self.entry_all = np.concatenate([np.concatenate([e, np.zeros(-len(e) % 4, np.uint32)]) for e in entries])
+            self.fused_shared_bytes = max(4 << m.precision for m in self.models)
 
     def index(self, model) -> int:
         try:
@@ -140,10 +150,12 @@ def plan_launch(dtype: str, parts, tables: PackedTables, warps_per_block: int = 
                       warps_per_block, raw_end, data_end)
 
 
-def decode_plan_reference(plan: LaunchPlan, tables: PackedTables, data, raw) -> tuple[np.ndarray, np.ndarray]:
+def decode_plan_reference(plan: LaunchPlan, tables: PackedTables, data, raw,
+                          fused: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(output bytes, per-chunk status) of the plan, computed as the kernel does: each
-    thread block's chunks with its model's packed tables (warp_reference.decode_chunk).
-    Status: 0, or -3 for a corrupt chunk. Slow: for tests."""
+    thread block's chunks with its model's packed tables (warp_reference.decode_chunk),
+    the fused one-word-per-slot tables with fused=True. Status: 0, or -3 for a corrupt
+    chunk. Slow: for tests."""
     from types import SimpleNamespace
 
     from ...rans.warp_reference import decode_chunk
@@ -154,12 +166,16 @@ def decode_plan_reference(plan: LaunchPlan, tables: PackedTables, data, raw) -> 
     out = np.zeros(plan.out_values * wb, np.uint8)
     status = np.zeros(len(plan.chunks), np.int32)
     for first, end, model in plan.blocks.tolist():
-        s_off, f_off, _, precision, offset = tables.params[model].tolist()
+        s_off, f_off, _, precision, offset, e_off = tables.params[model].tolist()
         slot = np.arange(1 << precision)
-        sym = tables.slot_all[s_off + slot].astype(np.int64)
-        fs = tables.fs_all[f_off + sym].astype(np.int64)
-        tab = SimpleNamespace(precision=precision, slot_fb_np=((fs & 0xFFFF) | ((slot - (fs >> 16)) << 16)),
-                              slot_val_np=sym + offset)
+        if fused:
+            e = tables.entry_all[e_off + slot].astype(np.int64)
+            freq_m1, bias, sym = e & 0xFFF, (e >> 12) & 0xFFF, e >> 24
+        else:
+            sym = tables.slot_all[s_off + slot].astype(np.int64)
+            fs = tables.fs_all[f_off + sym].astype(np.int64)
+            freq_m1, bias = fs & 0xFFFF, slot - (fs >> 16)
+        tab = SimpleNamespace(precision=precision, slot_fb_np=freq_m1 | (bias << 16), slot_val_np=sym + offset)
         for c in range(first, end):
             begin, count, lanes, a, b, src = plan.chunks[c].tolist()
             try:

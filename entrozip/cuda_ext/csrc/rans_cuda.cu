@@ -182,21 +182,70 @@ struct StaticSharedDev : StaticDev {
 // plan[b].model, whose tables it copies to shared memory as StaticSharedDev does. The
 // host plans blocks so that a block never mixes models (codecs/weights/gpu.py).
 // params, per model: (slot table byte offset, symbol table word offset, alphabet,
-// precision, value offset) into the packed slot_all / fs_all.
+// precision, value offset, fused entry word offset) into the packed slot_all / fs_all
+// (and entry_all: StaticMultiFusedDev).
 struct StaticMultiSharedDev : StaticSharedDev {
   const int32_t* plan;    // [B, 3]: first chunk, end chunk, model
-  const int64_t* params;  // [T, 5]
+  const int64_t* params;  // [T, 6]
   const uint8_t* slot_all;
   const uint32_t* fs_all;
 
   __device__ void prepare_block(uint32_t* smem) {
-    const int64_t* p = params + 5 * int64_t(plan[3 * blockIdx.x + 2]);
+    const int64_t* p = params + 6 * int64_t(plan[3 * blockIdx.x + 2]);
     slot_sym = slot_all + p[0];
     sym_fs = fs_all + p[1];
     alphabet = int32_t(p[2]);
     precision = uint32_t(p[3]);
     offset = p[4];
     StaticSharedDev::prepare_block(smem);
+  }
+};
+
+// A static model whose decoder table is one word per slot in shared memory (precision
+// <= 12, alphabet <= 256): (freq - 1) | (slot - start) << 12 | symbol << 24. A row is one
+// shared load where StaticSharedDev makes two dependent ones (slot -> symbol -> freq,
+// start): a shorter chain per row. 4 x 2^precision bytes: 16 KB at precision 12.
+struct StaticFusedSharedDev : StaticDev {
+  const uint32_t* slot_entry;  // global, 2^precision
+  const uint32_t* s_entry = nullptr;
+
+  static int64_t shared_bytes(int64_t precision) { return int64_t(4) << precision; }
+
+  __device__ void prepare_block(uint32_t* smem) {
+    const int slots = 1 << precision;
+    if (slots % 4 == 0 && reinterpret_cast<uintptr_t>(slot_entry) % 16 == 0) {
+      const uint4* src = reinterpret_cast<const uint4*>(slot_entry);
+      uint4* dst = reinterpret_cast<uint4*>(smem);
+      for (int t = threadIdx.x; t < slots / 4; t += blockDim.x) dst[t] = __ldg(src + t);
+    } else {
+      for (int t = threadIdx.x; t < slots; t += blockDim.x) smem[t] = __ldg(slot_entry + t);
+    }
+    __syncthreads();
+    s_entry = smem;
+  }
+  __device__ int decode(int32_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
+    const uint32_t e = s_entry[slot];
+    fr = (e & 0xFFF) + 1;
+    bias = (e >> 12) & 0xFFF;
+    k = int64_t(e >> 24) + offset;
+    esc = false;
+    return 0;
+  }
+};
+
+// StaticMultiSharedDev with fused tables: params[5] is the model's word offset in entry_all.
+struct StaticMultiFusedDev : StaticFusedSharedDev {
+  const int32_t* plan;    // [B, 3]: first chunk, end chunk, model
+  const int64_t* params;  // [T, 6]
+  const uint32_t* entry_all;
+
+  __device__ void prepare_block(uint32_t* smem) {
+    const int64_t* p = params + 6 * int64_t(plan[3 * blockIdx.x + 2]);
+    slot_entry = entry_all + p[5];
+    alphabet = int32_t(p[2]);
+    precision = uint32_t(p[3]);
+    offset = p[4];
+    StaticFusedSharedDev::prepare_block(smem);
   }
 };
 
@@ -643,6 +692,20 @@ bool use_shared(bool shared, const torch::Tensor& slot_sym, int64_t alphabet, in
          StaticSharedDev::shared_bytes(alphabet, precision) <= max_shared_per_block();
 }
 
+// fused: one word per slot (StaticFusedSharedDev), given for precision <= 12 (else empty).
+bool use_fused(bool shared, const torch::Tensor& slot_entry, int64_t precision) {
+  return shared && precision <= 12 && slot_entry.numel() == (int64_t(1) << precision) &&
+         StaticFusedSharedDev::shared_bytes(precision) <= max_shared_per_block();
+}
+
+StaticFusedSharedDev fused_model(const StaticDev& base, const torch::Tensor& slot_entry) {
+  check_cuda(slot_entry, "slot_entry", torch::kInt32);
+  StaticFusedSharedDev m;
+  static_cast<StaticDev&>(m) = base;
+  m.slot_entry = reinterpret_cast<const uint32_t*>(slot_entry.data_ptr<int32_t>());
+  return m;
+}
+
 StaticSharedDev shared_model(const StaticDev& base, const torch::Tensor& slot_sym, const torch::Tensor& sym_fs) {
   check_cuda(slot_sym, "slot_sym", torch::kUInt8);
   check_cuda(sym_fs, "sym_fs", torch::kInt32);
@@ -656,9 +719,13 @@ StaticSharedDev shared_model(const StaticDev& base, const torch::Tensor& slot_sy
 
 std::vector<torch::Tensor> decode_static(torch::Tensor data, torch::Tensor chunks, int64_t n, torch::Tensor enc,
                             torch::Tensor slot_fb, torch::Tensor slot_val, torch::Tensor slot_sym,
-                            torch::Tensor sym_fs, int64_t offset, int64_t precision, bool as_u8, bool shared) {
+                            torch::Tensor sym_fs, torch::Tensor slot_entry, int64_t offset, int64_t precision,
+                            bool as_u8, bool shared) {
   check_cuda(data, "data", torch::kUInt8);
   const StaticDev m = static_model(enc, slot_fb, slot_val, offset, precision);
+  if (use_fused(shared, slot_entry, precision))
+    return launch_decode(fused_model(m, slot_entry), StaticFusedSharedDev::shared_bytes(precision), data, chunks, n,
+                         as_u8);
   if (use_shared(shared, slot_sym, m.alphabet, precision))
     return launch_decode(shared_model(m, slot_sym, sym_fs), StaticSharedDev::shared_bytes(m.alphabet, precision),
                          data, chunks, n, as_u8);
@@ -685,8 +752,9 @@ std::vector<torch::Tensor> decode_indexed(torch::Tensor data, torch::Tensor chun
 // Decode a static stream of float symbol bytes fused with their raw bits into `out`
 // (the tensor's little-endian bytes): one pass, no intermediate symbol array.
 torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tensor enc, torch::Tensor slot_fb,
-                           torch::Tensor slot_val, torch::Tensor slot_sym, torch::Tensor sym_fs, int64_t offset,
-                           int64_t precision, int64_t layout, torch::Tensor raw, torch::Tensor out, bool shared) {
+                           torch::Tensor slot_val, torch::Tensor slot_sym, torch::Tensor sym_fs,
+                           torch::Tensor slot_entry, int64_t offset, int64_t precision, int64_t layout,
+                           torch::Tensor raw, torch::Tensor out, bool shared) {
   check_cuda(data, "data", torch::kUInt8);
   check_cuda(raw, "raw", torch::kUInt8);
   check_cuda(out, "out", torch::kUInt8);
@@ -697,7 +765,10 @@ torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tens
   if (C) {
     const StaticDev m = static_model(enc, slot_fb, slot_val, offset, precision);
     const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
-    if (use_shared(shared, slot_sym, m.alphabet, precision))
+    if (use_fused(shared, slot_entry, precision))
+      run_decode(fused_model(m, slot_entry), StaticFusedSharedDev::shared_bytes(precision), data, ch, C, sink,
+                 status);
+    else if (use_shared(shared, slot_sym, m.alphabet, precision))
       run_decode(shared_model(m, slot_sym, sym_fs), StaticSharedDev::shared_bytes(m.alphabet, precision), data, ch,
                  C, sink, status);
     else
@@ -709,12 +780,14 @@ torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tens
 // Decode many static float streams in one launch (codecs/weights/gpu.py plans it): chunks
 // [C, 6] (output value, count, lanes, byte begin, byte end, raw value), plan [B, 3] int32
 // (first chunk, end chunk, model) with warps_per_block chunks at most per block, params
-// [T, 5] int64 per model into the packed tables slot_all (uint8) / fs_all (int32). Every
+// [T, 6] int64 per model into the packed tables slot_all (uint8) / fs_all (int32), or,
+// when entry_all (int32) is not empty, into its fused one-word-per-slot tables. Every
 // model's tables fit `shared` bytes. Writes the per-chunk codes into `status` (int32 [C])
 // and returns without waiting: the caller decides when to look.
 void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor plan, torch::Tensor params,
-                       torch::Tensor slot_all, torch::Tensor fs_all, int64_t shared, int64_t warps_per_block,
-                       int64_t layout, torch::Tensor raw, torch::Tensor out, torch::Tensor status) {
+                       torch::Tensor slot_all, torch::Tensor fs_all, torch::Tensor entry_all, int64_t shared,
+                       int64_t warps_per_block, int64_t layout, torch::Tensor raw, torch::Tensor out,
+                       torch::Tensor status) {
   check_cuda(data, "data", torch::kUInt8);
   check_cuda(raw, "raw", torch::kUInt8);
   check_cuda(out, "out", torch::kUInt8);
@@ -725,13 +798,27 @@ void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor p
   check_cuda(status, "status", torch::kInt32);
   TORCH_CHECK(layout >= 0 && layout <= 3, "float layout must be 0..3");
   TORCH_CHECK(plan.dim() == 2 && plan.size(1) == 3, "plan must be [B, 3]");
-  TORCH_CHECK(params.dim() == 2 && params.size(1) == 5, "params must be [T, 5]");
+  TORCH_CHECK(params.dim() == 2 && params.size(1) == 6, "params must be [T, 6]");
+  check_cuda(entry_all, "fused tables", torch::kInt32);
   TORCH_CHECK(warps_per_block >= 1 && warps_per_block <= 32, "warps_per_block must be 1..32");
   TORCH_CHECK(shared > 0 && shared <= max_shared_per_block(), "the tables do not fit a block's shared memory");
   Chunks ch(chunks);
   const int64_t C = chunks.size(0);
   TORCH_CHECK(status.numel() == C, "status must hold one entry per chunk");
   if (!C) return;
+  const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
+  const int threads = int(32 * warps_per_block);
+  if (entry_all.numel()) {  // every model at precision <= 12: one word per slot
+    StaticMultiFusedDev m;
+    m.plan = plan.data_ptr<int32_t>();
+    m.params = params.data_ptr<int64_t>();
+    m.entry_all = reinterpret_cast<const uint32_t*>(entry_all.data_ptr<int32_t>());
+    m.enc = nullptr;
+    m.slot_fb = nullptr;
+    m.slot_val = nullptr;
+    run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), threads);
+    return;
+  }
   StaticMultiSharedDev m;
   m.plan = plan.data_ptr<int32_t>();
   m.params = params.data_ptr<int64_t>();
@@ -740,8 +827,7 @@ void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor p
   m.enc = nullptr;
   m.slot_fb = nullptr;
   m.slot_val = nullptr;
-  const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
-  run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
+  run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), threads);
 }
 
 std::vector<torch::Tensor> encode_static(torch::Tensor sym, torch::Tensor chunks, int64_t scratch_bytes,

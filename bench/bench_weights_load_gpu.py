@@ -43,7 +43,27 @@ def run(model, ids_1, ids_32, new_tokens: int) -> dict:
             out[f"{name}_tokens"] = gen.cpu()
             out[f"{name}_tokens_per_s"] = ids.shape[0] * new_tokens / s
             out[f"{name}_peak_bytes"] = torch.cuda.max_memory_allocated()
+        out["decode_share"] = decode_share(model, ids_1)
     return out
+
+
+def decode_share(model, ids) -> dict:
+    """One batch-1 forward pass under torch.profiler: GPU time in the weight-decode kernels
+    (decode_chunks) against all GPU time, and the pass's wall time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        t = time.perf_counter()
+        model(input_ids=ids)
+        torch.cuda.synchronize()
+        wall = time.perf_counter() - t
+    decode = total = 0.0
+    for ev in prof.events():
+        us = getattr(ev, "device_time", None) or getattr(ev, "cuda_time", 0)
+        if ev.device_type == torch.autograd.DeviceType.CUDA and us:
+            total += us
+            decode += us if "decode_chunks" in ev.name else 0
+    return {"forward_wall_ms": 1e3 * wall, "gpu_ms": total / 1e3, "decode_ms": decode / 1e3}
 
 
 def main():
@@ -123,6 +143,10 @@ def main():
               f"{r['b32_peak_bytes'] / mib:13.0f} {100 * saved:14.1f}% {r['b1_tokens_per_s']:9.1f} "
               f"{r['b32_tokens_per_s']:10.1f} {str(r['identical']):>9}")
     print("target: peak falls by >= 25 % of the bf16 weight bytes")
+    print(f"{'one b1 forward':20} {'wall ms':>9} {'GPU ms':>9} {'of which decode ms':>19}")
+    for name, r in runs.items():
+        d = r["decode_share"]
+        print(f"{name:20} {d['forward_wall_ms']:9.2f} {d['gpu_ms']:9.2f} {d['decode_ms']:19.2f}")
 
 
 if __name__ == "__main__":

@@ -556,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "exports bf16 safetensors weights (with a manifest entry) at checkpoints.")
     tsub = t.add_subparsers(dest="kind", metavar="KIND", required=True)
     ti = tsub.add_parser("image", help="an image model")
-    ti.add_argument("--model", default="elic", help="elic, mbt2018-mean, s2lic or s2lic-paper (default elic)")
+    ti.add_argument("--model", default="elic", help="elic, mbt2018-mean, s2lic, s2lic-code or s2lic-paper (default elic)")
     ti.add_argument("--data", required=True, help="comma-separated image folders (e.g. ../shared/data/bsds500/train)")
     ti.add_argument("--out", required=True, help="where the weights and the log go")
     ti.add_argument("--minutes", type=float, required=True, help="wall-time budget")

@@ -78,9 +78,9 @@ def test_acgc_integer_path_follows_the_float_one():
 
 
 # ------------------------------------------------------------------ ACGC entropy model
-def _acgc_hyperprior(seed=0, M=24, Z=8):
+def _acgc_hyperprior(seed=0, M=24, Z=8, checkerboard=True):
     torch.manual_seed(seed)
-    y_model = ACGCContextGaussian([8, 8, 8], 2 * M, checkerboard=True, hidden=32)
+    y_model = ACGCContextGaussian([8, 8, 8], 2 * M, checkerboard=checkerboard, hidden=32)
     h_s = [nn.ConvTranspose2d(Z, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 2 * M, 3, 1, 1)]
     hp = Hyperprior(nn.Conv2d(M, Z, 3, 2, 1), h_s, Z, y_model)
     hp.train()
@@ -91,11 +91,14 @@ def _acgc_hyperprior(seed=0, M=24, Z=8):
     return hp
 
 
-def test_acgc_round_trip_is_exact_and_near_the_estimate():
-    hp = _acgc_hyperprior()
+@pytest.mark.parametrize("checkerboard", [True, False])
+def test_acgc_round_trip_is_exact_and_near_the_estimate(checkerboard):
+    """checkerboard=False: each slice in one pass from the hyperprior and the earlier
+    slices (the conditioning of the authors' released code; model "s2lic-code")."""
+    hp = _acgc_hyperprior(checkerboard=checkerboard)
     y = torch.randn(2, 24, 10, 14) * 4
     out = hp.compress(y, threads=2)
-    assert len(out["y"]) == 6  # 3 slices x (anchors, non-anchors)
+    assert len(out["y"]) == (6 if checkerboard else 3)  # 3 slices x (anchors, non-anchors)
     back = hp.decompress(out["z"], out["y"], out["z_shape"], threads=1)
     assert torch.equal(back, out["y_hat"])
     assert (back - y).abs().max() <= 1.0 + 2**-8  # rounding (1/2) + latent residual prediction (<= 1/2)
@@ -183,6 +186,8 @@ def test_dense_block_inference_buffer_matches_the_training_path():
 # ------------------------------------------------------------------ the model and the codec
 def test_sizes_and_latent_shapes():
     assert sum(p.numel() for p in ImageModel(MODELS["s2lic"]).parameters()) < 10e6
+    code = ImageModel(MODELS["s2lic-code"])  # the authors' code's conditioning: no spatial context nets
+    assert not MODELS["s2lic-code"].checkerboard and code.entropy.y_model.num_steps() == 5
     paper = ImageModel(MODELS["s2lic-paper"])
     assert paper.spec.M == 320 and paper.spec.groups == (32,) * 10
     assert paper.entropy.y_model.num_steps() == 20

@@ -74,6 +74,10 @@ MODELS = {
     "s2lic": ModelSpec("s2lic", 96, 160, (32,) * 5, True,
                        "S2LIC (Wang et al. 2024), small: SwinV2 transforms + ACGC channel/global-inter attention "
                        "context, checkerboard, LRP", "swinv2", "acgc", (1, 1, 2, 1)),
+    "s2lic-code": ModelSpec("s2lic-code", 96, 160, (32,) * 5, False,
+                            "s2lic with the conditioning of the authors' released code: each slice in one pass "
+                            "from the hyperprior and the earlier slices (no anchors of its own); to measure "
+                            "against the paper's", "swinv2", "acgc", (1, 1, 2, 1)),
     "s2lic-paper": ModelSpec("s2lic-paper", 192, 320, (32,) * 10, True,
                              "S2LIC at the paper's size (N = 192, M = 320 as 10 slices of 32); no weights ship",
                              "swinv2", "acgc", (2, 2, 6, 2), 4.0),

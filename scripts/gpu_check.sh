@@ -120,7 +120,7 @@ fi
 python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" || exit 1
 
-declare -A limit=([train]=580 [image]=330 [rans]=240 [df11]=90 [load]=200 [video]=200 [splat]=300 [memcheck]=150
+declare -A limit=([train]=580 [image]=330 [rans]=240 [df11]=150 [load]=260 [video]=200 [splat]=300 [memcheck]=150
                   [profile]=150)
 deadline=${DEADLINE:-570}
 status=0

@@ -22,13 +22,10 @@ from pathlib import Path
 import numpy as np
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
-
-
 def code(model, frames, quality: int, intra_only: bool = False, kind=b"P") -> tuple[list, list, str]:
     """(bytes per frame, PSNR per frame, the kinds) of one I frame then P frames of one kind."""
     from entrozip.codecs.image.models import to_input
+    from entrozip.eval.metrics import psnr
 
     sizes, psnrs, chosen, prev = [], [], "", None
     h, w = frames[0].shape[:2]
@@ -47,6 +44,7 @@ def code_with_codec(frames, quality: int) -> tuple[list, list, str]:
     distortion of P and R): bytes of each frame's streams, PSNR of the decoded file."""
     import entrozip
     from entrozip.container import parse, unpack_parts
+    from entrozip.eval.metrics import psnr
 
     codec = entrozip.open_codec("video", quality=quality, intra_period=len(frames))
     blob = codec.compress(frames)

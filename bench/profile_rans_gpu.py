@@ -22,6 +22,7 @@ from entrozip import rans
 from entrozip.codecs.weights import dfloat11
 from entrozip.codecs.weights.gpu import CodedBlock, decode_tensor_cuda
 from entrozip.rans import cuda
+from bench_weights_gpu import LLAMA8B_LAYER  # bench/ (scripts run from bench/)
 
 
 def workloads(mib: int):
@@ -43,7 +44,7 @@ def workloads(mib: int):
     r_dev = torch.from_numpy(np.asarray(raw)).cuda()
     buf = torch.empty(2 * n, dtype=torch.uint8, device="cuda")
     out.append(("DF11 fused decode (one tensor)", lambda: decode_tensor_cuda("BF16", n, model, s_dev, r_dev, buf), 2 * n))
-    shapes = [(4096, 4096), (1024, 4096), (1024, 4096), (4096, 4096), (14336, 4096), (14336, 4096), (4096, 14336)]
+    shapes = list(LLAMA8B_LAYER.values())
     scale = n / sum(a * b for a, b in shapes)
     items, at = [], 0
     for i, (a, b) in enumerate(shapes):

@@ -227,16 +227,6 @@ def head_length(head) -> int:
     return pos + 4 * (num_chunks(n, rows * lanes) - 1)
 
 
-def chunk_span(layout: StreamLayout, first: int, end: int) -> tuple[int, int]:
-    """The chunks [j0, j1) holding symbols [first, end) of a parsed stream (chunks are
-    independent: any run of them decodes alone, see `sub_layout`)."""
-    if not 0 <= first <= end <= layout.n:
-        raise ValueError(f"symbols [{first}, {end}) are outside a stream of {layout.n}")
-    if first == end:
-        return 0, 0
-    return first // layout.chunk_symbols, -(-end // layout.chunk_symbols)
-
-
 def sub_layout(layout: StreamLayout, j0: int, j1: int) -> StreamLayout:
     """Chunks [j0, j1) of a parsed stream as a stream of their own: its symbols are the
     original's [j0 * chunk_symbols, min(j1 * chunk_symbols, n)). Random access for the

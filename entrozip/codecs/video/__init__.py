@@ -31,11 +31,12 @@ from ...errors import FormatError
 from .. import register
 from ..image import check_quality, pick_device
 from ..image.models import to_input, z_shape
+from .model import INTER_KINDS
 
 MODEL = "stem"
 DEFAULT_QUALITY = 4
 DEFAULT_INTRA_PERIOD = 32
-FRAME_KINDS = {b"I": True, b"P": False, b"R": False}  # intra or not (model.py: P and R inter frames)
+FRAME_KINDS = {b"I": True, **{k: False for k in INTER_KINDS}}  # intra or not
 
 
 def frame_name(i: int) -> str:
@@ -48,8 +49,6 @@ class VideoCodec:
 
     def __init__(self, model=None, quality=None, device=None, threads=None, intra_period=None, max_frames=None,
                  inter_kinds=None):
-        from .model import INTER_KINDS
-
         if model not in (None, MODEL):
             raise ValueError(f"unknown video model {model!r}; available: {MODEL}")
         # how P frames may be coded: each tried as a chain over the group of pictures, the

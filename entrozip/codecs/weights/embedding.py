@@ -30,26 +30,23 @@ def row_windows(rows: np.ndarray, dim: int, chunk_symbols: int, n: int, capacity
     cs = chunk_symbols
     first = rows * dim // cs
     last = ((rows + 1) * dim - 1) // cs
-    start, chosen, pos, used = 0, [], [], 0  # window state: chunks, row positions, values
+    start, at, pos, used = 0, {}, [], 0  # window state: chunk -> its first value in the window, rows, values
     for i in range(len(rows)):
-        add = [j for j in range(int(first[i]), int(last[i]) + 1) if not chosen or j > chosen[-1]]
+        add = [j for j in range(int(first[i]), int(last[i]) + 1) if j not in at]  # rows are sorted: new chunks follow
         need = sum(min(cs, n - j * cs) for j in add)
-        if chosen and used + need > capacity:  # flush: this row starts a new window
-            yield np.array(chosen, np.int64), slice(start, i), np.array(pos, np.int64)
-            start, chosen, pos, used = i, [], [], 0
+        if at and used + need > capacity:  # flush: this row starts a new window
+            yield np.array(list(at), np.int64), slice(start, i), np.array(pos, np.int64)
+            start, at, pos, used = i, {}, [], 0
             add = list(range(int(first[i]), int(last[i]) + 1))
             need = sum(min(cs, n - j * cs) for j in add)
-        if need > capacity and not chosen:
+        if need > capacity and not at:
             raise ValueError("the scratch buffer cannot hold the chunks of one row")
-        for j in add:  # the positions of chunks already chosen do not move
-            chosen.append(j)
-        used += need
-        # the row's first chunk sits at the sum of the counts of the chosen chunks before it
-        k = chosen.index(int(first[i]))
-        before = sum(min(cs, n - j * cs) for j in chosen[:k])
-        pos.append(before + int(rows[i]) * dim - int(first[i]) * cs)
-    if chosen:
-        yield np.array(chosen, np.int64), slice(start, len(rows)), np.array(pos, np.int64)
+        for j in add:  # chunks go back to back in the order chosen; earlier ones do not move
+            at[j] = used
+            used += min(cs, n - j * cs)
+        pos.append(at[int(first[i])] + int(rows[i]) * dim - int(first[i]) * cs)
+    if at:
+        yield np.array(list(at), np.int64), slice(start, len(rows)), np.array(pos, np.int64)
 
 
 class CompressedEmbedding(torch.nn.Module):

@@ -18,7 +18,7 @@ import torch
 from ...errors import FormatError
 from ...rans import cuda as rcuda
 from . import floats
-from .plan import LaunchPlan, PackedTables, Part, plan_launch
+from .plan import LaunchPlan, PackedTables, Part, aligned, plan_launch
 
 TORCH_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F8_E4M3": torch.float8_e4m3fn,
                 "F8_E5M2": torch.float8_e5m2}
@@ -92,11 +92,9 @@ class CodedBlock:
 
     items: [(name, dtype, shape, model, stream, raw)]. Every stream is parsed and checked
     here, once. Host layout: streams back to back (`data`), raw bytes back to back, then
-    each weight's output at a 64-byte aligned offset (`offsets[name]`, `nbytes` in all).
+    each weight's output at a 64-byte aligned offset (plan.aligned: `offsets[name]`, `nbytes` in all).
     On a device the compressed bytes wait in device memory, or with pinned=True in pinned
     host memory and go in through a staging buffer (one copy per float type per decode)."""
-
-    ALIGN = 64
 
     def __init__(self, items, device, pinned: bool = False):
         from ... import rans
@@ -114,7 +112,7 @@ class CodedBlock:
                 raise FormatError(f"{name}: coded tensor does not hold {numel} values")
             self.offsets[name], self.shapes[name], self.dtypes[name] = offset, tuple(shape), dtype
             groups.setdefault(dtype, []).append((name, model, lay, stream, raw))
-            offset += -(-numel * floats.WORD_BYTES[code] // self.ALIGN) * self.ALIGN
+            offset += aligned(numel * floats.WORD_BYTES[code])
         self.nbytes = offset
         self.groups = []  # (launch, host bytes (data then raw), data length)
         for dtype, members in groups.items():

@@ -17,6 +17,7 @@ import numpy as np
 from ...errors import FormatError
 from ...rans import stream as rans_stream
 from . import dfloat11, official
+from .plan import aligned
 from .safetensors_io import DTYPE_BYTES
 
 TORCH_DTYPES = {
@@ -238,16 +239,12 @@ def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="d
             del blocks[block]
     for mpath, _ in (x for b in blocks.values() for x in b):  # placeholders: never touched, now released
         modules[mpath]._parameters["weight"] = None
-    align = 64  # each weight starts on a cache line of the scratch buffer
 
     def nbytes(name):
         st_dtype, shape = coded[name][:2]
         return int(np.prod(shape)) * DTYPE_BYTES[st_dtype]
 
-    def padded(n):
-        return -(-n // align) * align
-
-    largest = max((sum(padded(nbytes(n)) for _, n in items) for items in blocks.values()), default=0)
+    largest = max((sum(aligned(nbytes(n)) for _, n in items) for items in blocks.values()), default=0)
     for name in lookups.values():  # room for the chunks of any one row
         st_dtype, shape, table, stream, _ = coded[name]
         lay = rans_stream.parse(stream, max_symbols=int(np.prod(shape)))
@@ -259,7 +256,7 @@ def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="d
     if device.type == "cuda":
         hook_for = _gpu_block_decoder(coded, blocks, modules, scratch, pinned)
     else:
-        hook_for = _cpu_block_decoder(coded, modules, threads, scratch, nbytes, padded)
+        hook_for = _cpu_block_decoder(coded, modules, threads, scratch, nbytes)
     for block, items in blocks.items():
         modules[block].register_forward_pre_hook(hook_for(block, items))
     for mpath, name in lookups.items():
@@ -275,7 +272,7 @@ def _compressed_model(model, path: Path, threads, device="cpu", compressed_in="d
     return model
 
 
-def _cpu_block_decoder(coded, modules, threads, scratch, nbytes, padded):
+def _cpu_block_decoder(coded, modules, threads, scratch, nbytes):
     """Hooks that decode a block's weights on the CPU into the shared numpy scratch buffer."""
     import torch
 
@@ -288,7 +285,7 @@ def _cpu_block_decoder(coded, modules, threads, scratch, nbytes, padded):
                 dfloat11.decode_tensor(st_dtype, int(np.prod(shape)), table, stream, raw, threads, out=view)
                 weight = torch.from_numpy(view).view(getattr(torch, TORCH_DTYPES[st_dtype])).reshape(shape)
                 modules[mpath]._parameters["weight"] = torch.nn.Parameter(weight, requires_grad=False)
-                offset += padded(nbytes(name))
+                offset += aligned(nbytes(name))
         return decode_block
 
     return hook_for

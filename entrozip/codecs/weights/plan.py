@@ -31,6 +31,12 @@ from . import floats
 
 WARPS_PER_BLOCK = 8  # 256 threads share one copy of a model's ~66 KB of tables (3 blocks per SM)
 SLOT_ALIGN = 16  # slot tables start on 16 bytes: the kernel copies them 16 bytes a load
+OUT_ALIGN = 64  # each decoded weight of a block starts on a cache line of the shared scratch buffer
+
+
+def aligned(nbytes: int) -> int:
+    """nbytes rounded up to OUT_ALIGN: a weight's share of the block's scratch buffer."""
+    return -(-nbytes // OUT_ALIGN) * OUT_ALIGN
 
 
 @dataclass(frozen=True)
@@ -46,15 +52,6 @@ class Part:
     @property
     def chunk_ids(self) -> np.ndarray:
         return np.arange(self.layout.num_chunks, dtype=np.int64) if self.chunks is None else self.chunks
-
-    @property
-    def values(self) -> int:
-        """How many values this part writes."""
-        if self.chunks is None:
-            return self.layout.n
-        ids = np.asarray(self.chunks, np.int64)
-        cs = self.layout.chunk_symbols
-        return int(np.minimum(cs, self.layout.n - ids * cs).sum())
 
 
 class PackedTables:

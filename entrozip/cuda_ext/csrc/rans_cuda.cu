@@ -166,6 +166,11 @@ struct StaticSharedDev : StaticDev {
     s_fs = fs;
     s_sym = sym;
   }
+  // Its tables inside a launch's packed ones (PlannedDev): p = the model's params row.
+  __device__ void point_at(const int64_t* p, const uint8_t* slot_all, const uint32_t* word_all) {
+    slot_sym = slot_all + p[0];
+    sym_fs = word_all + p[1];
+  }
   __device__ int decode(int32_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
     k = s_sym[slot];
     const uint32_t v = s_fs[k];
@@ -174,30 +179,6 @@ struct StaticSharedDev : StaticDev {
     k += offset;
     esc = false;
     return 0;
-  }
-};
-
-// Many static models in one launch (a transformer block's weights, each with its own
-// table): thread block b decodes chunks [plan[b].first, plan[b].end) with model
-// plan[b].model, whose tables it copies to shared memory as StaticSharedDev does. The
-// host plans blocks so that a block never mixes models (codecs/weights/gpu.py).
-// params, per model: (slot table byte offset, symbol table word offset, alphabet,
-// precision, value offset, fused entry word offset) into the packed slot_all / fs_all
-// (and entry_all: StaticMultiFusedDev).
-struct StaticMultiSharedDev : StaticSharedDev {
-  const int32_t* plan;    // [B, 3]: first chunk, end chunk, model
-  const int64_t* params;  // [T, 6]
-  const uint8_t* slot_all;
-  const uint32_t* fs_all;
-
-  __device__ void prepare_block(uint32_t* smem) {
-    const int64_t* p = params + 6 * int64_t(plan[3 * blockIdx.x + 2]);
-    slot_sym = slot_all + p[0];
-    sym_fs = fs_all + p[1];
-    alphabet = int32_t(p[2]);
-    precision = uint32_t(p[3]);
-    offset = p[4];
-    StaticSharedDev::prepare_block(smem);
   }
 };
 
@@ -223,6 +204,7 @@ struct StaticFusedSharedDev : StaticDev {
     __syncthreads();
     s_entry = smem;
   }
+  __device__ void point_at(const int64_t* p, const uint8_t*, const uint32_t* word_all) { slot_entry = word_all + p[5]; }
   __device__ int decode(int32_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
     const uint32_t e = s_entry[slot];
     fr = (e & 0xFFF) + 1;
@@ -233,19 +215,27 @@ struct StaticFusedSharedDev : StaticDev {
   }
 };
 
-// StaticMultiSharedDev with fused tables: params[5] is the model's word offset in entry_all.
-struct StaticMultiFusedDev : StaticFusedSharedDev {
+// Many static models in one launch (a transformer block's weights, each with its own
+// table): thread block b decodes chunks [plan[b].first, plan[b].end) with model
+// plan[b].model, whose tables it copies to shared memory as Base (StaticSharedDev or
+// StaticFusedSharedDev) does. The host plans blocks so that a block never mixes models
+// (codecs/weights/plan.py). params, per model: (slot table byte offset, symbol table
+// word offset, alphabet, precision, value offset, fused table word offset) into the
+// packed slot_all and word_all (the symbol tables, or the fused ones).
+template <class Base>
+struct PlannedDev : Base {
   const int32_t* plan;    // [B, 3]: first chunk, end chunk, model
   const int64_t* params;  // [T, 6]
-  const uint32_t* entry_all;
+  const uint8_t* slot_all;
+  const uint32_t* word_all;
 
   __device__ void prepare_block(uint32_t* smem) {
     const int64_t* p = params + 6 * int64_t(plan[3 * blockIdx.x + 2]);
-    slot_entry = entry_all + p[5];
-    alphabet = int32_t(p[2]);
-    precision = uint32_t(p[3]);
-    offset = p[4];
-    StaticFusedSharedDev::prepare_block(smem);
+    this->point_at(p, slot_all, word_all);
+    this->alphabet = int32_t(p[2]);
+    this->precision = uint32_t(p[3]);
+    this->offset = p[4];
+    Base::prepare_block(smem);
   }
 };
 
@@ -326,7 +316,7 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
   extern __shared__ uint32_t smem[];
   m.prepare_block(smem);
   // Warp w of the grid codes chunk w; with a block plan, warp w of block b codes chunk
-  // plan[b].first + w, below plan[b].end (the blocks of one model: StaticMultiSharedDev).
+  // plan[b].first + w, below plan[b].end (the blocks of one model: PlannedDev).
   const int64_t chunk = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + threadIdx.x / 32
                                    : (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int64_t chunk_end = block_plan ? int64_t(block_plan[3 * blockIdx.x + 1]) : num_chunks;
@@ -807,27 +797,20 @@ void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor p
   TORCH_CHECK(status.numel() == C, "status must hold one entry per chunk");
   if (!C) return;
   const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
-  const int threads = int(32 * warps_per_block);
-  if (entry_all.numel()) {  // every model at precision <= 12: one word per slot
-    StaticMultiFusedDev m;
+  auto launch = [&](auto m, const torch::Tensor& word_all) {
     m.plan = plan.data_ptr<int32_t>();
     m.params = params.data_ptr<int64_t>();
-    m.entry_all = reinterpret_cast<const uint32_t*>(entry_all.data_ptr<int32_t>());
+    m.slot_all = slot_all.data_ptr<uint8_t>();
+    m.word_all = reinterpret_cast<const uint32_t*>(word_all.data_ptr<int32_t>());
     m.enc = nullptr;
     m.slot_fb = nullptr;
     m.slot_val = nullptr;
-    run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), threads);
-    return;
-  }
-  StaticMultiSharedDev m;
-  m.plan = plan.data_ptr<int32_t>();
-  m.params = params.data_ptr<int64_t>();
-  m.slot_all = slot_all.data_ptr<uint8_t>();
-  m.fs_all = reinterpret_cast<const uint32_t*>(fs_all.data_ptr<int32_t>());
-  m.enc = nullptr;
-  m.slot_fb = nullptr;
-  m.slot_val = nullptr;
-  run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), threads);
+    run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
+  };
+  if (entry_all.numel())  // every model at precision <= 12: one word per slot
+    launch(PlannedDev<StaticFusedSharedDev>{}, entry_all);
+  else
+    launch(PlannedDev<StaticSharedDev>{}, fs_all);
 }
 
 std::vector<torch::Tensor> encode_static(torch::Tensor sym, torch::Tensor chunks, int64_t scratch_bytes,

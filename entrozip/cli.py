@@ -210,7 +210,7 @@ def cmd_train_video(args) -> int:
 
     folders = [f for f in args.data.split(",") if f]
     entry = train(folders, args.out, args.minutes, batch=args.batch, crop=args.crop, frames=args.frames, lr=args.lr,
-                  device=pick_device(args.device), seed=args.seed)
+                  lr_final=args.lr_final, device=pick_device(args.device), seed=args.seed)
     print(f"weights {entry['weights_id']}: {entry['training']['steps']} steps, "
           f"inter-frame rate {entry['training']['final_inter_bpp']:.4f} bpp (training clips) -> {args.out}")
     if args.ship:
@@ -593,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--crop", type=_positive_int, default=128, help="clip frame size (multiple of 64)")
     tv.add_argument("--frames", type=_positive_int, default=3, help="frames per training clip (default 3)")
     tv.add_argument("--lr", type=float, default=2e-4)
+    tv.add_argument("--lr-final", type=float, default=None, help="cosine-decayed to this (default lr / 10)")
     tv.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     tv.add_argument("--seed", type=int, default=0)
     tv.add_argument("--ship", action="store_true", help="copy the final weights into the package")

@@ -49,6 +49,28 @@ def test_latents_decode_bit_exactly_frame_after_frame():
         model.compress_frame(to_input(frames[1]), 3, prev_e, kind=b"X")
 
 
+def test_inter_side_information_describes_the_change(carphone):
+    """The inter hyper-analysis sees y_t - y_hat_{t-1} (encoder only): on real frames a P
+    frame costs fewer bytes than with z of y_t itself, and decodes with the same decoder."""
+    from entrozip.codecs.image.models import to_input
+    from entrozip.codecs.video.weights import load_video_model
+
+    model, _, _ = load_video_model()
+    frames = [to_input(f) for f in carphone[1][:2]]
+    ref = model.compress_frame(frames[0], 5, None)["y_hat_q"]
+    sizes = {}
+    try:
+        for of_residual in (True, False):
+            model.inter.analysis_of_residual = of_residual
+            c = model.compress_frame(frames[1], 5, ref)
+            d = model.decompress_frame(c["z"], c["y"], c["z_shape"], ref)
+            assert torch.equal(d, c["y_hat_q"])
+            sizes[of_residual] = len(c["z"][0]) + sum(len(s) for s in c["y"])
+    finally:
+        model.inter.analysis_of_residual = True
+    assert sizes[True] < 0.97 * sizes[False], sizes
+
+
 def test_each_group_of_pictures_keeps_its_cheaper_chain(monkeypatch):
     """Both inter kinds are coded side by side over a GOP; the file holds, per GOP, the chain
     of least rate + lambda x distortion, the same bytes as coding with that kind alone."""

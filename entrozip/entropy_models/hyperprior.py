@@ -13,6 +13,11 @@ point) — features at y's resolution that the decoder has too, such as a tempor
 prior from the previous frame's latent — are concatenated after h_s's features;
 y_model's hyper_channels count both. `mean_prior` / `mean_prior_q` (y's shape) is
 added to every predicted mean (y_model codes the residual against it).
+
+`analysis_of_residual` (encoder only): with a mean prior, z = h_a(y - mean_prior), so the
+side information describes where and how much y departs from its prior (a video frame
+from the previous one) instead of y itself. The decoder never runs h_a, so this changes
+what an encoder writes, not the format or how a stream decodes.
 """
 from __future__ import annotations
 
@@ -37,10 +42,17 @@ class Hyperprior(nn.Module):
         self.h_s = IntegerNet(*h_s_layers, in_frac_bits=Z_FRAC, out_frac_bits=FRAC)
         self.entropy_bottleneck = EntropyBottleneck(z_channels)
         self.y_model = y_model
+        self.analysis_of_residual = False
+
+    def analyse(self, y: torch.Tensor, mean_prior: torch.Tensor | None) -> torch.Tensor:
+        """z before quantisation: h_a of y, or of y's residual against its mean prior."""
+        if self.analysis_of_residual and mean_prior is not None:
+            return self.h_a(y - mean_prior)
+        return self.h_a(y)
 
     def forward(self, y: torch.Tensor, context: torch.Tensor | None = None, mean_prior: torch.Tensor | None = None):
         """Training: (y_hat, {"y": likelihoods, "z": likelihoods})."""
-        z_hat, z_lik = self.entropy_bottleneck(self.h_a(y))
+        z_hat, z_lik = self.entropy_bottleneck(self.analyse(y, mean_prior))
         hyper = self.h_s(z_hat)
         y_hat, y_lik = self.y_model(y, hyper if context is None else torch.cat([hyper, context], dim=1), mean_prior)
         return y_hat, {"y": y_lik, "z": z_lik}
@@ -62,7 +74,7 @@ class Hyperprior(nn.Module):
                  context_q: torch.Tensor | None = None, mean_prior_q: torch.Tensor | None = None) -> dict:
         """{"z": [bytes] per item, "y": [bytes] per step, "z_shape": (h, w),
         "steps": [(symbols, indexes)], "y_hat": float y_hat}."""
-        z = self.h_a(y)
+        z = self.analyse(y, None if mean_prior_q is None else from_fixed(mean_prior_q, FRAC))
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         hyper_q = self._hyper_q(z_hat, context_q)

@@ -8,8 +8,9 @@ over one photo, with a brightness drift and fresh sensor noise per frame
 The image model (transforms, gains, intra entropy model) is the shipped one and
 stays frozen: every frame goes through the same transforms (STEM's premise), so
 what is learned is how to code an inter latent given the previous decoded latent
-— the temporal prior T and the inter parameter networks (the hyperprior and the
-context networks are the image model's). With the transforms fixed the
+— the temporal prior T, the inter hyper-analysis h_a (it sees the latent's change
+y_t - y_hat_{t-1}; encoder only) and the inter parameter networks (h_s, the z prior
+and the context networks are the image model's). With the transforms fixed the
 distortion does not depend on these networks, so the loss is the rate of the
 inter frames alone (bits per pixel, y and z), over random qualities (one model
 serves all eight, through the image model's gains).
@@ -86,8 +87,11 @@ def inter_bpp(outs, pixels: int) -> torch.Tensor:
 
 
 def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: int = 3, lr: float = 1e-4,
-          device: str = "cpu", seed: int = 0, progress: bool = True, log_every: int = 50) -> dict:
-    """Train the inter entropy model for `minutes`; export weights + manifest entry to OUT."""
+          device: str = "cpu", seed: int = 0, progress: bool = True, log_every: int = 50,
+          lr_final: float | None = None) -> dict:
+    """Train the inter entropy model for `minutes`; export weights + manifest entry to OUT.
+    The learning rate falls from `lr` to `lr_final` (default lr / 10) on a cosine over the
+    run's wall-clock time."""
     from ..codecs.video.weights import export_weights, initial_video_model
 
     torch.manual_seed(seed)
@@ -100,13 +104,18 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     for p in video.image.parameters():
         p.requires_grad_(False)
     video.temporal.train()
+    video.inter.h_a.train()
     video.inter.y_model.param_nets.train()
+    lr_final = lr / 10 if lr_final is None else lr_final
     main = video.own_parameters()
     opt = torch.optim.Adam(main, lr=lr)
     log = open(out / "train_video.log.jsonl", "w")
     start, step, ema = time.perf_counter(), 0, None
     bar = tqdm(total=int(minutes * 60), desc="train video", unit="s", disable=not progress)
     while time.perf_counter() - start < minutes * 60:
+        done = min((time.perf_counter() - start) / (minutes * 60), 1.0)
+        for group in opt.param_groups:
+            group["lr"] = lr_final + (lr - lr_final) * (1 + math.cos(math.pi * done)) / 2
         clip = sampler.sample(batch, frames)
         quality = torch.randint(QUALITIES, (batch,), device=device)
         outs = video(clip, quality)
@@ -131,7 +140,7 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
             "synthetic_clips": "pans, zooms, rotations, brightness drift and noise over still photos "
                                "(train/video.py ClipSampler); no video and no evaluation clip was used",
             "training": {"steps": step, "minutes": round(minutes_run, 1), "batch": batch, "crop": crop,
-                         "frames": frames, "lr": lr, "seed": seed, "device": str(device),
+                         "frames": frames, "lr": lr, "lr_final": lr_final, "seed": seed, "device": str(device),
                          "frozen": "the image model (transforms, gains, intra entropy model)",
                          "final_inter_bpp": ema}}
     entry = export_weights(video, out, meta)

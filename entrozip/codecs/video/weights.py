@@ -1,8 +1,8 @@
 """The video model's weights: the shipped image model + the inter entropy model's own.
 
-Shipped files hold only what the video model adds (`temporal.*` and
-`inter.y_model.param_nets.*`: the temporal prior and the inter parameter networks;
-the inter hyperprior's other parts are the image model's), as safetensors beside this file with
+Shipped files hold only what the video model adds (`temporal.*`, `inter.h_a.*` and
+`inter.y_model.param_nets.*`: the temporal prior, the inter hyper-analysis and the inter
+parameter networks; the inter hyperprior's other parts are the image model's), as safetensors beside this file with
 `manifest.json`; the image part is the image codec's shipped `elic`. Without
 shipped video weights the inter model is the intra model copied (temporal
 features at zero weight): it codes correctly, at intra efficiency, and says so
@@ -26,7 +26,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 IMAGE_MODEL = "elic"
 NAME = "stem"
 INIT_SEED = 20261127
-OWN = ("temporal.", "inter.y_model.param_nets.")  # the keys the video weights files hold (the rest is shared)
+OWN = ("temporal.", "inter.h_a.", "inter.y_model.param_nets.")  # the keys the video weights files hold (the rest is shared)
 
 
 def manifest() -> dict:

@@ -388,12 +388,29 @@ def cmd_eval_video(args) -> int:
     from .eval import report, video
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = video.evaluate([c for c in args.codec.split(",") if c], args.video, out, args.frames)
-    table = report.video_report(results, out, args.anchor)
-    (out / "bd_rates.md").write_text(table)
-    print(table)
-    print(f"results: {out}/*.json, rd_video.png, bd_rates.md (command lines in each JSON's meta)")
+    codecs = [c for c in args.codec.split(",") if c]
+    if args.video:
+        clips = {None: Path(args.video)}
+    else:
+        found = sorted(p for p in Path(args.dataset).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not found:
+            raise ValueError(f"no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.dataset}")
+        clips = {p.stem: p for p in found}  # each clip in its own folder OUT/<clip>/
+    per_clip = {}
+    for name, path in clips.items():
+        where = out if name is None else out / name
+        where.mkdir(parents=True, exist_ok=True)
+        results = video.evaluate(codecs, path, where, args.frames)
+        table = report.video_report(results, where, args.anchor)
+        (where / "bd_rates.md").write_text(table)
+        print(table)
+        per_clip[path.stem] = results
+    if args.dataset:
+        summary = report.video_dataset_report(per_clip, args.anchor)
+        (out / "bd_rates.md").write_text(summary)
+        print(summary)
+    where = out if args.video else f"{out}/<clip>"
+    print(f"results: {where}/*.json, rd_video.png, bd_rates.md (command lines in each JSON's meta)")
     return 0
 
 
@@ -536,8 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
     ei.add_argument("--anchor-dataset", default="kodak", help="which published anchors (default kodak)")
     ei.set_defaults(func=cmd_eval)
     ev = esub.add_parser("video", help="video baselines through ffmpeg (x264, x265, svtav1, vvenc)")
-    ev.add_argument("--video", required=True, help="a video file (mp4, mkv, y4m, ...)")
-    ev.add_argument("--codec", default="x264,x265,svtav1,vvenc", help="comma-separated codecs")
+    src = ev.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", help="a video file (mp4, mkv, y4m, ...)")
+    src.add_argument("--dataset", help="a folder of video files: each evaluated into OUT/<clip>/, "
+                                       "plus a BD-rate table over the clips in OUT/bd_rates.md")
+    ev.add_argument("--codec", default="x264,x265,svtav1,vvenc", help="comma-separated codecs (stem: ours)")
     ev.add_argument("--out", required=True, help="output folder (re-running resumes)")
     ev.add_argument("--frames", type=_positive_int, default=None, help="only the first N frames")
     ev.add_argument("--anchor", default="x264", help="BD-rate reference among the codecs (default x264)")

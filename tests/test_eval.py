@@ -162,3 +162,32 @@ def test_video_baselines(tmp_path, capsys):
     lines = (out / "raw" / "x264.jsonl").read_text()
     video.evaluate(["x264"], clip, out, max_frames=4, progress=False)
     assert (out / "raw" / "x264.jsonl").read_text() == lines
+
+
+def test_eval_video_over_a_dataset_folder(tmp_path, capsys):
+    """--dataset: every clip of a folder into OUT/<clip>/, and one BD table over the clips;
+    a folder without video files is one clear error."""
+    pytest.importorskip("imageio_ffmpeg")
+    from conftest import moving_frames
+    from entrozip.codecs.video.ffmpeg_io import write_frames
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    for i, (h, w) in enumerate(((64, 96), (96, 64))):
+        write_frames(data / f"clip{i}.y4m", moving_frames(h, w, 3, seed=i), {"width": w, "height": h})
+    (data / "notes.txt").write_text("not a clip")
+    out = tmp_path / "eval"
+    assert main(["eval", "video", "--dataset", str(data), "--codec", "x264,x265", "--frames", "3",
+                 "--out", str(out), "--anchor", "x264"]) == 0
+    for i, size in enumerate(([96, 64], [64, 96])):
+        res = json.loads((out / f"clip{i}" / "x265.json").read_text())
+        assert res["meta"]["video"] == f"clip{i}.y4m" and res["meta"]["size"] == size
+        assert (out / f"clip{i}" / "rd_video.png").stat().st_size > 0
+    summary = (out / "bd_rates.md").read_text()
+    assert "| codec | clip0 | clip1 | mean |" in summary and "| x264 | +0.0 % / +0.0 % | +0.0 % / +0.0 % | +0.0 % |" in summary
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    capsys.readouterr()
+    assert main(["eval", "video", "--dataset", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no video files" in err and len(err.splitlines()) == 1

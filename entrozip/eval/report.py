@@ -133,3 +133,33 @@ def video_report(results: dict, out: Path, anchor: str) -> str:
                 cells.append("n/a")
         rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
     return "\n".join(rows) + "\n"
+
+
+def video_dataset_report(per_clip: dict, anchor: str) -> str:
+    """One Markdown table over clips: BD-rate (PSNR-YUV, then PSNR-RGB) of each codec
+    against `anchor`, a column per clip, and the mean over the clips where both are defined.
+    per_clip: {clip name: evaluate()'s results for that clip}."""
+    clips = list(per_clip)
+    names = list(dict.fromkeys(n for res in per_clip.values() for n in res))
+    rows = [f"BD-rate against {anchor}, first frames of each clip (pchip; PSNR-YUV / PSNR-RGB)", "",
+            "| codec | " + " | ".join(clips) + " | mean |", "|---|" + "---:|" * (len(clips) + 1)]
+    for name in names:
+        cells, yuv = [], []
+        for clip in clips:
+            res = per_clip[clip]
+            if name not in res or anchor not in res:
+                cells.append("-")
+                continue
+            ref, r = res[anchor]["results"], res[name]["results"]
+            pair = []
+            for key in ("psnr-yuv", "psnr-rgb"):
+                try:
+                    pair.append(bd_rate(ref["bpp"], ref[key], r["bpp"], r[key]))
+                except ValueError:
+                    pair.append(None)
+            if pair[0] is not None:
+                yuv.append(pair[0])
+            cells.append(" / ".join("n/a" if v is None else f"{v:+.1f} %" for v in pair))
+        mean = f"{sum(yuv) / len(yuv):+.1f} %" if len(yuv) == len(clips) else "-"
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
+    return "\n".join(rows) + "\n"

@@ -210,7 +210,7 @@ def cmd_train_video(args) -> int:
 
     folders = [f for f in args.data.split(",") if f]
     entry = train(folders, args.out, args.minutes, batch=args.batch, crop=args.crop, frames=args.frames, lr=args.lr,
-                  lr_final=args.lr_final, device=pick_device(args.device), seed=args.seed)
+                  lr_final=args.lr_final, device=pick_device(args.device), seed=args.seed, resume=args.resume)
     print(f"weights {entry['weights_id']}: {entry['training']['steps']} steps, "
           f"inter-frame rate {entry['training']['final_inter_bpp']:.4f} bpp (training clips) -> {args.out}")
     if args.ship:
@@ -616,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--lr-final", type=float, default=None, help="cosine-decayed to this (default lr / 10)")
     tv.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     tv.add_argument("--seed", type=int, default=0)
+    tv.add_argument("--resume", default=None, help="continue from 'package' (the shipped video weights) or an OUT folder")
     tv.add_argument("--ship", action="store_true", help="copy the final weights into the package")
     tv.set_defaults(func=cmd_train_video)
 

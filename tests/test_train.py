@@ -86,3 +86,61 @@ def test_train_export_resume_and_ship(folder, tmp_path, monkeypatch):
         assert codec.decompress(codec.compress(img)).shape == img.shape
     finally:
         W.load_model.cache_clear()
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    """Smooth random photos large enough for 64-pixel clips (a 96-pixel window to move in)."""
+    rng = np.random.default_rng(1)
+    d = tmp_path / "photos"
+    d.mkdir()
+    for i in range(3):
+        small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((160, 120), Image.BILINEAR).save(d / f"{i}.png")
+    return d
+
+
+def test_synthetic_clips_move_and_are_reproducible(photos):
+    from entrozip.train.video import ClipSampler
+
+    a = ClipSampler([photos], 64, seed=1, progress=False)
+    clip = a.sample(4, 3)
+    assert clip.shape == (3, 4, 3, 64, 64) and 0 <= float(clip.min()) and float(clip.max()) <= 1
+    assert torch.equal(ClipSampler([photos], 64, seed=1, progress=False).sample(4, 3), clip)
+    assert (clip[1] - clip[0]).abs().mean() > 0  # frames differ: motion, drift, noise
+
+
+def test_video_training_exports_resumes_and_codes(photos, tmp_path):
+    """A few real steps: only the video model's own parameters move (the image model stays
+    the shipped one), the export loads into a model that codes and decodes bit-exactly,
+    and a resumed run continues from it and counts both runs."""
+    from entrozip.codecs.image.models import to_input
+    from entrozip.codecs.video.weights import OWN, initial_video_model, load_own_weights
+    from entrozip.train.video import train as train_video
+    from safetensors.torch import load_file
+
+    first = train_video([photos], tmp_path / "a", minutes=0.05, batch=2, crop=64, frames=2, lr=1e-3,
+                        progress=False)
+    assert first["trained"] and first["training"]["steps"] >= 1 and first["training"]["runs"] == 1
+    state = load_file(str(tmp_path / "a" / first["files"][0]))
+    assert state and all(k.startswith(OWN) for k in state)
+    fresh, video = initial_video_model(), initial_video_model()
+    load_own_weights(video, tmp_path / "a", first["files"])
+    fresh_state, trained_state = fresh.state_dict(), video.state_dict()
+    moved = [k for k in state if k.endswith("weight") and not torch.equal(fresh_state[k], trained_state[k])]
+    assert any(k.startswith("inter.h_a.") for k in moved) and any(k.startswith("temporal.") for k in moved)
+    assert all(torch.equal(fresh_state[k], trained_state[k]) for k in fresh_state if k.startswith("image."))
+    video.eval()
+    video.update(force=True)
+    rng = np.random.default_rng(2)
+    x0 = to_input(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    x1 = to_input(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    ref = video.compress_frame(x0, 2, None)["y_hat_q"]
+    c = video.compress_frame(x1, 2, ref)
+    assert torch.equal(video.decompress_frame(c["z"], c["y"], c["z_shape"], ref), c["y_hat_q"])
+    second = train_video([photos], tmp_path / "b", minutes=0.03, batch=2, crop=64, frames=2, progress=False,
+                         resume=tmp_path / "a")
+    assert second["training"]["runs"] == 2
+    assert second["training"]["steps"] == first["training"]["steps"] + second["training"]["this_run"]["steps"]
+    with pytest.raises(ValueError, match="stem.json"):
+        train_video([photos], tmp_path / "c", minutes=0.01, progress=False, resume=tmp_path)

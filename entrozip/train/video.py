@@ -88,24 +88,38 @@ def inter_bpp(outs, pixels: int) -> torch.Tensor:
 
 def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: int = 3, lr: float = 1e-4,
           device: str = "cpu", seed: int = 0, progress: bool = True, log_every: int = 50,
-          lr_final: float | None = None) -> dict:
+          lr_final: float | None = None, resume=None) -> dict:
     """Train the inter entropy model for `minutes`; export weights + manifest entry to OUT.
     The learning rate falls from `lr` to `lr_final` (default lr / 10) on a cosine over the
-    run's wall-clock time."""
-    from ..codecs.video.weights import export_weights, initial_video_model
+    run's wall-clock time. resume: "package" or an exported folder, to continue from (its
+    steps and minutes are added to this run's in the manifest entry)."""
+    from ..codecs.video.weights import export_weights, initial_video_model, load_own_weights, resume_source
 
     torch.manual_seed(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    source = resume_source(resume) if resume is not None else None  # a bad folder fails before any work
     folders = [data] if isinstance(data, (str, Path)) else list(data)
     sampler = ClipSampler(folders, crop, device, seed, progress=progress)
-    video = initial_video_model().to(device)
+    video = initial_video_model()
+    before = {"steps": 0, "minutes": 0.0, "runs": 0}
+    if source is not None:
+        folder, entry = source
+        load_own_weights(video, folder, entry["files"])
+        t = entry.get("training", {})
+        before = {"steps": t.get("steps", 0), "minutes": t.get("minutes", 0.0), "runs": t.get("runs", 1)}
+    video = video.to(device)
     video.image.eval()
     for p in video.image.parameters():
         p.requires_grad_(False)
     video.temporal.train()
     video.inter.h_a.train()
     video.inter.y_model.param_nets.train()
+    # The quantisers (shared with the frozen image model) in training mode: additive noise
+    # for the likelihoods. In eval mode they round, and rounding passes no gradient to the
+    # predicted means or to z (so to h_a): only the scales would learn.
+    video.inter.entropy_bottleneck.train()
+    video.inter.y_model.gaussian_conditional.train()
     lr_final = lr / 10 if lr_final is None else lr_final
     main = video.own_parameters()
     opt = torch.optim.Adam(main, lr=lr)
@@ -139,7 +153,9 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     meta = {"trained": True, "data": [str(f) for f in folders], "data_licence": "BSDS500: research use",
             "synthetic_clips": "pans, zooms, rotations, brightness drift and noise over still photos "
                                "(train/video.py ClipSampler); no video and no evaluation clip was used",
-            "training": {"steps": step, "minutes": round(minutes_run, 1), "batch": batch, "crop": crop,
+            "training": {"steps": before["steps"] + step, "minutes": round(before["minutes"] + minutes_run, 1),
+                         "runs": before["runs"] + 1, "this_run": {"steps": step, "minutes": round(minutes_run, 1)},
+                         "batch": batch, "crop": crop,
                          "frames": frames, "lr": lr, "lr_final": lr_final, "seed": seed, "device": str(device),
                          "frozen": "the image model (transforms, gains, intra entropy model)",
                          "final_inter_bpp": ema}}

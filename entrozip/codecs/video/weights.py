@@ -77,22 +77,40 @@ def ship(src_dir) -> dict:
     return entry
 
 
+def load_own_weights(video: VideoModel, folder, files) -> None:
+    """Load the video model's own weights (exported files in `folder`) into `video`."""
+    from safetensors.torch import load_file
+
+    state = {}
+    for f in files:
+        state.update(load_file(str(Path(folder) / f)))
+    missing = [k for k in video.state_dict() if k.startswith(OWN) and k not in state]
+    if missing or any(not k.startswith(OWN) for k in state):
+        raise FormatError(f"video weights files do not match the model ({missing[:3]})")
+    video.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+
+
+def resume_source(resume) -> tuple[Path, dict]:
+    """(folder, manifest entry) of the video weights to resume training from: "package" (the
+    shipped ones) or a folder holding an export (stem.json + its files)."""
+    if str(resume) == "package":
+        entry = manifest().get(NAME)
+        if not entry:
+            raise ValueError("no video weights are shipped to resume from")
+        return WEIGHTS_DIR, entry
+    folder = Path(resume)
+    if not (folder / f"{NAME}.json").exists():
+        raise ValueError(f"{folder}: no {NAME}.json (an exported video model) to resume from")
+    return folder, json.loads((folder / f"{NAME}.json").read_text())
+
+
 @lru_cache(maxsize=2)
 def load_video_model(device: str = "cpu") -> tuple[VideoModel, str, dict]:
     """(model in eval mode with tables and integer nets built, weights_id, manifest entry or {})."""
-    from safetensors.torch import load_file
-
     entry = manifest().get(NAME, {})
     video = initial_video_model()
     if entry:
-        state = {}
-        for f in entry["files"]:
-            state.update(load_file(str(WEIGHTS_DIR / f)))
-        missing = [k for k in video.state_dict() if k.startswith(OWN) and k not in state]
-        if missing or any(not k.startswith(OWN) for k in state):
-            raise FormatError(f"video weights files do not match the model ({missing[:3]})")
-        video.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
-                              strict=False)
+        load_own_weights(video, WEIGHTS_DIR, entry["files"])
     video.eval()
     video.update(force=not entry)
     wid = weights_id(video)

@@ -12,7 +12,7 @@
 #   scripts/gpu_check.sh video     video latents bit-exact across GPU and CPU; coding speed, GPU vs CPU
 #   scripts/gpu_check.sh splat     gsplat vs the CPU rasterizer; train lego (7k steps, <= 150k Gaussians),
 #                                  compress at every quality, PSNR on held-out views vs the uncompressed scene
-#   scripts/gpu_check.sh train     profile a step, then train an image model (TRAIN_MODEL, default s2lic;
+#   scripts/gpu_check.sh train     profile a step, then train an image model (TRAIN_MODEL, default s2lic; stem: the video model;
 #                                  scripts/train_gpu.sh) on .data/bsds for TRAIN_MINUTES (default 5)
 # Prepare here first: scripts/gpu_wheels.sh (slim wheels), and (the data is not beside the repo there)
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/ && echo /.kodak/ >> .git/info/exclude
@@ -98,7 +98,7 @@ PY
       ;;
     train)  # a short image-model run on the GPU (scripts/train_gpu.sh: resumes shipped weights if any);
             # the weights come back in $OUT/train (< 16 MiB files)
-      python3 scripts/profile_train_step.py --model "${TRAIN_MODEL:-s2lic}" --batch "${BATCH:-16}" \
+      [ "${TRAIN_MODEL:-s2lic}" = stem ] || python3 scripts/profile_train_step.py --model "${TRAIN_MODEL:-s2lic}" --batch "${BATCH:-16}" \
         --crop "${CROP:-256}" --steps 5 2>&1 | tail -n 26   # where a step's time goes (~20 s)
       OUT="$out/train" bash scripts/train_gpu.sh "${TRAIN_MINUTES:-5}" "${TRAIN_MODEL:-s2lic}"
       ;;

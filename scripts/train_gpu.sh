@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train an image model for MINUTES on a GPU machine without internet, resuming from the
 # weights committed in the package, so training accumulates over many short runs.
-#   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, mbt2018-mean or s2lic)
+#   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, mbt2018-mean or s2lic;
+#                                                    stem: the video model's inter entropy model)
 #   COMPILE=1 scripts/train_gpu.sh MINUTES          torch.compile the step (worth it from ~10 minutes)
 # Prepare here (git-ignored, carried with the run: [".whl/common", ".data", ".kodak"], ~53 MiB with the repo):
 #   scripts/gpu_wheels.sh
@@ -10,6 +11,7 @@
 #   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude   (and /.kodak/)
 # Writes the exported weights (bf16 safetensors, < 16 MiB each), NAME.json and the log to $OUT;
 # back here: python -c "from entrozip.codecs.image.weights import ship; ship('FILES_AT', 'elic')"
+# (stem: python -c "from entrozip.codecs.video.weights import ship; ship('FILES_AT')")
 # A model not good enough to ship yet (s2lic) accumulates through .weights/MODEL (git-ignored):
 #   rm -rf .weights/s2lic && mkdir -p .weights && cp -r FILES_AT/train .weights/s2lic
 # and carry ".weights/s2lic" next time: a run resumes from it before the package's weights.
@@ -31,6 +33,18 @@ kodak=.kodak
 [ -d "$kodak" ] || kodak=../shared/data/kodak
 [ -d "$kodak" ] || kodak=""  # no Kodak carried: checkpoints without the coding check
 out=${OUT:-/tmp/entrozip-train}
+if [ "$model" = stem ]; then  # synthetic clips from the photos; resumes .weights/stem, else shipped video weights
+  resume=""
+  if [ -f .weights/stem/stem.json ]; then resume=.weights/stem
+  elif python3 -c "from entrozip.codecs.video.weights import manifest; import sys; sys.exit(0 if manifest() else 1)"; then
+    resume=package
+  fi
+  echo "training stem for $minutes min, resuming from: ${resume:-the untrained inter model}"
+  folders=$(ls -d "$data/train" "$data/val" 2>/dev/null | paste -sd, -)
+  python3 -m entrozip.cli train video --data "$folders" --out "$out" --minutes "$minutes" --device cuda \
+      --crop "${CROP:-256}" --batch "${BATCH:-16}" --frames "${FRAMES:-4}" --lr "${LR:-3e-4}" ${resume:+--resume $resume}
+  exit 0
+fi
 resume=""
 if [ -f ".weights/$model/$model.json" ]; then
   resume=".weights/$model"  # carried from the last GPU run

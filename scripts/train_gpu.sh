@@ -33,6 +33,7 @@ kodak=.kodak
 [ -d "$kodak" ] || kodak=../shared/data/kodak
 [ -d "$kodak" ] || kodak=""  # no Kodak carried: checkpoints without the coding check
 out=${OUT:-/tmp/entrozip-train}
+folders=$(ls -d "$data/train" "$data/val" 2>/dev/null | paste -sd, -)  # the run trains on whichever were carried
 if [ "$model" = stem ]; then  # synthetic clips from the photos; resumes .weights/stem, else shipped video weights
   resume=""
   if [ -f .weights/stem/stem.json ]; then resume=.weights/stem
@@ -40,7 +41,6 @@ if [ "$model" = stem ]; then  # synthetic clips from the photos; resumes .weight
     resume=package
   fi
   echo "training stem for $minutes min, resuming from: ${resume:-the untrained inter model}"
-  folders=$(ls -d "$data/train" "$data/val" 2>/dev/null | paste -sd, -)
   python3 -m entrozip.cli train video --data "$folders" --out "$out" --minutes "$minutes" --device cuda \
       --crop "${CROP:-256}" --batch "${BATCH:-16}" --frames "${FRAMES:-4}" --lr "${LR:-3e-4}" ${resume:+--resume $resume}
   exit 0
@@ -52,7 +52,6 @@ elif python3 -c "from entrozip.codecs.image.weights import manifest; import sys;
   resume=package
 fi
 echo "training $model for $minutes min, resuming from: ${resume:-nothing (fresh weights)}"
-folders=$(ls -d "$data/train" "$data/val" 2>/dev/null | paste -sd, -)
 python3 -m entrozip.cli train image --model "$model" --data "$folders" --out "$out" \
     --minutes "$minutes" --crop "${CROP:-256}" --batch "${BATCH:-16}" --lr "${LR:-1e-4}" \
     ${resume:+--resume $resume} ${kodak:+--kodak $kodak} --checkpoint-minutes "${CHECKPOINT_MINUTES:-10}" \

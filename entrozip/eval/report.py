@@ -124,15 +124,21 @@ def video_report(results: dict, out: Path, anchor: str) -> str:
     rows = [f"BD-rate against {anchor} ({meta['video']}; pchip)", "",
             "| codec | BD-rate PSNR-YUV | BD-rate PSNR-RGB |", "|---|---:|---:|"]
     for name, res in results.items():
-        r = res["results"]
-        cells = []
-        for key in ("psnr-yuv", "psnr-rgb"):
-            try:
-                cells.append(f"{bd_rate(ref['bpp'], ref[key], r['bpp'], r[key]):+.2f} %")
-            except ValueError:
-                cells.append("n/a")
+        cells = ["n/a" if v is None else f"{v:+.2f} %" for v in _video_bd_pair(ref, res["results"])]
         rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
     return "\n".join(rows) + "\n"
+
+
+def _video_bd_pair(ref: dict, r: dict) -> list:
+    """[BD-rate PSNR-YUV, BD-rate PSNR-RGB] of results r against ref (None where the
+    curves do not overlap)."""
+    pair = []
+    for key in ("psnr-yuv", "psnr-rgb"):
+        try:
+            pair.append(bd_rate(ref["bpp"], ref[key], r["bpp"], r[key]))
+        except ValueError:
+            pair.append(None)
+    return pair
 
 
 def video_dataset_report(per_clip: dict, anchor: str) -> str:
@@ -150,13 +156,7 @@ def video_dataset_report(per_clip: dict, anchor: str) -> str:
             if name not in res or anchor not in res:
                 cells.append("-")
                 continue
-            ref, r = res[anchor]["results"], res[name]["results"]
-            pair = []
-            for key in ("psnr-yuv", "psnr-rgb"):
-                try:
-                    pair.append(bd_rate(ref["bpp"], ref[key], r["bpp"], r[key]))
-                except ValueError:
-                    pair.append(None)
+            pair = _video_bd_pair(res[anchor]["results"], res[name]["results"])
             if pair[0] is not None:
                 yuv.append(pair[0])
             cells.append(" / ".join("n/a" if v is None else f"{v:+.1f} %" for v in pair))

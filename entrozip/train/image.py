@@ -32,12 +32,14 @@ assert len(LAMBDAS) == len(MS_SSIM_LAMBDAS) == QUALITIES
 MS_SSIM_MIN_CROP = 161  # five scales of an 11-tap window
 
 
-def learning_rate(base: float, progress: float) -> float:
-    """2 % linear warm-up, then cosine from base to base / 10."""
-    if progress < 0.02:
-        return base * max(progress / 0.02, 0.05)
-    t = (progress - 0.02) / 0.98
-    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+def learning_rate(base: float, progress: float, final: float | None = None, warmup: float = 0.02) -> float:
+    """Linear warm-up over the first `warmup` of the run, then cosine from base to `final`
+    (default base / 10)."""
+    if progress < warmup:
+        return base * max(progress / warmup, 0.05)
+    final = base / 10 if final is None else final
+    t = (progress - warmup) / (1 - warmup)
+    return final + (base - final) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
 def rate_distortion(model: ImageModel, x: torch.Tensor, quality: torch.Tensor, metric: str = "mse"):

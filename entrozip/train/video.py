@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..codecs.image.models import QUALITIES
 from .data import CropSampler
+from .image import learning_rate
 
 
 class ClipSampler:
@@ -127,9 +128,9 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     start, step, ema = time.perf_counter(), 0, None
     bar = tqdm(total=int(minutes * 60), desc="train video", unit="s", disable=not progress)
     while time.perf_counter() - start < minutes * 60:
-        done = min((time.perf_counter() - start) / (minutes * 60), 1.0)
+        done = (time.perf_counter() - start) / (minutes * 60)
         for group in opt.param_groups:
-            group["lr"] = lr_final + (lr - lr_final) * (1 + math.cos(math.pi * done)) / 2
+            group["lr"] = learning_rate(lr, done, final=lr_final, warmup=0.0)
         clip = sampler.sample(batch, frames)
         quality = torch.randint(QUALITIES, (batch,), device=device)
         outs = video(clip, quality)

@@ -117,7 +117,7 @@ def bench_indexed(n: int, model, idx: torch.Tensor, vals: torch.Tensor, layout: 
     cpu_same = bytes(rans.encode(vals[sample], model, idx[sample], layout=layout).cpu().numpy()) == \
         rans.encode(vals[sample].cpu().numpy(), model, idx[sample].cpu().numpy(), layout=layout)
     out = {
-        "layout": layout, "precision": precision, "chunks": int(chunks.shape[0]), "symbols": n, "bytes": blob.numel(),
+        "layout": layout, "precision": int(tab.precision), "chunks": int(chunks.shape[0]), "symbols": n, "bytes": blob.numel(),
         "decode_s": timed(lambda: rans.decode(blob, model, idx)),
         "decode_kernel_s": timed(lambda: ext.decode_indexed(blob, chunks, nsym, tab.enc, tab.cdf, tab.base,
                                                             tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,

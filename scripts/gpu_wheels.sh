@@ -14,7 +14,7 @@ binary=(--no-deps --only-binary=:all: --python-version 3.12 --implementation cp
         --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64
         --platform manylinux_2_17_x86_64)
 python3 -m pip download -q "${binary[@]}" -d .whl/common compressai==1.2.8
-python3 -m pip download -q --no-deps -d .whl/common pytorch-msssim==1.0.0 plyfile==1.0.3 dfloat11==0.5.0  # official DF11 kernel (decode.ptx)
+python3 -m pip download -q --no-deps -d .whl/common pytorch-msssim==1.0.0 plyfile==1.0.3 dfloat11==0.5.0 dahuffman==0.4.2  # official DF11 kernel (decode.ptx) and its writer's Huffman
 python3 -m pip download -q "${binary[@]}" -d .whl/rans nvidia-nvcomp-cu13==6.0.0.12 nvidia-libnvcomp-cu13==6.0.0.12
 python3 -m pip download -q --no-deps -d .whl/splat gsplat==1.5.3 torchpq==0.3.0.6
 slim=scripts/slim_wheel.py

@@ -78,7 +78,7 @@ def test_one_launch_decodes_a_block_of_tensors_as_the_cpu_does():
                            ("d", "BF16", (torch.randn(123_456, generator=g) * 3).to(torch.bfloat16))):
         data = t.view(torch.uint8).numpy().tobytes()
         model = dfloat11.table_for(dtype, data)
-        stream, raw = dfloat11.encode_tensor(dtype, data, model, layout="gpu")
+        stream, raw = dfloat11.encode_tensor(dtype, data, model, layout="latency")  # >= 5 chunks in "a"
         items.append((name, dtype, tuple(t.shape), model, stream, bytes(raw)))
         originals[name] = data
     for pinned, fused in ((False, True), (True, True), (False, False)):
@@ -96,6 +96,7 @@ def test_one_launch_decodes_a_block_of_tensors_as_the_cpu_does():
     # a chunk subset, and a damaged chunk, against the plan's numpy reference
     name, dtype, shape, model, stream, raw = items[0]
     lay = rans.check_stream(stream, model, max_symbols=300_001)
+    assert lay.num_chunks >= 5  # the subset below: chunks 0, 3 (damaged) and the last
     tables = PackedTables([model])
     bad = bytearray(stream)
     bad[lay.payload_offset + int(lay.bounds[3]) + 50] ^= 0xFF

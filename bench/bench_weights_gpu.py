@@ -1,6 +1,6 @@
 """GPU decode of DFloat11-style tensors against a device-to-device copy, same run.
 
-    python bench/bench_weights_gpu.py [--numel 218000000] [--out DIR]
+    python bench/bench_weights_gpu.py [--numel 218103808] [--out DIR]
 
 Workload (generated on the GPU machine): one Student-t(4) x 0.012 bf16 tensor of
 --numel values (a Llama-8B layer's worth), encoded by the CPU encoder, then
@@ -108,7 +108,7 @@ def block_launch(data: np.ndarray, w: torch.Tensor) -> dict:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--numel", type=int, default=218_000_000)
+    ap.add_argument("--numel", type=int, default=sum(a * b for a, b in LLAMA8B_LAYER.values()))
     ap.add_argument("--out", default="docs/results")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -134,8 +134,12 @@ def main():
         rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = True, False  # shared, a byte per slot + a word per symbol
         two_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         rcuda.FUSED_TABLES = True
+        rcuda._ext().set_resident_grid(False)  # the earlier grid: one warp per chunk, a table copy per block
+        warp_grid_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
+        rcuda._ext().set_resident_grid(True)
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
                        "decode_global_tables_s": global_s, "decode_two_tables_s": two_s,
+                       "decode_warp_grid_s": warp_grid_s,
                        "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
     res["block"] = block_launch(data, w)
@@ -154,6 +158,8 @@ def main():
                                                        for k in lays))
     print(f"{'  shared, byte + word tables (unfused)':40}" + "".join(f" {gb / res[k]['decode_two_tables_s']:10.0f}"
                                                                    for k in lays))
+    print(f"{'  one warp per chunk (earlier grid)':40}" + "".join(f" {gb / res[k]['decode_warp_grid_s']:10.0f}"
+                                                                for k in lays))
     print(f"{'identical bytes':40}" + "".join(f" {str(res[k]['identical']):>10}" for k in lays))
     print(f"{'d2d copy, GB/s read + written':40} {2 * gb / res['copy_s']:10.0f}")
     blk = res["block"]

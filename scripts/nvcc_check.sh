@@ -9,6 +9,7 @@ inc=$(python3 -c "import torch.utils.cpp_extension as c; print(' '.join('-I' + p
 py=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 for src in entrozip/cuda_ext/csrc/*.cu; do
   name=$(basename "$src" .cu)
+  rm -f "$out/$name.o"  # a failed build must not report the last one
   nvcc -std=c++20 -O3 $inc -I"$py" -Ientrozip/rans/csrc -DTORCH_EXTENSION_NAME="entrozip_${name}" -D_GLIBCXX_USE_CXX11_ABI=1 \
     -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 --expt-relaxed-constexpr \
     -Xcompiler -fPIC -c "$src" -o "$out/$name.o" 2>&1 | grep -E "$src|error" || true

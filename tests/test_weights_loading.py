@@ -33,10 +33,13 @@ def test_llama_shaped_causal_lm(tmp_path):
     """A causal LM from a LlamaConfig with random bf16 weights: same logits after DF11."""
     src = save_llama(tmp_path / "bf16", vocab_size=4000, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
                      num_attention_heads=8, num_key_value_heads=4)
+    transformers.GenerationConfig(eos_token_id=[3, 7], max_new_tokens=9, repetition_penalty=1.3).save_pretrained(src)
     weights.compress(src, tmp_path / "df11", progress=False)
     ours = weights.from_pretrained(tmp_path / "df11")
     # the reference: the uncompressed directory loaded the standard way
     ref = transformers.AutoModelForCausalLM.from_pretrained(str(src), dtype=torch.bfloat16).eval()
+    assert ours.generation_config.to_dict() == ref.generation_config.to_dict()  # the checkpoint's defaults
+    assert ours.generation_config.repetition_penalty == 1.3
     sd, ref_sd = ours.state_dict(), ref.state_dict()
     assert sd.keys() == ref_sd.keys() and all(torch.equal(sd[k], ref_sd[k]) for k in sd)
     ids = torch.randint(0, 4000, (2, 20), generator=torch.Generator().manual_seed(1))

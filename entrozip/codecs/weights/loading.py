@@ -104,6 +104,7 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, ke
             model = auto_class.from_config(config, dtype=dtype, **kwargs)
         except TypeError:  # transformers < 4.56 names it torch_dtype
             model = auto_class.from_config(config, torch_dtype=dtype, **kwargs)
+    _use_generation_config(model, path)
     if keep_compressed:
         if compressed_in not in ("device", "pinned"):
             raise ValueError(f"compressed_in must be 'device' or 'pinned', got {compressed_in!r}")
@@ -124,6 +125,15 @@ def from_pretrained(path, device: str = "cpu", auto_class=None, threads=None, ke
     model.tie_weights()
     loader.check()
     return model.to(device).eval()
+
+
+def _use_generation_config(model, path: Path) -> None:
+    """The checkpoint's generation defaults (eos ids, sampling settings), as from_pretrained
+    gives them: from_config alone derives them from config.json and drops the file's."""
+    if (path / "generation_config.json").is_file() and getattr(model, "can_generate", lambda: False)():
+        from transformers import GenerationConfig
+
+        model.generation_config = GenerationConfig.from_pretrained(str(path))
 
 
 class _Loader:

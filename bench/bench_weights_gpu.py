@@ -134,12 +134,8 @@ def main():
         rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = True, False  # shared, a byte per slot + a word per symbol
         two_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         rcuda.FUSED_TABLES = True
-        rcuda._ext().set_resident_grid(False)  # the earlier grid: one warp per chunk, a table copy per block
-        warp_grid_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
-        rcuda._ext().set_resident_grid(True)
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
                        "decode_global_tables_s": global_s, "decode_two_tables_s": two_s,
-                       "decode_warp_grid_s": warp_grid_s,
                        "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
     res["block"] = block_launch(data, w)
@@ -158,8 +154,6 @@ def main():
                                                        for k in lays))
     print(f"{'  shared, byte + word tables (unfused)':40}" + "".join(f" {gb / res[k]['decode_two_tables_s']:10.0f}"
                                                                    for k in lays))
-    print(f"{'  one warp per chunk (earlier grid)':40}" + "".join(f" {gb / res[k]['decode_warp_grid_s']:10.0f}"
-                                                                for k in lays))
     print(f"{'identical bytes':40}" + "".join(f" {str(res[k]['identical']):>10}" for k in lays))
     print(f"{'d2d copy, GB/s read + written':40} {2 * gb / res['copy_s']:10.0f}")
     blk = res["block"]

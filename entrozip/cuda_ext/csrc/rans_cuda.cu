@@ -21,7 +21,6 @@
 #include <torch/extension.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
-#include <algorithm>
 #include <cstdint>
 
 #include "rans_core.hpp"  // EncSymbol, enc_step, dec_step, the escape rule: the CPU coder's own
@@ -308,14 +307,21 @@ struct FloatMergeSink {
   }
 };
 
-// One chunk, decoded by one whole warp (every lane calls it with the same chunk).
 template <class Model, class Sink>
-__device__ void decode_chunk(const Model& m, const int64_t chunk, const uint8_t* __restrict__ data,
-                             const int64_t* __restrict__ chunk_begin_byte, const int64_t* __restrict__ chunk_end_byte,
-                             const int64_t* __restrict__ sym_begin, const int32_t* __restrict__ sym_count,
-                             const int32_t* __restrict__ chunk_lanes, const int64_t* __restrict__ src_begin,
-                             const Sink& out, int32_t* __restrict__ status) {
+__global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
+                              const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
+                              const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
+                              const int64_t* __restrict__ src_begin, int64_t num_chunks,
+                              const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status) {
+  extern __shared__ uint32_t smem[];
+  m.prepare_block(smem);
+  // Warp w of the grid codes chunk w; with a block plan, warp w of block b codes chunk
+  // plan[b].first + w, below plan[b].end (the blocks of one model: PlannedDev).
+  const int64_t chunk = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + threadIdx.x / 32
+                                   : (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int64_t chunk_end = block_plan ? int64_t(block_plan[3 * blockIdx.x + 1]) : num_chunks;
   const int lane = threadIdx.x % 32;
+  if (chunk >= chunk_end || chunk >= num_chunks) return;  // whole warps exit together (blockDim % 32 == 0)
   const uint8_t* p = data + chunk_begin_byte[chunk];
   const uint8_t* end = data + chunk_end_byte[chunk];
   const int64_t begin = sym_begin[chunk];
@@ -416,32 +422,6 @@ __device__ void decode_chunk(const Model& m, const int64_t chunk, const uint8_t*
   const bool any_bad_state = __any_sync(kFull, bad_state);
   if (lane == 0)
     status[chunk] = any_bad_index ? -2 : (worst || any_bad_state || wpos != wlen || esc != esc_end) ? -3 : 0;
-}
-
-// Without a block plan the grid is at most what the device holds at once (run_decode) and
-// warp w codes chunks w, w + warps, ...: a block copies its shared tables once for all the
-// chunks its warps take, not once per 8 or 16 chunks (a 16 KB table copy per 8 chunks of
-// <= 512 rows was a fifth of the traffic of the latency layout). With a block plan, warp w
-// of block b codes chunk plan[b].first + w, below plan[b].end (the blocks of one model).
-template <class Model, class Sink>
-__global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
-                              const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
-                              const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
-                              const int64_t* __restrict__ src_begin, int64_t num_chunks,
-                              const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status) {
-  extern __shared__ uint32_t smem[];
-  m.prepare_block(smem);
-  if (block_plan) {
-    const int64_t chunk = int64_t(block_plan[3 * blockIdx.x]) + threadIdx.x / 32;
-    if (chunk < int64_t(block_plan[3 * blockIdx.x + 1]) && chunk < num_chunks)  // warp-uniform
-      decode_chunk(m, chunk, data, chunk_begin_byte, chunk_end_byte, sym_begin, sym_count, chunk_lanes, src_begin,
-                   out, status);
-    return;
-  }
-  const int64_t warps = int64_t(gridDim.x) * blockDim.x / 32;
-  for (int64_t chunk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; chunk < num_chunks; chunk += warps)
-    decode_chunk(m, chunk, data, chunk_begin_byte, chunk_end_byte, sym_begin, sym_count, chunk_lanes, src_begin, out,
-                 status);
 }
 
 // ------------------------------------------------------------------ encode
@@ -619,11 +599,6 @@ struct Chunks {
   }
 };
 
-// Decode grids: at most the resident blocks, looping over chunks (1, the default), or one
-// warp per chunk (0: the earlier grid, kept so the bench can time both in one run).
-int g_resident_grid = 1;
-void set_resident_grid(bool on) { g_resident_grid = on ? 1 : 0; }
-
 // One decode launch: `shared` bytes of dynamic shared memory per block (opted in above 48 KB).
 // Blocks of 256 threads (8 chunks), or 512 when a block carries large shared tables (more
 // warps share one copy: occupancy is then bounded by shared memory, not registers).
@@ -636,15 +611,7 @@ void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const
   if (shared > 48 * 1024)
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
   const int threads = plan ? plan_threads : shared > 96 * 1024 ? 512 : 256;
-  int64_t blocks = plan ? plan_blocks : (C * 32 + threads - 1) / threads;
-  if (!plan && g_resident_grid) {  // no more blocks than are resident at once: they loop over the chunks
-    int per_sm = 0;
-    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, size_t(shared)));
-    int sms = 0;
-    C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c10::cuda::current_device()));
-    const int64_t resident = int64_t(std::max(per_sm, 1)) * std::max(sms, 1);
-    blocks = std::min(blocks, resident);
-  }
+  const int64_t blocks = plan ? plan_blocks : (C * 32 + threads - 1) / threads;
   if (blocks == 0) return;
   kernel<<<int(blocks), threads, size_t(shared), c10::cuda::getCurrentCUDAStream()>>>(
       m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
@@ -883,6 +850,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("encode_static", &encode_static);
   mod.def("encode_indexed", &encode_indexed);
   mod.def("gather", &gather);
-  mod.def("set_resident_grid", &set_resident_grid);
   mod.attr("ENC_SYMBOL_BYTES") = int64_t(sizeof(EncSymbol));
 }

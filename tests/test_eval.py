@@ -164,6 +164,28 @@ def test_video_baselines(tmp_path, capsys):
     assert (out / "raw" / "x264.jsonl").read_text() == lines
 
 
+def test_low_delay_baselines_never_reorder_frames(tmp_path):
+    """The -ld configurations code every frame after the ones it follows (what the learned
+    codec does); their random-access siblings reorder: read from the coded packets."""
+    pytest.importorskip("imageio_ffmpeg")
+    from pathlib import Path
+
+    from entrozip.eval import video
+
+    clip = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "carphone_qcif.mp4"
+    if not clip.exists():
+        pytest.skip("shared video data not present")
+    src = video.read_source(clip, 12)
+    # (AV1 packets are in display order either way: svtav1-ld's structure is SVT's own
+    # "pred struct: low delay", not visible here)
+    for name, reorders in (("x264", True), ("x264-ld", False), ("x265-ld", False), ("vvenc", True),
+                           ("vvenc-ld", False)):
+        codec = video.VIDEO_BASELINES[name]
+        row = video.measure(codec, src, codec.qualities[2], tmp_path)
+        assert row["reordered"] is reorders, name
+        assert row["frames"] == 12 and row["psnr-yuv"] > 25, name
+
+
 def test_eval_video_over_a_dataset_folder(tmp_path, capsys):
     """--dataset: every clip of a folder into OUT/<clip>/, and one BD table over the clips;
     a folder without video files is one clear error."""

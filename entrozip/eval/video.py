@@ -59,6 +59,17 @@ VIDEO_BASELINES = {
     "vvenc": FfmpegCodec("vvenc", "VVC (libvvenc, preset faster, QP)",
                          ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-pix_fmt", "yuv420p"),
                          (22, 27, 32, 37, 42)),
+    # SVT-AV1's low-delay prediction structure (pred-struct 1: every frame references only
+    # earlier ones; its rate control is then CQP, the CRF value read as the QP)
+    "svtav1-ld": FfmpegCodec("svtav1-ld", "AV1 low delay (libsvtav1 preset 8, pred-struct 1, GOP 32, QP)",
+                             ("-c:v", "libsvtav1", "-preset", "8", "-crf", "{q}", "-g", "32",
+                              "-svtav1-params", "pred-struct=1", "-pix_fmt", "yuv420p"), (25, 32, 39, 46, 53)),
+    # VVenC low delay: no picture reordering (GOP 8 of low-delay B frames, output order =
+    # coding order), an intra frame every 32
+    "vvenc-ld": FfmpegCodec("vvenc-ld", "VVC low delay (libvvenc preset faster, no reordering, GOP 32, QP)",
+                            ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-vvenc-params",
+                             "IntraPeriod=32:DecodingRefreshType=none:PicReordering=0:GOPSize=8:POC0IDR=1",
+                             "-pix_fmt", "yuv420p"), (22, 27, 32, 37, 42)),
 }
 
 
@@ -122,6 +133,15 @@ def _rgb(src: Source, y, u, v) -> np.ndarray:
     return metrics.ycbcr_to_rgb(np.stack([y, up(u), up(v)], -1), src.matrix, src.full_range)
 
 
+def coded_out_of_order(ffmpeg: str, path) -> bool:
+    """Whether a coded video reorders frames (a packet shows before one coded ahead of it):
+    the test of a low-delay configuration, read from the packets' timestamps in coding order."""
+    crc = subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
+                          "-c", "copy", "-f", "framecrc", "-"], capture_output=True, check=True, text=True).stdout
+    pts = [int(line.split(",")[2]) for line in crc.splitlines() if line and not line.startswith("#")]
+    return any(b < a for a, b in zip(pts, pts[1:]))
+
+
 def measure(codec: FfmpegCodec, src: Source, q, workdir: Path) -> dict:
     ffmpeg = ffmpeg_exe()
     src_yuv = workdir / "source.yuv"
@@ -145,7 +165,9 @@ def measure(codec: FfmpegCodec, src: Source, q, workdir: Path) -> dict:
         a_rgb, b_rgb = _rgb(src, ya[i], ua[i], va[i]), _rgb(src, yb[i], ub[i], vb[i])
         per_frame.append((metrics.weighted_yuv_psnr(py, pu, pv), py, pu, pv, metrics.psnr(a_rgb, b_rgb),
                           metrics.ms_ssim(a_rgb, b_rgb)))
-    return summarize(src, q, per_frame, out.stat().st_size, t1 - t0, t2 - t1, " ".join(cmd))
+    row = summarize(src, q, per_frame, out.stat().st_size, t1 - t0, t2 - t1, " ".join(cmd))
+    row["reordered"] = coded_out_of_order(ffmpeg, out)
+    return row
 
 
 def summarize(src: Source, q, per_frame, size: int, enc_s: float, dec_s: float, command: str) -> dict:

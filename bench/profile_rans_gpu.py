@@ -3,7 +3,7 @@
     python bench/profile_rans_gpu.py                 # kernel times (torch.profiler) + a table
     ncu --kernel-name regex:decode_chunks python bench/profile_rans_gpu.py --no-torch-profiler
 
-Workloads (generated here, 64 MiB each): bf16-exponent bytes with static tables of
+Workloads (generated here, --mib Mi values each: 208 Mi = 218,103,808, the benches' Llama-8B layer): bf16-exponent bytes with static tables of
 precision 16 and 12 (gpu layout), a DF11 tensor through the fused float decoder, the
 same values as a Llama-8B-shaped block of seven tensors in one launch (CodedBlock), the
 learned 64-table case, and a static encode (its kernels, the host round trip and the
@@ -72,7 +72,8 @@ def workloads(mib: int):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mib", type=int, default=64)
+    ap.add_argument("--mib", type=int, default=208, help="values per workload in Mi (208: a Llama-8B layer, "
+                    "the benches' size; at 64 a gpu-layout stream filled one 8-warp block per SM)")
     ap.add_argument("--no-torch-profiler", action="store_true", help="run each workload once (under ncu)")
     a = ap.parse_args()
     jobs = workloads(a.mib)

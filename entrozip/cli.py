@@ -210,9 +210,12 @@ def cmd_train_video(args) -> int:
 
     folders = [f for f in args.data.split(",") if f]
     entry = train(folders, args.out, args.minutes, batch=args.batch, crop=args.crop, frames=args.frames, lr=args.lr,
-                  lr_final=args.lr_final, device=pick_device(args.device), seed=args.seed, resume=args.resume)
-    print(f"weights {entry['weights_id']}: {entry['training']['steps']} steps, "
-          f"inter-frame rate {entry['training']['final_inter_bpp']:.4f} bpp (training clips) -> {args.out}")
+                  lr_final=args.lr_final, device=pick_device(args.device), seed=args.seed, resume=args.resume,
+                  transforms=args.transforms, transform_lr=args.transform_lr)
+    t = entry["training"]
+    rate = (f"rate {t['final_bpp']:.4f} bpp, every frame" if args.transforms
+            else f"inter-frame rate {t['final_inter_bpp']:.4f} bpp")
+    print(f"weights {entry['weights_id']}: {t['steps']} steps, {rate} (training clips) -> {args.out}")
     if args.ship:
         ship(args.out)
         print("shipped into the package (entrozip/codecs/video/weights)")
@@ -617,6 +620,10 @@ def build_parser() -> argparse.ArgumentParser:
     tv.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     tv.add_argument("--seed", type=int, default=0)
     tv.add_argument("--resume", default=None, help="continue from 'package' (the shipped video weights) or an OUT folder")
+    tv.add_argument("--transforms", action="store_true",
+                    help="fine-tune the analysis / synthesis transforms too (rate + distortion of every frame); "
+                         "they become the video model's own")
+    tv.add_argument("--transform-lr", type=float, default=None, help="their learning rate (default lr / 10)")
     tv.add_argument("--ship", action="store_true", help="copy the final weights into the package")
     tv.set_defaults(func=cmd_train_video)
 

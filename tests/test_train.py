@@ -4,6 +4,8 @@ import json
 import numpy as np
 import pytest
 
+from entrozip import FormatError
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("compressai")
 
@@ -144,3 +146,42 @@ def test_video_training_exports_resumes_and_codes(photos, tmp_path):
     assert second["training"]["steps"] == first["training"]["steps"] + second["training"]["this_run"]["steps"]
     with pytest.raises(ValueError, match="stem.json"):
         train_video([photos], tmp_path / "c", minutes=0.01, progress=False, resume=tmp_path)
+
+
+def test_video_training_fine_tunes_the_transforms(photos, tmp_path):
+    """--transforms: g_a and g_s move on the clips (rate + distortion of every frame) and
+    ship as the video model's own in a second file; the image model's entropy model and
+    gains stay; the export codes and decodes bit-exactly, intra frames with the new
+    transforms; a later run without --transforms keeps them."""
+    from entrozip.codecs.image.models import to_input
+    from entrozip.codecs.video.weights import (OWN, TRANSFORMS, initial_video_model, load_own_weights,
+                                               own_prefixes)
+    from entrozip.train.video import train as train_video
+    from safetensors.torch import load_file
+
+    entry = train_video([photos], tmp_path / "a", minutes=0.06, batch=2, crop=64, frames=2, lr=1e-3,
+                        transform_lr=1e-3, progress=False, transforms=True)
+    assert own_prefixes(entry) == OWN + TRANSFORMS and len(entry["files"]) == 2
+    assert entry["training"]["transform_steps"] == entry["training"]["steps"] >= 1
+    second_file = load_file(str(tmp_path / "a" / entry["files"][1]))
+    assert second_file and all(k.startswith(TRANSFORMS) for k in second_file)
+    fresh, video = initial_video_model(), initial_video_model()
+    load_own_weights(video, tmp_path / "a", entry["files"], own_prefixes(entry))
+    a, b = fresh.state_dict(), video.state_dict()
+    moved = {k.split(".")[1] for k in a if k.startswith("image.") and not torch.equal(a[k], b[k])}
+    assert moved == {"g_a", "g_s"}  # the intra entropy model and the gains are the image codec's
+    with pytest.raises(FormatError):  # the transforms' file is not optional once listed
+        load_own_weights(initial_video_model(), tmp_path / "a", entry["files"][:1], own_prefixes(entry))
+    video.eval()
+    video.update(force=True)
+    x0 = to_input(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    intra = video.compress_frame(x0, 3, None)
+    assert not torch.equal(intra["y_hat_q"], fresh.eval().compress_frame(x0, 3, None)["y_hat_q"])
+    c = video.compress_frame(x0, 3, intra["y_hat_q"])
+    assert torch.equal(video.decompress_frame(c["z"], c["y"], c["z_shape"], intra["y_hat_q"]), c["y_hat_q"])
+    later = train_video([photos], tmp_path / "b", minutes=0.02, batch=2, crop=64, frames=2, progress=False,
+                        resume=tmp_path / "a")
+    assert own_prefixes(later) == OWN + TRANSFORMS and later["training"]["transform_steps"] == \
+        entry["training"]["transform_steps"]
+    kept = load_file(str(tmp_path / "b" / later["files"][1]))
+    assert all(torch.equal(kept[k], second_file[k]) for k in second_file)

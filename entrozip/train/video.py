@@ -87,14 +87,40 @@ def inter_bpp(outs, pixels: int) -> torch.Tensor:
     return bits / (n * pixels)
 
 
+def clip_rd_loss(outs, frames: torch.Tensor, quality: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, bpp) of clips coded by a model whose transforms train: the rate of every frame
+    (intra included: the transforms shape it) plus lambda[q] x 255^2 x MSE, averaged over
+    frames and clips — the image model's own objective, per frame. frames: T x N x 3 x H x W."""
+    from ..codecs.image.models import LAMBDAS
+
+    lam = torch.tensor(LAMBDAS, device=frames.device)[quality]
+    n, pixels = frames.shape[1], frames.shape[-1] * frames.shape[-2]
+    bits, distortion = 0, 0
+    for t, o in enumerate(outs):
+        for lik in o["likelihoods"].values():
+            bits = bits + (-torch.log2(lik.clamp_min(1e-9))).sum()
+        mse = (o["x_hat"] - frames[t]).square().mean(dim=(1, 2, 3))
+        distortion = distortion + (lam * 255**2 * mse).mean()
+    bpp = bits / (n * len(outs) * pixels)
+    return bpp + distortion / len(outs), bpp
+
+
 def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: int = 3, lr: float = 1e-4,
           device: str = "cpu", seed: int = 0, progress: bool = True, log_every: int = 50,
-          lr_final: float | None = None, resume=None) -> dict:
+          lr_final: float | None = None, resume=None, transforms: bool = False,
+          transform_lr: float | None = None) -> dict:
     """Train the inter entropy model for `minutes`; export weights + manifest entry to OUT.
     The learning rate falls from `lr` to `lr_final` (default lr / 10) on a cosine over the
     run's wall-clock time. resume: "package" or an exported folder, to continue from (its
-    steps and minutes are added to this run's in the manifest entry)."""
-    from ..codecs.video.weights import export_weights, initial_video_model, load_own_weights, resume_source
+    steps and minutes are added to this run's in the manifest entry).
+
+    transforms: fine-tune the analysis and synthesis transforms on the clips as well, at
+    `transform_lr` (default lr / 10, on the same cosine), for rate + lambda x distortion of
+    every frame (clip_rd_loss); they become the video model's own (exported beside the
+    entropy model's weights; the image codec keeps its own). Once a model has its own
+    transforms they stay in every later export, trained or not."""
+    from ..codecs.video.weights import (TRANSFORMS, export_weights, initial_video_model, load_own_weights,
+                                        own_prefixes, resume_source)
 
     torch.manual_seed(seed)
     out = Path(out)
@@ -103,16 +129,25 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     folders = [data] if isinstance(data, (str, Path)) else list(data)
     sampler = ClipSampler(folders, crop, device, seed, progress=progress)
     video = initial_video_model()
-    before = {"steps": 0, "minutes": 0.0, "runs": 0}
+    before = {"steps": 0, "minutes": 0.0, "runs": 0, "transform_steps": 0}
+    own_transforms = transforms
     if source is not None:
         folder, entry = source
-        load_own_weights(video, folder, entry["files"])
+        load_own_weights(video, folder, entry["files"], own_prefixes(entry))
+        own_transforms = own_transforms or TRANSFORMS[0] in own_prefixes(entry)
         t = entry.get("training", {})
-        before = {"steps": t.get("steps", 0), "minutes": t.get("minutes", 0.0), "runs": t.get("runs", 1)}
+        before = {"steps": t.get("steps", 0), "minutes": t.get("minutes", 0.0), "runs": t.get("runs", 1),
+                  "transform_steps": t.get("transform_steps", 0)}
     video = video.to(device)
     video.image.eval()
     for p in video.image.parameters():
         p.requires_grad_(False)
+    coders = [*video.image.g_a.parameters(), *video.image.g_s.parameters()] if transforms else []
+    for p in coders:
+        p.requires_grad_(True)
+    if transforms:
+        video.image.g_a.train()
+        video.image.g_s.train()
     video.temporal.train()
     video.inter.h_a.train()
     video.inter.y_model.param_nets.train()
@@ -122,31 +157,38 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     video.inter.entropy_bottleneck.train()
     video.inter.y_model.gaussian_conditional.train()
     lr_final = lr / 10 if lr_final is None else lr_final
+    transform_lr = lr / 10 if transform_lr is None else transform_lr
     main = video.own_parameters()
-    opt = torch.optim.Adam(main, lr=lr)
+    groups = [{"params": main, "base": (lr, lr_final)}]
+    if coders:
+        groups.append({"params": coders, "base": (transform_lr, transform_lr * lr_final / lr)})
+    opt = torch.optim.Adam(groups, lr=lr)
     log = open(out / "train_video.log.jsonl", "w")
     start, step, ema = time.perf_counter(), 0, None
     bar = tqdm(total=int(minutes * 60), desc="train video", unit="s", disable=not progress)
     while time.perf_counter() - start < minutes * 60:
         done = (time.perf_counter() - start) / (minutes * 60)
         for group in opt.param_groups:
-            group["lr"] = learning_rate(lr, done, final=lr_final, warmup=0.0)
+            group["lr"] = learning_rate(group["base"][0], done, final=group["base"][1], warmup=0.0)
         clip = sampler.sample(batch, frames)
         quality = torch.randint(QUALITIES, (batch,), device=device)
-        outs = video(clip, quality)
-        loss = inter_bpp(outs, crop * crop)
+        outs = video(clip, quality, train_transforms=transforms)
+        if transforms:
+            loss, rate = clip_rd_loss(outs, clip, quality)
+        else:
+            loss = rate = inter_bpp(outs, crop * crop)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(main, 1.0)
+        torch.nn.utils.clip_grad_norm_(main + coders, 1.0)
         opt.step()
         step += 1
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        ema = rate.item() if ema is None else 0.98 * ema + 0.02 * rate.item()
         if step % log_every == 0:
             log.write(json.dumps({"step": step, "minutes": (time.perf_counter() - start) / 60,
-                                  "inter_bpp": ema}) + "\n")
+                                  ("bpp" if transforms else "inter_bpp"): ema, "loss": loss.item()}) + "\n")
             log.flush()
         bar.n = min(int(time.perf_counter() - start), bar.total)
-        bar.set_postfix(step=step, inter_bpp=f"{ema:.4f}")
+        bar.set_postfix(step=step, bpp=f"{ema:.4f}")
     bar.close()
     log.close()
     minutes_run = (time.perf_counter() - start) / 60
@@ -158,7 +200,10 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
                          "runs": before["runs"] + 1, "this_run": {"steps": step, "minutes": round(minutes_run, 1)},
                          "batch": batch, "crop": crop,
                          "frames": frames, "lr": lr, "lr_final": lr_final, "seed": seed, "device": str(device),
-                         "frozen": "the image model (transforms, gains, intra entropy model)",
-                         "final_inter_bpp": ema}}
-    entry = export_weights(video, out, meta)
+                         "frozen": "the image model's gains and intra entropy model" + (
+                             "" if transforms else ", and its transforms this run"),
+                         "transform_steps": before["transform_steps"] + (step if transforms else 0),
+                         "transform_lr": transform_lr if transforms else None,
+                         ("final_bpp" if transforms else "final_inter_bpp"): ema}}
+    entry = export_weights(video, out, meta, transforms=own_transforms)
     return entry

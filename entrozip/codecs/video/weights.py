@@ -3,7 +3,9 @@
 Shipped files hold only what the video model adds (`temporal.*`, `inter.h_a.*` and
 `inter.y_model.param_nets.*`: the temporal prior, the inter hyper-analysis and the inter
 parameter networks; the inter hyperprior's other parts are the image model's), as safetensors beside this file with
-`manifest.json`; the image part is the image codec's shipped `elic`. Without
+`manifest.json`; the image part is the image codec's shipped `elic` — with its transforms
+replaced by the video model's own (`image.g_a.*`, `image.g_s.*`, a second file) when they
+were fine-tuned on clips (the manifest entry's "own" lists the key groups). Without
 shipped video weights the inter model is the intra model copied (temporal
 features at zero weight): it codes correctly, at intra efficiency, and says so
 (`trained: False`). A stream records `weights_id`, the hash of the whole model's
@@ -27,6 +29,17 @@ IMAGE_MODEL = "elic"
 NAME = "stem"
 INIT_SEED = 20261127
 OWN = ("temporal.", "inter.h_a.", "inter.y_model.param_nets.")  # the keys the video weights files hold (the rest is shared)
+# After `train video --transforms`: the video model's own analysis and synthesis transforms
+# too (fine-tuned on clips; every frame, intra included, goes through them), in a second file.
+TRANSFORMS = ("image.g_a.", "image.g_s.")
+
+
+def own_prefixes(entry: dict) -> tuple[str, ...]:
+    """The key prefixes a manifest entry's files hold: OWN, plus TRANSFORMS when it says so."""
+    own = tuple(entry.get("own", OWN))
+    if own not in (OWN, OWN + TRANSFORMS):
+        raise FormatError(f"video weights: unknown key groups {list(own)}")
+    return own
 
 
 def manifest() -> dict:
@@ -47,18 +60,24 @@ def initial_video_model() -> VideoModel:
     return video
 
 
-def export_weights(video: VideoModel, dst_dir, meta: dict) -> dict:
+def export_weights(video: VideoModel, dst_dir, meta: dict, transforms: bool = False) -> dict:
     """Write the video model's own weights (parameters bf16, buffers as they are, after
-    rebuilding tables and integer nets from the bf16 parameters). Returns the manifest entry."""
+    rebuilding tables and integer nets from the bf16 parameters): OWN in NAME.0, and with
+    `transforms` its fine-tuned g_a / g_s in NAME.1 (each file < 16 MiB). Returns the manifest entry."""
     from safetensors.torch import save_file
 
     dst_dir = Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
     fresh = initial_video_model()
-    own = {k: v for k, v in rebuild_in_bf16(video, fresh).items() if k.startswith(OWN)}
-    fname = f"{NAME}.0.safetensors"
-    save_file(own, str(dst_dir / fname), metadata={"model": NAME, "format": "entrozip-video-weights-v1"})
-    entry = {"files": [fname], "weights_id": weights_id(fresh), "image_model": IMAGE_MODEL, **meta}
+    state = rebuild_in_bf16(video, fresh)
+    files = []
+    for i, prefixes in enumerate((OWN, TRANSFORMS) if transforms else (OWN,)):
+        fname = f"{NAME}.{i}.safetensors"
+        save_file({k: v for k, v in state.items() if k.startswith(prefixes)}, str(dst_dir / fname),
+                  metadata={"model": NAME, "format": "entrozip-video-weights-v1"})
+        files.append(fname)
+    own = OWN + TRANSFORMS if transforms else OWN
+    entry = {"files": files, "own": list(own), "weights_id": weights_id(fresh), "image_model": IMAGE_MODEL, **meta}
     (dst_dir / f"{NAME}.json").write_text(json.dumps(entry, indent=1) + "\n")
     return entry
 
@@ -77,15 +96,16 @@ def ship(src_dir) -> dict:
     return entry
 
 
-def load_own_weights(video: VideoModel, folder, files) -> None:
-    """Load the video model's own weights (exported files in `folder`) into `video`."""
+def load_own_weights(video: VideoModel, folder, files, own: tuple[str, ...] = OWN) -> None:
+    """Load the video model's own weights (exported files in `folder`, holding the key
+    groups `own`: own_prefixes(entry)) into `video`."""
     from safetensors.torch import load_file
 
     state = {}
     for f in files:
         state.update(load_file(str(Path(folder) / f)))
-    missing = [k for k in video.state_dict() if k.startswith(OWN) and k not in state]
-    if missing or any(not k.startswith(OWN) for k in state):
+    missing = [k for k in video.state_dict() if k.startswith(own) and k not in state]
+    if missing or any(not k.startswith(own) for k in state):
         raise FormatError(f"video weights files do not match the model ({missing[:3]})")
     video.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
 
@@ -110,7 +130,7 @@ def load_video_model(device: str = "cpu") -> tuple[VideoModel, str, dict]:
     entry = manifest().get(NAME, {})
     video = initial_video_model()
     if entry:
-        load_own_weights(video, WEIGHTS_DIR, entry["files"])
+        load_own_weights(video, WEIGHTS_DIR, entry["files"], own_prefixes(entry))
     video.eval()
     video.update(force=not entry)
     wid = weights_id(video)

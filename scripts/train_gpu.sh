@@ -2,7 +2,8 @@
 # Train an image model for MINUTES on a GPU machine without internet, resuming from the
 # weights committed in the package, so training accumulates over many short runs.
 #   scripts/train_gpu.sh MINUTES [MODEL]            (MODEL: elic, default, mbt2018-mean or s2lic;
-#                                                    stem: the video model's inter entropy model)
+#                                                    stem: the video model's inter entropy model,
+#                                                    TRANSFORMS=1 stem: and its transforms, fine-tuned)
 #   COMPILE=1 scripts/train_gpu.sh MINUTES          torch.compile the step (worth it from ~10 minutes)
 # Prepare here (git-ignored, carried with the run: [".whl/common", ".data", ".kodak"], ~53 MiB with the repo):
 #   scripts/gpu_wheels.sh
@@ -42,7 +43,8 @@ if [ "$model" = stem ]; then  # synthetic clips from the photos; resumes .weight
   fi
   echo "training stem for $minutes min, resuming from: ${resume:-the untrained inter model}"
   python3 -m entrozip.cli train video --data "$folders" --out "$out" --minutes "$minutes" --device cuda \
-      --crop "${CROP:-256}" --batch "${BATCH:-16}" --frames "${FRAMES:-4}" --lr "${LR:-3e-4}" ${resume:+--resume $resume}
+      --crop "${CROP:-256}" --batch "${BATCH:-16}" --frames "${FRAMES:-4}" --lr "${LR:-3e-4}" ${resume:+--resume $resume} \
+      ${TRANSFORMS:+--transforms}   # TRANSFORMS=1: fine-tune g_a / g_s on the clips as well
   exit 0
 fi
 resume=""

@@ -21,13 +21,16 @@ DESCRIPTION = """\
 entrozip: learned compression on one rANS entropy layer.
 
   entrozip demo                       compress a bundled Kodak photo: bpp, PSNR, times
-  entrozip compress IN OUT.ezc        compress an image (learned codec), a 3DGS .ply scene, or any file (lossless)
+  entrozip compress IN OUT.ezc        compress an image or a video (learned codecs), a 3DGS .ply scene,
+                                      or any file (lossless)
   entrozip info --models              the image models and their qualities
   entrozip decompress IN.ezc OUT      restore it (the codec is read from the file)
   entrozip info FILE.ezc              show what a file holds
   entrozip weights compress SRC DST   lossless LLM weights (DFloat11-style), directory to directory
   entrozip eval image --dataset DIR --codec jpeg,webp,avif --out OUT   RD curves + BD-rates
+  entrozip eval video --dataset DIR --codec stem,x264,x265,svtav1,vvenc --out OUT   (low delay, GOP 32)
   entrozip eval splat --dataset ../shared/data/splat --out OUT          size vs rendered PSNR
+  entrozip train image|video|splat ...                                  variable-rate training
 """
 
 
@@ -555,7 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="published curves drawn in the plots")
     ei.add_argument("--anchor-dataset", default="kodak", help="which published anchors (default kodak)")
     ei.set_defaults(func=cmd_eval)
-    ev = esub.add_parser("video", help="video baselines through ffmpeg (x264, x265, svtav1, vvenc)")
+    ev = esub.add_parser("video", help="video codecs through ffmpeg (x264, x265, svtav1, vvenc: low delay, GOP 32; "
+                                       "-ra: their random-access defaults) and stem")
     src = ev.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="a video file (mp4, mkv, y4m, ...)")
     src.add_argument("--dataset", help="a folder of video files: each evaluated into OUT/<clip>/, "

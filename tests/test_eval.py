@@ -162,11 +162,16 @@ def test_video_baselines(tmp_path, capsys):
     lines = (out / "raw" / "x264.jsonl").read_text()
     video.evaluate(["x264"], clip, out, max_frames=4, progress=False)
     assert (out / "raw" / "x264.jsonl").read_text() == lines
+    # a logged row made by another command line (here: another CRF) is measured again, not reused
+    (out / "raw" / "x264.jsonl").write_text(lines.replace("-crf 23 ", "-crf 24 ", 1))
+    res = video.evaluate(["x264"], clip, out, max_frames=4, progress=False)["x264"]
+    assert len((out / "raw" / "x264.jsonl").read_text().splitlines()) == len(lines.splitlines()) + 1
+    assert "-crf 23 " in res["meta"]["commands"]["23"]
 
 
 def test_low_delay_baselines_never_reorder_frames(tmp_path):
-    """The -ld configurations code every frame after the ones it follows (what the learned
-    codec does); their random-access siblings reorder: read from the coded packets."""
+    """The plain names are low delay: every frame coded after the ones it follows (what the
+    learned codec does); their -ra siblings reorder: read from the coded packets."""
     pytest.importorskip("imageio_ffmpeg")
     from pathlib import Path
 
@@ -176,10 +181,10 @@ def test_low_delay_baselines_never_reorder_frames(tmp_path):
     if not clip.exists():
         pytest.skip("shared video data not present")
     src = video.read_source(clip, 12)
-    # (AV1 packets are in display order either way: svtav1-ld's structure is SVT's own
+    # (AV1 packets are in display order either way: svtav1's low delay is SVT's own
     # "pred struct: low delay", not visible here)
-    for name, reorders in (("x264", True), ("x264-ld", False), ("x265-ld", False), ("vvenc", True),
-                           ("vvenc-ld", False)):
+    for name, reorders in (("x264-ra", True), ("x264", False), ("x265", False), ("vvenc-ra", True),
+                           ("vvenc", False)):
         codec = video.VIDEO_BASELINES[name]
         row = video.measure(codec, src, codec.qualities[2], tmp_path)
         assert row["reordered"] is reorders, name
@@ -213,3 +218,15 @@ def test_eval_video_over_a_dataset_folder(tmp_path, capsys):
     assert main(["eval", "video", "--dataset", str(empty), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "no video files" in err and len(err.splitlines()) == 1
+
+
+def test_logged_stem_rows_are_reused_only_with_the_same_weights():
+    """A video eval resumes a logged stem row only when it was coded with the weights the
+    package has now: new weights are measured again instead of mixed in."""
+    from entrozip.eval.video import LearnedVideo
+
+    codec, wid = LearnedVideo(), LearnedVideo.weights_id()
+    row = {"quality": 3, "command": "entrozip.open_codec('video', quality=3, intra_period=32) (CPU)"}
+    assert codec.made({**row, "weights_id": wid})
+    assert not codec.made({**row, "weights_id": "0" * 16}) and not codec.made(row)
+    assert not LearnedVideo(intra_period=8).made({**row, "weights_id": wid})

@@ -37,39 +37,46 @@ class FfmpegCodec:
                 "-s", f"{width}x{height}", "-r", fps, "-i", src_yuv,
                 *[a.replace("{q}", str(q)) for a in self.args], out]
 
+    def made(self, row: dict) -> bool:
+        """Whether a logged result row was encoded with this configuration (resume check)."""
+        return " ".join(a.replace("{q}", str(row["quality"])) for a in self.args) in row.get("command", "")
 
+
+# The learned codec's structure is low delay (an intra frame every 32, then frames that
+# only reference earlier ones), so the plain names are the classic codecs in that
+# structure; "-ra" are their usual random-access defaults (B-frames, reordering), for reference.
+LD_GOP = 32
 VIDEO_BASELINES = {
-    "x264": FfmpegCodec("x264", "H.264 (libx264, preset medium, CRF)",
-                        ("-c:v", "libx264", "-preset", "medium", "-crf", "{q}", "-pix_fmt", "yuv420p"),
-                        (18, 23, 28, 33, 38)),
-    "x265": FfmpegCodec("x265", "HEVC (libx265, preset medium, CRF)",
-                        ("-c:v", "libx265", "-preset", "medium", "-crf", "{q}", "-pix_fmt", "yuv420p",
-                         "-x265-params", "log-level=error"), (18, 23, 28, 33, 38)),
-    "svtav1": FfmpegCodec("svtav1", "AV1 (libsvtav1, preset 8, CRF)",
-                          ("-c:v", "libsvtav1", "-preset", "8", "-crf", "{q}", "-pix_fmt", "yuv420p"),
-                          (25, 32, 39, 46, 53)),
-    # low delay, the learned codec's structure: I then P frames only, an intra frame every 32
-    "x264-ld": FfmpegCodec("x264-ld", "H.264 low delay (libx264 veryslow, zerolatency, GOP 32, no B, CRF)",
-                           ("-c:v", "libx264", "-preset", "veryslow", "-tune", "zerolatency", "-g", "32", "-bf", "0",
-                            "-crf", "{q}", "-pix_fmt", "yuv420p"), (18, 23, 28, 33, 38)),
-    "x265-ld": FfmpegCodec("x265-ld", "HEVC low delay (libx265 veryslow, zerolatency, GOP 32, no B, CRF)",
-                           ("-c:v", "libx265", "-preset", "veryslow", "-tune", "zerolatency", "-crf", "{q}",
-                            "-pix_fmt", "yuv420p", "-x265-params",
-                            "keyint=32:min-keyint=32:bframes=0:log-level=error"), (18, 23, 28, 33, 38)),
-    "vvenc": FfmpegCodec("vvenc", "VVC (libvvenc, preset faster, QP)",
-                         ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-pix_fmt", "yuv420p"),
-                         (22, 27, 32, 37, 42)),
-    # SVT-AV1's low-delay prediction structure (pred-struct 1: every frame references only
-    # earlier ones; its rate control is then CQP, the CRF value read as the QP)
-    "svtav1-ld": FfmpegCodec("svtav1-ld", "AV1 low delay (libsvtav1 preset 8, pred-struct 1, GOP 32, QP)",
-                             ("-c:v", "libsvtav1", "-preset", "8", "-crf", "{q}", "-g", "32",
-                              "-svtav1-params", "pred-struct=1", "-pix_fmt", "yuv420p"), (25, 32, 39, 46, 53)),
-    # VVenC low delay: no picture reordering (GOP 8 of low-delay B frames, output order =
-    # coding order), an intra frame every 32
-    "vvenc-ld": FfmpegCodec("vvenc-ld", "VVC low delay (libvvenc preset faster, no reordering, GOP 32, QP)",
-                            ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-vvenc-params",
-                             "IntraPeriod=32:DecodingRefreshType=none:PicReordering=0:GOPSize=8:POC0IDR=1",
-                             "-pix_fmt", "yuv420p"), (22, 27, 32, 37, 42)),
+    "x264": FfmpegCodec("x264", "H.264 low delay (libx264 veryslow, zerolatency, GOP 32, no B, CRF)",
+                        ("-c:v", "libx264", "-preset", "veryslow", "-tune", "zerolatency", "-g", str(LD_GOP),
+                         "-bf", "0", "-crf", "{q}", "-pix_fmt", "yuv420p"), (18, 23, 28, 33, 38)),
+    "x265": FfmpegCodec("x265", "HEVC low delay (libx265 veryslow, zerolatency, GOP 32, no B, CRF)",
+                        ("-c:v", "libx265", "-preset", "veryslow", "-tune", "zerolatency", "-crf", "{q}",
+                         "-pix_fmt", "yuv420p", "-x265-params",
+                         f"keyint={LD_GOP}:min-keyint={LD_GOP}:bframes=0:log-level=error"), (18, 23, 28, 33, 38)),
+    # SVT-AV1's low-delay prediction structure (pred-struct 1; its rate control is then CQP,
+    # the CRF value read as the QP)
+    "svtav1": FfmpegCodec("svtav1", "AV1 low delay (libsvtav1 preset 8, pred-struct 1, GOP 32, QP)",
+                          ("-c:v", "libsvtav1", "-preset", "8", "-crf", "{q}", "-g", str(LD_GOP),
+                           "-svtav1-params", "pred-struct=1", "-pix_fmt", "yuv420p"), (25, 32, 39, 46, 53)),
+    # VVenC without picture reordering (GOP 8 of low-delay B frames, output order = coding
+    # order), an intra frame every 32
+    "vvenc": FfmpegCodec("vvenc", "VVC low delay (libvvenc preset faster, no reordering, GOP 32, QP)",
+                         ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-vvenc-params",
+                          f"IntraPeriod={LD_GOP}:DecodingRefreshType=none:PicReordering=0:GOPSize=8:POC0IDR=1",
+                          "-pix_fmt", "yuv420p"), (22, 27, 32, 37, 42)),
+    "x264-ra": FfmpegCodec("x264-ra", "H.264 (libx264, preset medium, CRF; B-frames, default GOP)",
+                           ("-c:v", "libx264", "-preset", "medium", "-crf", "{q}", "-pix_fmt", "yuv420p"),
+                           (18, 23, 28, 33, 38)),
+    "x265-ra": FfmpegCodec("x265-ra", "HEVC (libx265, preset medium, CRF; B-frames, default GOP)",
+                           ("-c:v", "libx265", "-preset", "medium", "-crf", "{q}", "-pix_fmt", "yuv420p",
+                            "-x265-params", "log-level=error"), (18, 23, 28, 33, 38)),
+    "svtav1-ra": FfmpegCodec("svtav1-ra", "AV1 (libsvtav1, preset 8, CRF; random access)",
+                             ("-c:v", "libsvtav1", "-preset", "8", "-crf", "{q}", "-pix_fmt", "yuv420p"),
+                             (25, 32, 39, 46, 53)),
+    "vvenc-ra": FfmpegCodec("vvenc-ra", "VVC (libvvenc, preset faster, QP; random access)",
+                            ("-c:v", "libvvenc", "-preset", "faster", "-qp", "{q}", "-pix_fmt", "yuv420p"),
+                            (22, 27, 32, 37, 42)),
 }
 
 
@@ -222,8 +229,20 @@ class LearnedVideo:
             py, pu, pv = metrics.psnr(ya[i], yb), metrics.psnr(ua[i], ub), metrics.psnr(va[i], vb)
             per_frame.append((metrics.weighted_yuv_psnr(py, pu, pv), py, pu, pv, metrics.psnr(rgb[i], d),
                               metrics.ms_ssim(rgb[i], d)))
-        return summarize(src, q, per_frame, len(blob), t1 - t0, t2 - t1,
-                         f"entrozip.open_codec('video', quality={q}, intra_period={self.intra_period}) (CPU)")
+        row = summarize(src, q, per_frame, len(blob), t1 - t0, t2 - t1,
+                        f"entrozip.open_codec('video', quality={q}, intra_period={self.intra_period}) (CPU)")
+        row["weights_id"] = self.weights_id()
+        return row
+
+    @staticmethod
+    def weights_id() -> str:
+        from ..codecs.video.weights import load_video_model
+
+        return load_video_model()[1]
+
+    def made(self, row: dict) -> bool:
+        """Whether a logged row was coded by this codec with the weights the package has now."""
+        return row.get("weights_id") == self.weights_id() and f"intra_period={self.intra_period})" in row["command"]
 
 
 def codec_named(name: str):
@@ -246,7 +265,10 @@ def evaluate(names, video, out, max_frames=None, progress: bool = True) -> dict:
         for name in names:
             codec = codec_named(name)
             raw = out / "raw" / f"{name}.jsonl"
-            kept = [r for r in resume_log(raw) if r.get("video") == src.path.name and r["frames"] == len(src.frames)]
+            # rows of this clip and length, made by this very configuration (a changed command
+            # line or, for stem, other weights are measured again)
+            kept = [r for r in resume_log(raw)
+                    if r.get("video") == src.path.name and r["frames"] == len(src.frames) and codec.made(r)]
             done = {r["quality"] for r in kept}
             with open(raw, "a") as log:
                 for q in tqdm([q for q in codec.qualities if q not in done], desc=name, disable=not progress):

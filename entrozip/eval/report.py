@@ -123,11 +123,16 @@ def video_report(results: dict, out: Path, anchor: str) -> str:
     fig.savefig(out / "rd_video.png", dpi=110, bbox_inches="tight")  # the legend sits right of the axes
     plt.close(fig)
     ref = results[anchor]["results"]
-    rows = [f"BD-rate against {anchor} ({meta['video']}; pchip)", "",
-            "| codec | BD-rate PSNR-YUV | BD-rate PSNR-RGB |", "|---|---:|---:|"]
+    rows = [f"BD-rate against {anchor} ({meta['video']}; pchip); encode / decode speed on this machine, "
+            f"frames per second over the quality sweep", "",
+            "| codec | BD-rate PSNR-YUV | BD-rate PSNR-RGB | encode fps | decode fps |", "|---|---:|---:|---:|---:|"]
     for name, res in results.items():
-        cells = ["n/a" if v is None else f"{v:+.2f} %" for v in _video_bd_pair(ref, res["results"])]
-        rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        r, frames = res["results"], res["meta"]["frames"]
+        cells = ["n/a" if v is None else f"{v:+.2f} %" for v in _video_bd_pair(ref, r)]
+        fps = [frames * len(r[k]) / sum(r[k]) if sum(r[k]) > 0 else float("nan")
+               for k in ("encoding_time", "decoding_time")]
+        speed = [f"{v:.3g}" if not v >= 100 else f"{v:,.0f}" for v in fps]
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} | {speed[0]} | {speed[1]} |")
     return "\n".join(rows) + "\n"
 
 

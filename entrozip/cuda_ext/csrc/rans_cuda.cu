@@ -347,12 +347,14 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
         uint32_t(p[4 * lane + 3]) << 24;
   const uint8_t* words = p + 4 * used;
   const int64_t wlen = end - words;
-  int64_t wpos = 0;  // bytes of words consumed
   // Words are read ahead, 64 at a time, into two registers per lane (lane j holds word
   // wbase + j and wbase + 32 + j): a row takes at most 32 words, so the word a lane
   // needs is always in the window, and the refill is issued ~rows before it is used,
   // off the row's dependency chain. Past the end a word reads as 0 (as the CPU does).
+  // Words consumed so far: wbase + used, with 0 <= used < 32 between rows (32-bit
+  // arithmetic in the row; wbase, 64-bit, changes only when the window slides).
   int64_t wbase = 0;  // in words
+  int used_words = 0;
   auto load_word = [&](int64_t w) -> uint32_t {
     return 2 * w + 2 <= wlen ? uint32_t(words[2 * w]) | uint32_t(words[2 * w + 1]) << 8 : 0u;
   };
@@ -390,26 +392,29 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
     }
     if (valid && !rc) {
       const int64_t v = m.value(ctx, k, raw);
-      if (v < INT32_MIN || v > INT32_MAX) rc = -3;
+      // Only an escape can leave int32: a static symbol is an entry of its table, and the
+      // model keeps offset + alphabet within int32 (StaticModel), so static rows skip the test.
+      if (Model::kEscapes && (v < INT32_MIN || v > INT32_MAX)) rc = -3;
       out(i, src0 + local, v);
     }
     const bool need = valid && x < kStateLow;
     const unsigned nm = __ballot_sync(kFull, need);
     if (nm) {  // warp-uniform
-      const int q = int(wpos / 2 - wbase) + __popc(nm & ((1u << lane) - 1));  // < 64: see above
+      const int q = used_words + __popc(nm & ((1u << lane) - 1));  // < 64: see above
       const uint32_t lo = __shfl_sync(kFull, win_lo, q & 31), hi = __shfl_sync(kFull, win_hi, q & 31);
       if (need) x = (x << 16) | (q < 32 ? lo : hi);
-      wpos += 2 * __popc(nm);
-      if (wpos / 2 - wbase >= 32) {  // the low half is spent: slide the window by 32 words
+      used_words += __popc(nm);
+      if (used_words >= 32) {  // the low half is spent: slide the window by 32 words
         win_lo = win_hi;
         wbase += 32;
+        used_words -= 32;
         win_hi = load_word(wbase + 32 + lane);
       }
     }
   };
   int r = 0;
   if (W == 32)
-    for (const int full = count / 32; r < full; ++r) row(int64_t(r) * 32 + lane, true, 32);
+    for (const int full = count / 32; r < full; ++r) row(r * 32 + lane, true, 32);  // < count: int32
   for (; r < rows; ++r) {
     const int64_t local = int64_t(r) * W + lane;
     row(local, lane < W && local < count, W);
@@ -421,7 +426,7 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
   const bool any_bad_index = __any_sync(kFull, rc == -2);
   const bool any_bad_state = __any_sync(kFull, bad_state);
   if (lane == 0)
-    status[chunk] = any_bad_index ? -2 : (worst || any_bad_state || wpos != wlen || esc != esc_end) ? -3 : 0;
+    status[chunk] = any_bad_index ? -2 : (worst || any_bad_state || 2 * (wbase + used_words) != wlen || esc != esc_end) ? -3 : 0;
 }
 
 // ------------------------------------------------------------------ encode

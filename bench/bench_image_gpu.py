@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -25,15 +24,6 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = next((p for p in (ROOT.parent / "shared" / "data" / "kodak", ROOT / ".kodak") if p.is_dir()), ROOT / ".kodak")
-
-
-def latent_digest(codec, blob: bytes) -> str:
-    """sha256 of a file's decoded latent in fixed point (what both devices must agree on)."""
-    from entrozip.entropy_models.context.slices import FRAC
-
-    y_hat = codec.decode_latent(blob)
-    fixed = torch.round(y_hat.double() * 2**FRAC).to(torch.int64).cpu()
-    return hashlib.sha256(fixed.numpy().astype("<i8").tobytes()).hexdigest()
 
 
 def timed(fn, *args):
@@ -67,7 +57,7 @@ def run_model(model: str, qualities, images, device: str = "cuda") -> list[dict]
             quality.append(psnr(img, out))
             cpu_blob = cpu.compress(img)
             for name, b in (("gpu->cpu", blob), ("cpu->gpu", cpu_blob)):
-                if latent_digest(gpu, b) != latent_digest(cpu, b):
+                if gpu.latent_digest(b) != cpu.latent_digest(b):
                     mismatches.append(f"{path.name} {name}")
         rows.append({"model": model, "quality": q, "images": len(images), "bpp": float(np.mean(bpp)),
                      "psnr": float(np.mean(quality)), "gpu_encode_s": float(np.mean(enc)),
@@ -90,7 +80,8 @@ def main() -> None:
         raise SystemExit(f"no Kodak images under {KODAK}")
     qualities = [int(q) for q in args.qualities.split(",")]
     rows = [r for m in args.models.split(",") for r in run_model(m, qualities, images, args.device)]
-    result = {"date": datetime.date.today().isoformat(), "device": torch.cuda.get_device_name() if args.device == "cuda" else args.device,
+    device = torch.cuda.get_device_name() if args.device == "cuda" else args.device
+    result = {"date": datetime.date.today().isoformat(), "device": device,
               "cpu_threads": torch.get_num_threads(), "images": [p.name for p in images],
               "command": "python bench/bench_image_gpu.py " + " ".join(
                   f"--{k} {v}" for k, v in vars(args).items() if k != "out"), "rows": rows}

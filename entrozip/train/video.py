@@ -76,13 +76,15 @@ class ClipSampler:
         return torch.stack(out)
 
 
+def frame_bits(out: dict) -> torch.Tensor:
+    """Bits of one frame's y and z over the batch, from its likelihoods."""
+    return sum((-torch.log2(lik.clamp_min(1e-9))).sum() for lik in out["likelihoods"].values())
+
+
 def inter_bpp(outs, pixels: int) -> torch.Tensor:
     """Bits per pixel of the inter frames (y and z), averaged over frames and batch."""
-    bits = 0
     inter = [o for o in outs if not o["intra"]]
-    for o in inter:
-        for lik in o["likelihoods"].values():
-            bits = bits + (-torch.log2(lik.clamp_min(1e-9))).sum()
+    bits = sum(frame_bits(o) for o in inter)
     n = inter[0]["y_hat"].shape[0] * len(inter)
     return bits / (n * pixels)
 
@@ -95,12 +97,9 @@ def clip_rd_loss(outs, frames: torch.Tensor, quality: torch.Tensor) -> tuple[tor
 
     lam = torch.tensor(LAMBDAS, device=frames.device)[quality]
     n, pixels = frames.shape[1], frames.shape[-1] * frames.shape[-2]
-    bits, distortion = 0, 0
-    for t, o in enumerate(outs):
-        for lik in o["likelihoods"].values():
-            bits = bits + (-torch.log2(lik.clamp_min(1e-9))).sum()
-        mse = (o["x_hat"] - frames[t]).square().mean(dim=(1, 2, 3))
-        distortion = distortion + (lam * 255**2 * mse).mean()
+    bits = sum(frame_bits(o) for o in outs)
+    distortion = sum((lam * 255**2 * (o["x_hat"] - x).square().mean(dim=(1, 2, 3))).mean()
+                     for o, x in zip(outs, frames))
     bpp = bits / (n * len(outs) * pixels)
     return bpp + distortion / len(outs), bpp
 
@@ -133,8 +132,9 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     own_transforms = transforms
     if source is not None:
         folder, entry = source
-        load_own_weights(video, folder, entry["files"], own_prefixes(entry))
-        own_transforms = own_transforms or TRANSFORMS[0] in own_prefixes(entry)
+        prefixes = own_prefixes(entry)
+        load_own_weights(video, folder, entry["files"], prefixes)
+        own_transforms = own_transforms or TRANSFORMS[0] in prefixes
         t = entry.get("training", {})
         before = {"steps": t.get("steps", 0), "minutes": t.get("minutes", 0.0), "runs": t.get("runs", 1),
                   "transform_steps": t.get("transform_steps", 0)}

@@ -164,6 +164,16 @@ class ImageCodec:
         """The decoded latent y_hat of a file (1 x M x H/16 x W/16; exact on every device)."""
         return self._latent(parse(blob))[0]
 
+    def latent_digest(self, blob) -> str:
+        """sha256 of a file's decoded latent in fixed point: the same on every device, so two
+        devices agree on a file exactly when their digests match."""
+        import hashlib
+
+        from ...entropy_models.context.slices import FRAC
+
+        fixed = torch.round(self.decode_latent(blob).double() * 2**FRAC).to(torch.int64).cpu()
+        return hashlib.sha256(fixed.numpy().astype("<i8").tobytes()).hexdigest()
+
     def _decode(self, container) -> np.ndarray:
         y_hat, model, quality, height, width, mode = self._latent(container)
         x_hat = model.synthesize(y_hat, quality - 1)

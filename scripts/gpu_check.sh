@@ -54,8 +54,13 @@ check() {  # one target, in its own process (so `timeout` can stop it)
     profile)  # where the decode kernels' time goes: Nsight Compute where it runs, else torch.profiler
       python3 -c "from entrozip.cuda_ext import load; load('rans')"
       if command -v ncu >/dev/null && ncu --version >/dev/null 2>&1; then
+        # why warps wait: cycles stalled per issued instruction, by reason
+        stalls=$(printf 'smsp__average_warps_issue_stalled_%s_per_issue_active.ratio,' long_scoreboard \
+          short_scoreboard mio_throttle lg_throttle wait math_pipe_throttle not_selected selected \
+          branch_resolving no_instruction barrier membar dispatch_stall drain imc_miss misc sleeping tex_throttle)
+        stalls=${stalls%,}
         (cd bench && ncu --kernel-name regex:decode_chunks --launch-count 6 --section SpeedOfLight \
-           --section Occupancy --section WarpStateStats --section LaunchStats --csv --page details \
+           --section Occupancy --section WarpStateStats --section LaunchStats --metrics "$stalls" --csv --page details \
            python3 profile_rans_gpu.py --no-torch-profiler > "$out/ncu_decode.csv" 2> "$out/ncu.err") || \
           { echo "ncu failed:"; tail -n 5 "$out/ncu.err"; }
         python3 - "$out/ncu_decode.csv" <<'PY' || true
@@ -64,8 +69,16 @@ rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('
 want = ("Achieved Occupancy", "Theoretical Occupancy", "Issue Slots Busy", "Compute (SM) Throughput",
         "Memory Throughput", "Registers Per Thread", "Duration", "Warp Cycles Per Issued Instruction")
 for r in rows:
-    if r.get("Metric Name") in want:
-        print(f"{r['ID']:>3} {r['Kernel Name'][:40]:40} {r['Metric Name']:36} {r['Metric Value']:>12} {r.get('Metric Unit', '')}")
+    name = r.get("Metric Name", "")
+    if name in want:
+        print(f"{r['ID']:>3} {r['Kernel Name'][:40]:40} {name:36} {r['Metric Value']:>12} {r.get('Metric Unit', '')}")
+    elif name.startswith("smsp__average_warps_issue_stalled_"):  # the reasons worth a look (>= 0.3 cycles)
+        reason = name[len("smsp__average_warps_issue_stalled_"):].replace("_per_issue_active.ratio", "")
+        try:
+            if float(r["Metric Value"].replace(",", "")) >= 0.3:
+                print(f"{r['ID']:>3} {r['Kernel Name'][:40]:40} {'stall ' + reason:36} {r['Metric Value']:>12} cycles/instr")
+        except ValueError:
+            pass
 PY
       fi
       (cd bench && python3 profile_rans_gpu.py)

@@ -8,8 +8,11 @@
 //
 //   decoder, per row: every lane decodes its symbol (independent table look-ups),
 //     then the lanes below L take the next words in ascending lane order: a ballot
-//     gives the mask, a popcount of the lower lanes each lane's word, fetched by a
-//     shuffle from a 64-word window the warp reads ahead (coalesced, off the chain).
+//     gives the mask, a popcount of the lower lanes each lane's word, read from a ring
+//     in shared memory that cp.async fills segments ahead (WordRing). Nothing a row
+//     needs from global memory is read in that row: a GPU issues in order, so a warp
+//     that uses a load waits for it; contexts and raw float bytes are read a group of
+//     rows ahead, the words segments ahead.
 //   encoder, per row, rows last to first: the lanes at or above x_max flush a word
 //     in descending lane order (the CPU appends lanes 31..0), then all step.
 //     Words land in encoder order in scratch and are copied reversed.
@@ -75,15 +78,18 @@ struct StaticDev {
   uint32_t precision;
   static constexpr bool kEscapes = false;
 
-  // Encoder look-up: 0 codable, -1 not; no escapes.
-  __device__ int lookup(int64_t i, int32_t v, const EncSymbol*& e, uint64_t&) const {
+  // Encoder look-up of value v under context c (context(i), read ahead): 0 codable, -1 not;
+  // no escapes.
+  __device__ int lookup(int32_t, int32_t v, const EncSymbol*& e, uint64_t&) const {
     const int64_t k = int64_t(v) - offset;
     if (k < 0 || k >= alphabet || enc[k].freq == 0) return -1;
     e = enc + k;
     return 0;
   }
   __device__ void prepare_block(uint32_t*) {}  // tables stay in global memory (read through L1)
-  // What a symbol's decoding needs besides the state (nothing here); read a row ahead.
+  // What coding symbol i needs besides its value and the state (nothing here); the kernels
+  // read it rows ahead. kContext: whether it is a memory read at all.
+  static constexpr bool kContext = false;
   __device__ int32_t context(int64_t) const { return 0; }
   // Decoder look-up: (freq, bias, k, is_escape) of a slot; k is the value.
   __device__ int decode(int32_t, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
@@ -109,8 +115,7 @@ struct IndexedDev {
   uint32_t precision, bucket_bits, bucket_shift;
   static constexpr bool kEscapes = true;
 
-  __device__ int lookup(int64_t i, int32_t v, const EncSymbol*& e, uint64_t& raw) const {
-    const int32_t c = idx[i];
+  __device__ int lookup(int32_t c, int32_t v, const EncSymbol*& e, uint64_t& raw) const {
     if (c < 0 || c >= rows) return -2;
     int64_t k = int64_t(v) - offsets[c];
     const int st = ez::escape_entry(k, maxv[c], raw) ? 1 : 0;
@@ -118,7 +123,8 @@ struct IndexedDev {
     return st;
   }
   __device__ void prepare_block(uint32_t*) {}
-  // The symbol's CDF index: a global read independent of the state, issued a row ahead.
+  // The symbol's CDF index: a global read independent of the state, issued rows ahead.
+  static constexpr bool kContext = true;
   __device__ int32_t context(int64_t i) const { return __ldg(idx + i); }
   __device__ int decode(int32_t c, uint32_t slot, uint32_t& fr, uint32_t& bias, int64_t& k, bool& esc) const {
     if (c < 0 || c >= rows) return -2;
@@ -278,33 +284,105 @@ struct IndexedSharedDev : IndexedDev {
 // ------------------------------------------------------------------ decode
 
 // Where decoded values go: as they are, or merged with a float's raw bits
-// (codecs/weights/floats.py: the symbol byte is the exponent / high byte).
+// (codecs/weights/floats.py: the symbol byte is the exponent / high byte). A sink with
+// kRaw reads input of its own per value (fetch(src)); the kernel issues those reads rows
+// before the value is decoded, so that no row waits on memory (a GPU issues in order: an
+// instruction that uses a load stalls its warp until the load is back).
 template <class Out>
 struct ValueSink {
+  static constexpr bool kRaw = false;
   Out* out;
-  __device__ void operator()(int64_t i, int64_t, int64_t v) const { out[i] = Out(v); }
+  __device__ uint32_t fetch(int64_t) const { return 0; }
+  __device__ void operator()(int64_t i, uint32_t, int64_t v) const { out[i] = Out(v); }
 };
 
+// LAYOUT: 0 BF16, 1 F16, 2 F32, 3 F8, or -1: the runtime `layout` (one kernel for the rare
+// ones; BF16, DFloat11's case, gets its own without the per-value switch).
+template <int LAYOUT>
 struct FloatMergeSink {
+  static constexpr bool kRaw = true;
   const uint8_t* raw;  // RAW_BYTES per value
   uint8_t* out;        // WORD_BYTES per value, little endian
-  int layout;          // 0 BF16, 1 F16, 2 F32, 3 F8
-  // i: the value's place in out; src: its place in raw (they differ when a launch decodes
-  // a subset of a tensor's chunks, or several tensors packed at aligned offsets)
-  __device__ void operator()(int64_t i, int64_t src, int64_t v) const {
-    const uint32_t s = uint32_t(v) & 0xFF;
-    if (layout == 0) {
-      const uint32_t r = raw[src];
-      reinterpret_cast<uint16_t*>(out)[i] = uint16_t(((r & 0x80) << 8) | (s << 7) | (r & 0x7F));
-    } else if (layout == 1) {
-      reinterpret_cast<uint16_t*>(out)[i] = uint16_t((s << 8) | raw[src]);
-    } else if (layout == 2) {
-      const uint32_t r = uint32_t(raw[3 * src]) | uint32_t(raw[3 * src + 1]) << 8 | uint32_t(raw[3 * src + 2]) << 16;
-      reinterpret_cast<uint32_t*>(out)[i] = ((r >> 23) << 31) | (s << 23) | (r & 0x7FFFFF);
-    } else {
-      out[i] = uint8_t(s);
-    }
+  int layout;
+  __device__ int kind() const { return LAYOUT >= 0 ? LAYOUT : layout; }
+  // src: the value's place in raw; i (below): its place in out (they differ when a launch
+  // decodes a subset of a tensor's chunks, or several tensors packed at aligned offsets)
+  __device__ uint32_t fetch(int64_t src) const {
+    if (kind() == 2)
+      return uint32_t(__ldg(raw + 3 * src)) | uint32_t(__ldg(raw + 3 * src + 1)) << 8 |
+             uint32_t(__ldg(raw + 3 * src + 2)) << 16;
+    return kind() == 3 ? 0u : uint32_t(__ldg(raw + src));
   }
+  __device__ void operator()(int64_t i, uint32_t r, int64_t v) const {
+    const uint32_t s = uint32_t(v) & 0xFF;
+    const int k = kind();
+    if (k == 0)
+      reinterpret_cast<uint16_t*>(out)[i] = uint16_t(((r & 0x80) << 8) | (s << 7) | (r & 0x7F));
+    else if (k == 1)
+      reinterpret_cast<uint16_t*>(out)[i] = uint16_t((s << 8) | r);
+    else if (k == 2)
+      reinterpret_cast<uint32_t*>(out)[i] = ((r >> 23) << 31) | (s << 23) | (r & 0x7FFFFF);
+    else
+      out[i] = uint8_t(s);
+  }
+};
+
+// A warp's read-ahead of its chunk's 16-bit words, in shared memory: a ring of kSegs
+// segments of 256 bytes over the chunk's bytes (from `words` aligned down to 16). The warp
+// copies each segment with cp.async (global -> shared, no register waits for it) three
+// segments before it reads it; entering segment s it reuses the slot of segment s - 1
+// and waits until s + 1 has landed, which it copied ~2 segments (dozens of rows) ago.
+// A row takes at most 32 words (64 bytes < 256), so its words lie in segments s and s + 1.
+// Bytes past the chunk's end read as 0 (the copies zero-fill them; the CPU decoder too).
+struct WordRing {
+  static constexpr int kSegBytes = 256, kSegs = 4, kBytes = kSegBytes * kSegs;
+  uint8_t* buf;           // shared, kBytes, 16-aligned
+  const uint8_t* abase;   // global: `words` aligned down to 16; segment t starts at abase + 256 t
+  const uint8_t* end;     // global: the chunk's end
+  uint32_t pos;           // byte position of the next word from abase, modulo 2^32 (ring index: & kBytes - 1)
+  uint32_t roff;          // words - abase (0..15)
+  int64_t seg = 0;        // the segment pos is in
+
+  __device__ void copy(int64_t t, int lane) {  // segment t into its slot, lanes 0..15, 16 bytes each
+    if (lane < kSegBytes / 16) {
+      const uint8_t* src = abase + kSegBytes * t + 16 * lane;
+      const int64_t left = end - src;
+      const uint32_t n = left <= 0 ? 0u : left >= 16 ? 16u : uint32_t(left);
+      const uint32_t dst = uint32_t(__cvta_generic_to_shared(buf + ((kSegBytes * t + 16 * lane) & (kBytes - 1))));
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(n ? src : abase), "r"(n)
+                   : "memory");
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+  }
+  __device__ void ready() {  // every segment but the last two copied has landed, for every lane
+    asm volatile("cp.async.wait_group %0;" ::"n"(kSegs - 2) : "memory");
+    __syncwarp();
+  }
+  __device__ void start(uint8_t* ring, const uint8_t* words, const uint8_t* chunk_end, int lane) {
+    buf = ring;
+    abase = reinterpret_cast<const uint8_t*>(reinterpret_cast<uintptr_t>(words) & ~uintptr_t(15));
+    end = chunk_end;
+    roff = uint32_t(words - abase);
+    pos = roff;
+    for (int t = 0; t < kSegs; ++t) copy(t, lane);
+    ready();
+  }
+  // The j-th word from pos (j < 32).
+  __device__ uint32_t word(int j) const {
+    const uint32_t b = pos + 2 * uint32_t(j);
+    return uint32_t(buf[b & (kBytes - 1)]) | uint32_t(buf[(b + 1) & (kBytes - 1)]) << 8;
+  }
+  __device__ void advance(int n, int lane) {  // n words taken (warp-uniform)
+    const uint32_t next = pos + 2 * uint32_t(n);
+    if ((next ^ pos) >> 8) {  // entered segment seg + 1: its predecessor's slot is free
+      ++seg;
+      __syncwarp();  // every lane's reads of the old segment are done
+      copy(seg + kSegs - 1, lane);
+      ready();
+    }
+    pos = next;
+  }
+  __device__ int64_t consumed() const { return kSegBytes * seg + (pos & (kSegBytes - 1)) - roff; }
 };
 
 template <class Model, class Sink>
@@ -312,9 +390,10 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
                               const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
                               const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
                               const int64_t* __restrict__ src_begin, int64_t num_chunks,
-                              const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status) {
-  extern __shared__ uint32_t smem[];
-  m.prepare_block(smem);
+                              const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status,
+                              int32_t ring_at) {
+  extern __shared__ __align__(16) uint32_t smem[];
+  m.prepare_block(smem);  // the model's tables, from byte 0; each warp's word ring from ring_at
   // Warp w of the grid codes chunk w; with a block plan, warp w of block b codes chunk
   // plan[b].first + w, below plan[b].end (the blocks of one model: PlannedDev).
   const int64_t chunk = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + threadIdx.x / 32
@@ -347,28 +426,17 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
         uint32_t(p[4 * lane + 3]) << 24;
   const uint8_t* words = p + 4 * used;
   const int64_t wlen = end - words;
-  // Words are read ahead, 64 at a time, into two registers per lane (lane j holds word
-  // wbase + j and wbase + 32 + j): a row takes at most 32 words, so the word a lane
-  // needs is always in the window, and the refill is issued ~rows before it is used,
-  // off the row's dependency chain. Past the end a word reads as 0 (as the CPU does).
-  // Words consumed so far: wbase + used, with 0 <= used < 32 between rows (32-bit
-  // arithmetic in the row; wbase, 64-bit, changes only when the window slides).
-  int64_t wbase = 0;  // in words
-  int used_words = 0;
-  auto load_word = [&](int64_t w) -> uint32_t {
-    return 2 * w + 2 <= wlen ? uint32_t(words[2 * w]) | uint32_t(words[2 * w + 1]) << 8 : 0u;
-  };
-  uint32_t win_lo = load_word(lane), win_hi = load_word(32 + lane);
+  // The words reach the warp through a ring in shared memory (WordRing): a row's words are
+  // two byte loads from it, never a wait on global memory.
+  WordRing ring;
+  ring.start(reinterpret_cast<uint8_t*>(smem) + ring_at + WordRing::kBytes * (threadIdx.x / 32), words, end, lane);
   const int rows = (count + W - 1) / W;
-  int32_t ctx_next = lane < W && lane < count ? m.context(begin + lane) : 0;
   // One row: every lane decodes its symbol, then the lanes below L refill. `valid` and `w`
   // are constants in the full-row loop below (w = 32, every lane holds a symbol), so the
   // compiler drops the lane tests there; the general loop takes the chunk's last row and
-  // chunks of fewer lanes.
-  auto row = [&](const int64_t local, const bool valid, const int w) {
+  // chunks of fewer lanes. ctx and raw: the row's context and sink input, read ahead.
+  auto row = [&](const int64_t local, const bool valid, const int32_t ctx, const uint32_t raw_in) {
     const int64_t i = begin + local;
-    const int32_t ctx = ctx_next;  // this row's, read during the last row
-    if (lane < w && local + w < count) ctx_next = m.context(i + w);
     uint32_t fr = 1, bias = 0;
     int64_t k = 0;
     bool is_esc = false;
@@ -395,29 +463,55 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
       // Only an escape can leave int32: a static symbol is an entry of its table, and the
       // model keeps offset + alphabet within int32 (StaticModel), so static rows skip the test.
       if (Model::kEscapes && (v < INT32_MIN || v > INT32_MAX)) rc = -3;
-      out(i, src0 + local, v);
+      out(i, raw_in, v);
     }
     const bool need = valid && x < kStateLow;
     const unsigned nm = __ballot_sync(kFull, need);
-    if (nm) {  // warp-uniform
-      const int q = used_words + __popc(nm & ((1u << lane) - 1));  // < 64: see above
-      const uint32_t lo = __shfl_sync(kFull, win_lo, q & 31), hi = __shfl_sync(kFull, win_hi, q & 31);
-      if (need) x = (x << 16) | (q < 32 ? lo : hi);
-      used_words += __popc(nm);
-      if (used_words >= 32) {  // the low half is spent: slide the window by 32 words
-        win_lo = win_hi;
-        wbase += 32;
-        used_words -= 32;
-        win_hi = load_word(wbase + 32 + lane);
-      }
+    if (nm) {  // warp-uniform: lanes below L take the next words in lane order
+      if (need) x = (x << 16) | ring.word(__popc(nm & ((1u << lane) - 1)));
+      ring.advance(__popc(nm), lane);
     }
   };
+  // Full rows in groups of kAhead: each group's contexts and sink inputs are read while the
+  // group before it decodes (models and sinks that read nothing compile this away).
+  constexpr int kAhead = 8;
+  constexpr bool kReads = Model::kContext || Sink::kRaw;
   int r = 0;
-  if (W == 32)
-    for (const int full = count / 32; r < full; ++r) row(r * 32 + lane, true, 32);  // < count: int32
-  for (; r < rows; ++r) {
+  if (W == 32) {
+    const int full = count / 32;  // full rows; r * 32 + lane < count: int32
+    int32_t ctx[kAhead], ctx_next[kAhead];
+    uint32_t raw[kAhead], raw_next[kAhead];
+    auto read_group = [&](const int r0, int32_t* c, uint32_t* w) {
+#pragma unroll
+      for (int k = 0; k < kAhead; ++k) {
+        const bool in = kReads && r0 + k < full;
+        const int64_t local = (r0 + k) * 32 + lane;
+        c[k] = Model::kContext && in ? m.context(begin + local) : 0;
+        w[k] = Sink::kRaw && in ? out.fetch(src0 + local) : 0u;
+      }
+    };
+    read_group(0, ctx, raw);
+    for (; r + kAhead <= full; r += kAhead) {
+      read_group(r + kAhead, ctx_next, raw_next);
+#pragma unroll
+      for (int k = 0; k < kAhead; ++k) row((r + k) * 32 + lane, true, ctx[k], raw[k]);
+#pragma unroll
+      for (int k = 0; k < kAhead; ++k) {
+        ctx[k] = ctx_next[k];
+        raw[k] = raw_next[k];
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kAhead - 1; ++k)  // the last full rows, fewer than a group (read above)
+      if (r < full) {
+        row(r * 32 + lane, true, ctx[k], raw[k]);
+        ++r;
+      }
+  }
+  for (; r < rows; ++r) {  // the last row of a chunk, and chunks of fewer lanes
     const int64_t local = int64_t(r) * W + lane;
-    row(local, lane < W && local < count, W);
+    const bool valid = lane < W && local < count;
+    row(local, valid, valid ? m.context(begin + local) : 0, valid ? out.fetch(src0 + local) : 0u);
   }
   // Every word and escape byte consumed, every lane back at L: anything else is corruption.
   // A bad index (-2) is the caller's error and is named as such.
@@ -426,7 +520,7 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
   const bool any_bad_index = __any_sync(kFull, rc == -2);
   const bool any_bad_state = __any_sync(kFull, bad_state);
   if (lane == 0)
-    status[chunk] = any_bad_index ? -2 : (worst || any_bad_state || 2 * (wbase + used_words) != wlen || esc != esc_end) ? -3 : 0;
+    status[chunk] = any_bad_index ? -2 : (worst || any_bad_state || ring.consumed() != wlen || esc != esc_end) ? -3 : 0;
 }
 
 // ------------------------------------------------------------------ encode
@@ -460,7 +554,7 @@ __global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_
       uint64_t raw = 0;
       if (valid) {
         const EncSymbol* e;
-        const int st = m.lookup(begin + local, int32_t(sym[begin + local]), e, raw);
+        const int st = m.lookup(m.context(begin + local), int32_t(sym[begin + local]), e, raw);
         if (st < 0) rc = st;
         if (st == 1) len = varint_len(raw);
       }
@@ -476,16 +570,16 @@ __global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_
   uint8_t* states = esc + esc_bytes;
   uint8_t* words_dec = states + 4 * used;
   uint8_t* wenc = words_dec + 2 * (int64_t(count) + 1);  // encoder-order words, byte addressed
-  // pass 2: the rANS encoder, rows last to first. A row's look-ups (symbol, index,
-  // table entry) do not depend on the state: row r-1's are read while row r codes.
+  // pass 2: the rANS encoder, rows last to first. A row's look-ups (table entry) do not
+  // depend on the state: row r-1's are read while row r codes. Symbols and contexts are read
+  // a group of kAhead rows ahead, so that no row waits on memory (see the sinks above).
   uint32_t x = kStateLow;
   int64_t nw = 0;
-  auto look = [&](int r, EncSymbol& es) -> bool {
-    const int64_t local = int64_t(r) * W + lane;
-    if (r < 0 || lane >= W || local >= count) return false;
+  auto look = [&](const bool in, const int32_t v, const int32_t c, EncSymbol& es) -> bool {
+    if (!in) return false;
     const EncSymbol* e;
     uint64_t raw;
-    const int st = m.lookup(begin + local, int32_t(sym[begin + local]), e, raw);
+    const int st = m.lookup(c, v, e, raw);
     if (st < 0) {
       rc = st;
       return false;
@@ -493,22 +587,47 @@ __global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_
     es = *e;
     return true;
   };
-  EncSymbol cur{}, next{};
-  bool has_next = look(rows - 1, next);
-  for (int r = rows - 1; r >= 0; --r) {
-    cur = next;
-    const bool has = has_next;
-    has_next = look(r - 1, next);
-    const bool flush = has && x >= cur.x_max;
-    const unsigned fm = __ballot_sync(kFull, flush);
-    if (flush) {  // lanes W-1 .. 0 append in that order: my place = flushing lanes above me
-      const int64_t at = nw + __popc(fm & ~((2u << lane) - 1));
-      wenc[2 * at] = uint8_t(x);
-      wenc[2 * at + 1] = uint8_t(x >> 8);
-      x >>= 16;
+  auto in_chunk = [&](const int r) { return r >= 0 && lane < W && int64_t(r) * W + lane < count; };
+  constexpr int kAhead = 8;
+  int32_t v[kAhead], c[kAhead], v_next[kAhead], c_next[kAhead];
+  auto read_group = [&](const int top, int32_t* vs, int32_t* cs) {  // rows top, top - 1, ...
+#pragma unroll
+    for (int k = 0; k < kAhead; ++k) {
+      const bool in = in_chunk(top - k);
+      const int64_t i = begin + int64_t(top - k) * W + lane;
+      vs[k] = in ? int32_t(sym[i]) : 0;
+      cs[k] = Model::kContext && in ? m.context(i) : 0;
     }
-    nw += __popc(fm);
-    if (has) x = ez::enc_step(x, cur);
+  };
+  read_group(rows - 1, v, c);
+  EncSymbol next{};
+  bool has_next = look(in_chunk(rows - 1), v[0], c[0], next);
+  for (int top = rows - 1; top >= 0; top -= kAhead) {
+    read_group(top - kAhead, v_next, c_next);
+#pragma unroll
+    for (int k = 0; k < kAhead; ++k) {
+      const int r = top - k;
+      if (r < 0) break;  // warp-uniform
+      const EncSymbol cur = next;
+      const bool has = has_next;
+      has_next = k + 1 < kAhead ? look(in_chunk(r - 1), v[k + 1], c[k + 1], next)
+                                : look(in_chunk(r - 1), v_next[0], c_next[0], next);
+      const bool flush = has && x >= cur.x_max;
+      const unsigned fm = __ballot_sync(kFull, flush);
+      if (flush) {  // lanes W-1 .. 0 append in that order: my place = flushing lanes above me
+        const int64_t at = nw + __popc(fm & ~((2u << lane) - 1));
+        wenc[2 * at] = uint8_t(x);
+        wenc[2 * at + 1] = uint8_t(x >> 8);
+        x >>= 16;
+      }
+      nw += __popc(fm);
+      if (has) x = ez::enc_step(x, cur);
+    }
+#pragma unroll
+    for (int k = 0; k < kAhead; ++k) {
+      v[k] = v_next[k];
+      c[k] = c_next[k];
+    }
   }
   const int worst = __reduce_min_sync(kFull, rc);
   if (lane < used) {
@@ -518,6 +637,7 @@ __global__ void encode_chunks(Model m, const Sym* __restrict__ sym, const int64_
     states[4 * lane + 3] = uint8_t(x >> 24);
   }
   __syncwarp();  // the words other lanes wrote are read back below
+#pragma unroll 4
   for (int64_t t = lane; t < nw; t += 32) {  // decoder order = encoder order reversed
     words_dec[2 * t] = wenc[2 * (nw - 1 - t)];
     words_dec[2 * t + 1] = wenc[2 * (nw - 1 - t) + 1];
@@ -547,6 +667,21 @@ __global__ void gather_chunks(const uint8_t* __restrict__ scratch, const int64_t
 }
 
 // ------------------------------------------------------------------ host side
+
+// The largest dynamic shared memory a block of this device may opt in to.
+int64_t max_shared_per_block() {
+  int dev = 0, v = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&dev));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  return v;
+}
+
+int block_threads(int64_t table_bytes) { return table_bytes > 96 * 1024 ? 512 : 256; }
+int64_t ring_bytes(int threads) { return int64_t(WordRing::kBytes) * (threads / 32); }
+// Whether a decoder whose tables take table_bytes of shared memory fits a block, rings included.
+bool fits_shared(int64_t table_bytes) {
+  return (table_bytes + 15) / 16 * 16 + ring_bytes(block_threads(table_bytes)) <= max_shared_per_block();
+}
 
 void check_cuda(const torch::Tensor& t, const char* name, at::ScalarType type) {
   TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
@@ -604,24 +739,28 @@ struct Chunks {
   }
 };
 
-// One decode launch: `shared` bytes of dynamic shared memory per block (opted in above 48 KB).
-// Blocks of 256 threads (8 chunks), or 512 when a block carries large shared tables (more
-// warps share one copy: occupancy is then bounded by shared memory, not registers).
-// With a block plan ([B, 3] int32, `plan_threads` threads a block) the grid is the plan's.
+// One decode launch: `shared` bytes of model tables per block, then each warp's word ring
+// (dynamic shared memory, opted in above 48 KB). Blocks of 256 threads (8 chunks), or 512
+// when a block carries large shared tables (more warps share one copy: occupancy is then
+// bounded by shared memory, not registers). With a block plan ([B, 3] int32,
+// `plan_threads` threads a block) the grid is the plan's.
 template <class Model, class Sink>
 void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
                 const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
                 int plan_threads = 0) {
   auto kernel = decode_chunks<Model, Sink>;
-  if (shared > 48 * 1024)
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
-  const int threads = plan ? plan_threads : shared > 96 * 1024 ? 512 : 256;
+  const int threads = plan ? plan_threads : block_threads(shared);
+  const int64_t ring_at = (shared + 15) / 16 * 16;
+  const int64_t total = ring_at + ring_bytes(threads);
+  TORCH_CHECK(total <= max_shared_per_block(), "the decoder's tables do not fit a block's shared memory");
+  if (total > 48 * 1024)
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(total)));
   const int64_t blocks = plan ? plan_blocks : (C * 32 + threads - 1) / threads;
   if (blocks == 0) return;
-  kernel<<<int(blocks), threads, size_t(shared), c10::cuda::getCurrentCUDAStream()>>>(
+  kernel<<<int(blocks), threads, size_t(total), c10::cuda::getCurrentCUDAStream()>>>(
       m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
       ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), ch.src.data_ptr<int64_t>(), C, plan, sink,
-      status.data_ptr<int32_t>());
+      status.data_ptr<int32_t>(), int32_t(ring_at));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -641,13 +780,6 @@ std::vector<torch::Tensor> launch_decode(const Model& m, int64_t shared, const t
   return {out, status};
 }
 
-// The largest dynamic shared memory a block of this device may opt in to.
-int64_t max_shared_per_block() {
-  int dev = 0, v = 0;
-  C10_CUDA_CHECK(cudaGetDevice(&dev));
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  return v;
-}
 
 // Returns (scratch, start, size, status); the caller places chunks with gather.
 template <class Model>
@@ -684,13 +816,13 @@ std::vector<torch::Tensor> launch_encode(const Model& m, const torch::Tensor& sy
 // byte per slot, i.e. an alphabet <= 256, and the shared memory to fit), else from global.
 bool use_shared(bool shared, const torch::Tensor& slot_sym, int64_t alphabet, int64_t precision) {
   return shared && slot_sym.numel() == (int64_t(1) << precision) && alphabet <= 256 &&
-         StaticSharedDev::shared_bytes(alphabet, precision) <= max_shared_per_block();
+         fits_shared(StaticSharedDev::shared_bytes(alphabet, precision));
 }
 
 // fused: one word per slot (StaticFusedSharedDev), given for precision <= 12 (else empty).
 bool use_fused(bool shared, const torch::Tensor& slot_entry, int64_t precision) {
   return shared && precision <= 12 && slot_entry.numel() == (int64_t(1) << precision) &&
-         StaticFusedSharedDev::shared_bytes(precision) <= max_shared_per_block();
+         fits_shared(StaticFusedSharedDev::shared_bytes(precision));
 }
 
 StaticFusedSharedDev fused_model(const StaticDev& base, const torch::Tensor& slot_entry) {
@@ -735,13 +867,22 @@ std::vector<torch::Tensor> decode_indexed(torch::Tensor data, torch::Tensor chun
   check_cuda(idx, "indexes", torch::kInt32);
   const IndexedDev m = indexed_model(enc, cdf, base, offsets, maxv, bucket, idx, precision, bucket_bits);
   const int64_t bytes = IndexedSharedDev::shared_bytes(cdf.numel(), base.numel(), bucket_bits);
-  if (shared && bytes <= max_shared_per_block()) {
+  if (shared && fits_shared(bytes)) {
     IndexedSharedDev sm;
     static_cast<IndexedDev&>(sm) = m;
     sm.cdf_total = cdf.numel();
     return launch_decode(sm, bytes, data, chunks, n, false);
   }
   return launch_decode(m, 0, data, chunks, n, false);
+}
+
+// fn(sink): BF16 (DFloat11) with its own kernel, the other layouts with the runtime one.
+template <class Fn>
+void with_float_sink(int64_t layout, const torch::Tensor& raw, const torch::Tensor& out, Fn fn) {
+  if (layout == 0)
+    fn(FloatMergeSink<0>{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), 0});
+  else
+    fn(FloatMergeSink<-1>{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)});
 }
 
 // Decode a static stream of float symbol bytes fused with their raw bits into `out`
@@ -759,15 +900,19 @@ torch::Tensor decode_float(torch::Tensor data, torch::Tensor chunks, torch::Tens
   torch::Tensor status = torch::zeros({C}, data.options().dtype(torch::kInt32));
   if (C) {
     const StaticDev m = static_model(enc, slot_fb, slot_val, offset, precision);
-    const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
     if (use_fused(shared, slot_entry, precision))
-      run_decode(fused_model(m, slot_entry), StaticFusedSharedDev::shared_bytes(precision), data, ch, C, sink,
-                 status);
+      with_float_sink(layout, raw, out, [&](auto sink) {
+        run_decode(fused_model(m, slot_entry), StaticFusedSharedDev::shared_bytes(precision), data, ch, C, sink,
+                   status);
+      });
     else if (use_shared(shared, slot_sym, m.alphabet, precision))
-      run_decode(shared_model(m, slot_sym, sym_fs), StaticSharedDev::shared_bytes(m.alphabet, precision), data, ch,
-                 C, sink, status);
-    else
-      run_decode(m, 0, data, ch, C, sink, status);
+      with_float_sink(layout, raw, out, [&](auto sink) {
+        run_decode(shared_model(m, slot_sym, sym_fs), StaticSharedDev::shared_bytes(m.alphabet, precision), data,
+                   ch, C, sink, status);
+      });
+    else  // tables in global memory: the slow path, one kernel for every layout
+      run_decode(m, 0, data, ch, C, FloatMergeSink<-1>{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)},
+                 status);
   }
   return status;
 }
@@ -796,12 +941,12 @@ void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor p
   TORCH_CHECK(params.dim() == 2 && params.size(1) == 6, "params must be [T, 6]");
   check_cuda(entry_all, "fused tables", torch::kInt32);
   TORCH_CHECK(warps_per_block >= 1 && warps_per_block <= 32, "warps_per_block must be 1..32");
-  TORCH_CHECK(shared > 0 && shared <= max_shared_per_block(), "the tables do not fit a block's shared memory");
+  TORCH_CHECK(shared > 0 && (shared + 15) / 16 * 16 + ring_bytes(int(32 * warps_per_block)) <= max_shared_per_block(),
+              "the tables do not fit a block's shared memory");
   Chunks ch(chunks);
   const int64_t C = chunks.size(0);
   TORCH_CHECK(status.numel() == C, "status must hold one entry per chunk");
   if (!C) return;
-  const FloatMergeSink sink{raw.data_ptr<uint8_t>(), out.data_ptr<uint8_t>(), int(layout)};
   auto launch = [&](auto m, const torch::Tensor& word_all) {
     m.plan = plan.data_ptr<int32_t>();
     m.params = params.data_ptr<int64_t>();
@@ -810,7 +955,9 @@ void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor p
     m.enc = nullptr;
     m.slot_fb = nullptr;
     m.slot_val = nullptr;
-    run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
+    with_float_sink(layout, raw, out, [&](auto sink) {
+      run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
+    });
   };
   if (entry_all.numel())  // every model at precision <= 12: one word per slot
     launch(PlannedDev<StaticFusedSharedDev>{}, entry_all);

@@ -79,7 +79,9 @@ class _DeviceTables:
             self.enc = t(self.enc_np.view(np.uint8), torch.uint8)
             self.cdf_np, self.base_np = cdf, base
             self.offsets_np, self.maxv_np = model.offsets.astype(np.int64), lengths - 2
-            self.cdf = t(cdf.astype(np.int32), torch.int32)
+            # four entries of padding: the decoder loads four CDF values a step (IndexedDev)
+            pad = np.full(4, 1 << model.precision, np.int64)
+            self.cdf = t(np.concatenate([cdf, pad]).astype(np.int32), torch.int32)
             self.base = t(base.astype(np.int32), torch.int32)
             self.offsets = t(model.offsets, torch.int32)
             self.maxv = t((lengths - 2).astype(np.int32), torch.int32)
@@ -213,32 +215,39 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None, layou
     idxs = [_int32(i, "indexes", device) for i in indexes] if indexed else [None] * len(arrays)
     tab = tables(model, device)
     ext = _ext()
-    rows, heads, begin = [], [], 0
-    slot = 0
+    # chunk rows (symbol begin, count, lanes, scratch slot, 0), vectorised per array: a large
+    # array has thousands of chunks
     per_symbol = 4 + (5 if indexed else 0)  # scratch: two word copies (+ escapes)
+    rows, heads, begin = [], [], 0
     for a, i in zip(arrays, idxs):
         if i is not None and i.numel() != a.numel():
             raise ValueError(f"{a.numel()} symbols but {i.numel()} indexes")
         n = a.numel()
         w, cs = _layout(tab, model, a, i, lanes, chunk_size, layout) if n else (stream.LANES, stream.LANES)
         heads.append((n, w, cs, stream.num_chunks(n, cs)))
-        for c0 in range(0, n, cs):
-            cnt = min(cs, n - c0)
-            rows.append((begin + c0, cnt, w, slot, 0))
-            slot += 10 + per_symbol * (cnt + 1) + 4 * w + 8
+        first = np.arange(0, n, cs, dtype=np.int64)
+        cnt = np.minimum(cs, n - first)
+        rows.append(np.stack([begin + first, cnt, np.full_like(cnt, w), 10 + per_symbol * (cnt + 1) + 4 * w + 8,
+                              np.zeros_like(cnt)], 1))
         begin += n
+    rows = np.concatenate(rows)
+    slot_end = np.cumsum(rows[:, 3])
+    rows[:, 3] = slot_end - rows[:, 3]  # each chunk's scratch offset
     sym = arrays[0] if len(arrays) == 1 else torch.cat(arrays)
-    chunks = torch.tensor(rows, dtype=torch.int64, device=device).reshape(-1, 5)
+    chunks = torch.from_numpy(rows).to(device)
+    scratch_bytes = int(slot_end[-1]) if len(slot_end) else 0
     if indexed:
         idx = idxs[0] if len(idxs) == 1 else torch.cat(idxs)
-        scratch, start, size, status = ext.encode_indexed(sym, chunks, slot, tab.enc, tab.cdf, tab.base, tab.offsets,
-                                                          tab.maxv, tab.bucket, idx, tab.precision, tab.bucket_bits)
+        scratch, start, size, status = ext.encode_indexed(sym, chunks, scratch_bytes, tab.enc, tab.cdf, tab.base,
+                                                          tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
+                                                          tab.bucket_bits)
     else:
-        scratch, start, size, status = ext.encode_static(sym, chunks, slot, tab.enc, tab.offset, tab.precision)
-    bad = status.cpu().numpy()
+        scratch, start, size, status = ext.encode_static(sym, chunks, scratch_bytes, tab.enc, tab.offset,
+                                                         tab.precision)
+    both = torch.stack([size, status.to(torch.int64)]).cpu().numpy()  # the one wait of the encode
+    sizes, bad = both[0], both[1]
     if (bad != 0).any():
         raise ValueError(f"cannot encode: {_ERRORS.get(int(bad[bad != 0][0]), 'error')}")
-    sizes = size.cpu().numpy()
     # prefix + chunk index of each stream on the host, chunk bytes placed on the device
     head_bytes, head_pos, dest, out_len, spans, c = [], [], [], 0, [], 0
     for n, w, cs, nch in heads:
@@ -246,15 +255,14 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None, layou
         h += sizes[c:c + nch - 1].astype("<u4").tobytes() if nch > 1 else b""
         head_bytes.append(np.frombuffer(h, np.uint8))
         head_pos.append(np.arange(out_len, out_len + len(h)))
-        pos = out_len + len(h)
-        for k in range(nch):
-            dest.append(pos)
-            pos += int(sizes[c + k])
-        spans.append((out_len, pos))
-        out_len, c = pos, c + nch
+        ends = out_len + len(h) + np.cumsum(sizes[c:c + nch])
+        dest.append(ends - sizes[c:c + nch])
+        end = int(ends[-1]) if nch else out_len + len(h)
+        spans.append((out_len, end))
+        out_len, c = end, c + nch
     out = torch.empty(out_len, dtype=torch.uint8, device=device)
     out[torch.from_numpy(np.concatenate(head_pos)).to(device)] = torch.from_numpy(np.concatenate(head_bytes)).to(device)
-    ext.gather(scratch, start, size, torch.tensor(dest, dtype=torch.int64, device=device), out)
+    ext.gather(scratch, start, size, torch.from_numpy(np.concatenate(dest).astype(np.int64)).to(device), out)
     return [out[a:b] for a, b in spans]
 
 

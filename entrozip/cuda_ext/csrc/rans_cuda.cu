@@ -25,6 +25,8 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "rans_core.hpp"  // EncSymbol, enc_step, dec_step, the escape rule: the CPU coder's own
 
@@ -130,7 +132,18 @@ struct IndexedDev {
     if (c < 0 || c >= rows) return -2;
     const uint32_t* row = cdf + base[c];
     uint32_t j = bucket[(size_t(c) << bucket_bits) + (slot >> bucket_shift)];
-    while (row[j + 1] <= slot) ++j;  // plain loads: the tables may be global or shared (IndexedSharedDev)
+    // The entry owning slot: from the bucket's first, four CDF values a step, loaded side by
+    // side (one load latency where a scan of dependent loads would take one per entry; a
+    // warp waits for its slowest lane, and wide tables span ~7 entries a bucket). The step
+    // stops at the row's last value (2^precision > slot); the kernel's CDF array has four
+    // entries of padding, so the loads past the last row stay inside it. Plain loads: the
+    // tables may be global or shared (IndexedSharedDev).
+    for (;;) {
+      const uint32_t a = row[j + 1], b = row[j + 2], d = row[j + 3], e = row[j + 4];
+      const uint32_t n = a > slot ? 0 : b > slot ? 1 : d > slot ? 2 : e > slot ? 3 : 4;
+      j += n;
+      if (n < 4) break;
+    }
     bias = slot - row[j];
     fr = row[j + 1] - row[j];
     k = j;
@@ -341,7 +354,8 @@ struct WordRing {
   const uint8_t* end;     // global: the chunk's end
   uint32_t pos;           // byte position of the next word from abase, modulo 2^32 (ring index: & kBytes - 1)
   uint32_t roff;          // words - abase (0..15)
-  int64_t seg = 0;        // the segment pos is in
+  int64_t seg = 0;        // the segment pos is in (as of the last refill)
+  uint32_t mark;          // pos >> 8 as of the last refill
 
   __device__ void copy(int64_t t, int lane) {  // segment t into its slot, lanes 0..15, 16 bytes each
     if (lane < kSegBytes / 16) {
@@ -364,6 +378,7 @@ struct WordRing {
     end = chunk_end;
     roff = uint32_t(words - abase);
     pos = roff;
+    mark = 0;
     for (int t = 0; t < kSegs; ++t) copy(t, lane);
     ready();
   }
@@ -372,76 +387,82 @@ struct WordRing {
     const uint32_t b = pos + 2 * uint32_t(j);
     return uint32_t(buf[b & (kBytes - 1)]) | uint32_t(buf[(b + 1) & (kBytes - 1)]) << 8;
   }
-  __device__ void advance(int n, int lane) {  // n words taken (warp-uniform)
-    const uint32_t next = pos + 2 * uint32_t(n);
-    if ((next ^ pos) >> 8) {  // entered segment seg + 1: its predecessor's slot is free
+  __device__ void take(int n) { pos += 2 * uint32_t(n); }  // n words taken (warp-uniform)
+  // After every row (a row takes < 256 bytes, so at most one segment was entered since the
+  // last call): entering segment seg + 1 frees its predecessor's slot. Kept apart from take()
+  // so that a warp's rows of several chunks stay one branch-free stretch of code.
+  __device__ void refill(int lane) {
+    if ((pos >> 8) != mark) {
+      mark = pos >> 8;
       ++seg;
       __syncwarp();  // every lane's reads of the old segment are done
       copy(seg + kSegs - 1, lane);
       ready();
     }
-    pos = next;
   }
   __device__ int64_t consumed() const { return kSegBytes * seg + (pos & (kSegBytes - 1)) - roff; }
 };
 
+// One chunk's decoder state for one warp (lane = chunk lane): the state x, the word ring,
+// the escape payloads, the error code. A warp may run several (decode_chunks, P > 1):
+// their rows are independent, so the instructions of one fill the latencies of the other.
 template <class Model, class Sink>
-__global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
-                              const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
-                              const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
-                              const int64_t* __restrict__ src_begin, int64_t num_chunks,
-                              const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status,
-                              int32_t ring_at) {
-  extern __shared__ __align__(16) uint32_t smem[];
-  m.prepare_block(smem);  // the model's tables, from byte 0; each warp's word ring from ring_at
-  // Warp w of the grid codes chunk w; with a block plan, warp w of block b codes chunk
-  // plan[b].first + w, below plan[b].end (the blocks of one model: PlannedDev).
-  const int64_t chunk = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + threadIdx.x / 32
-                                   : (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-  const int64_t chunk_end = block_plan ? int64_t(block_plan[3 * blockIdx.x + 1]) : num_chunks;
-  const int lane = threadIdx.x % 32;
-  if (chunk >= chunk_end || chunk >= num_chunks) return;  // whole warps exit together (blockDim % 32 == 0)
-  const uint8_t* p = data + chunk_begin_byte[chunk];
-  const uint8_t* end = data + chunk_end_byte[chunk];
-  const int64_t begin = sym_begin[chunk];
-  const int64_t src0 = src_begin[chunk];
-  const int32_t count = sym_count[chunk];
-  const int W = chunk_lanes[chunk];
-  const uint32_t mask = (1u << m.precision) - 1;
-  int rc = 0;
-  uint64_t esc_len = 0;
-  if (!get_varint(p, end, esc_len, 9) || esc_len > uint64_t(end - p)) rc = -3;
-  const uint8_t* esc = p;
-  const uint8_t* esc_end = p + (rc ? 0 : esc_len);
-  p = esc_end;
-  const int used = min(W, count);
-  if (!rc && (end - p < 4 * used || ((end - p - 4 * used) & 1))) rc = -3;
-  if (rc) {
-    if (lane == 0) status[chunk] = rc;
-    return;
-  }
-  uint32_t x = 0;
-  if (lane < used)
-    x = uint32_t(p[4 * lane]) | uint32_t(p[4 * lane + 1]) << 8 | uint32_t(p[4 * lane + 2]) << 16 |
-        uint32_t(p[4 * lane + 3]) << 24;
-  const uint8_t* words = p + 4 * used;
-  const int64_t wlen = end - words;
-  // The words reach the warp through a ring in shared memory (WordRing): a row's words are
-  // two byte loads from it, never a wait on global memory.
+struct ChunkDecoder {
+  int64_t chunk, begin, src0, wlen;
+  int32_t count;
+  int W, rows, used;
+  uint32_t x;
+  int rc;
+  const uint8_t* esc;
+  const uint8_t* esc_end;
   WordRing ring;
-  ring.start(reinterpret_cast<uint8_t*>(smem) + ring_at + WordRing::kBytes * (threadIdx.x / 32), words, end, lane);
-  const int rows = (count + W - 1) / W;
-  // One row: every lane decodes its symbol, then the lanes below L refill. `valid` and `w`
-  // are constants in the full-row loop below (w = 32, every lane holds a symbol), so the
-  // compiler drops the lane tests there; the general loop takes the chunk's last row and
-  // chunks of fewer lanes. ctx and raw: the row's context and sink input, read ahead.
-  auto row = [&](const int64_t local, const bool valid, const int32_t ctx, const uint32_t raw_in) {
+
+  // Parses the chunk's header and loads the lane states; false (status written) if corrupt.
+  __device__ bool start(int64_t c, const uint8_t* data, const int64_t* chunk_begin_byte,
+                        const int64_t* chunk_end_byte, const int64_t* sym_begin, const int32_t* sym_count,
+                        const int32_t* chunk_lanes, const int64_t* src_begin, uint8_t* ring_mem, int lane,
+                        int32_t* status) {
+    chunk = c;
+    const uint8_t* p = data + chunk_begin_byte[c];
+    const uint8_t* end = data + chunk_end_byte[c];
+    begin = sym_begin[c];
+    src0 = src_begin[c];
+    count = sym_count[c];
+    W = chunk_lanes[c];
+    rows = (count + W - 1) / W;
+    rc = 0;
+    uint64_t esc_len = 0;
+    if (!get_varint(p, end, esc_len, 9) || esc_len > uint64_t(end - p)) rc = -3;
+    esc = p;
+    esc_end = p + (rc ? 0 : esc_len);
+    p = esc_end;
+    used = min(W, count);
+    if (!rc && (end - p < 4 * used || ((end - p - 4 * used) & 1))) rc = -3;
+    if (rc) {
+      if (lane == 0) status[c] = rc;
+      return false;
+    }
+    x = 0;
+    if (lane < used)
+      x = uint32_t(p[4 * lane]) | uint32_t(p[4 * lane + 1]) << 8 | uint32_t(p[4 * lane + 2]) << 16 |
+          uint32_t(p[4 * lane + 3]) << 24;
+    const uint8_t* words = p + 4 * used;
+    wlen = end - words;
+    ring.start(ring_mem, words, end, lane);
+    return true;
+  }
+
+  // One row: every lane decodes its symbol, then the lanes below L refill. `valid` is a
+  // constant in the full-row loops (every lane holds a symbol), so the compiler drops the
+  // lane tests there. ctx and raw_in: the row's context and sink input, read ahead.
+  __device__ void row(const Model& m, const Sink& out, const int64_t local, const bool valid, const int32_t ctx,
+                      const uint32_t raw_in, const int lane) {
     const int64_t i = begin + local;
     uint32_t fr = 1, bias = 0;
     int64_t k = 0;
     bool is_esc = false;
     if (valid) {
-      const int lrc = m.decode(ctx, x & mask, fr, bias, k, is_esc);
+      const int lrc = m.decode(ctx, x & ((1u << m.precision) - 1), fr, bias, k, is_esc);
       if (lrc) rc = lrc;
       x = ez::dec_step(x, fr, bias, m.precision);
     }
@@ -465,62 +486,125 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
       if (Model::kEscapes && (v < INT32_MIN || v > INT32_MAX)) rc = -3;
       out(i, raw_in, v);
     }
+    // Lanes below L take the next words in lane order. Branch-free: every lane reads the
+    // word it would take (the ring holds it) and only the needy keep it. The caller calls
+    // ring.refill after the row.
     const bool need = valid && x < kStateLow;
     const unsigned nm = __ballot_sync(kFull, need);
-    if (nm) {  // warp-uniform: lanes below L take the next words in lane order
-      if (need) x = (x << 16) | ring.word(__popc(nm & ((1u << lane) - 1)));
-      ring.advance(__popc(nm), lane);
+    const uint32_t w = ring.word(__popc(nm & ((1u << lane) - 1)));
+    if (need) x = (x << 16) | w;
+    ring.take(__popc(nm));
+  }
+
+  // A row whose context and sink input are read now (the last row, chunks of fewer lanes).
+  __device__ void plain_row(const Model& m, const Sink& out, const int r, const int lane) {
+    const int64_t local = int64_t(r) * W + lane;
+    const bool valid = lane < W && local < count;
+    row(m, out, local, valid, valid ? m.context(begin + local) : 0, valid ? out.fetch(src0 + local) : 0u, lane);
+    ring.refill(lane);
+  }
+
+  // Every word and escape byte consumed, every lane back at L: anything else is corruption.
+  // A bad index (-2) is the caller's error and is named as such.
+  __device__ void finish(const int lane, int32_t* status) const {
+    const bool bad_state = lane < used && x != kStateLow;
+    const int worst = __reduce_min_sync(kFull, rc);
+    const bool any_bad_index = __any_sync(kFull, rc == -2);
+    const bool any_bad_state = __any_sync(kFull, bad_state);
+    if (lane == 0)
+      status[chunk] =
+          any_bad_index ? -2 : (worst || any_bad_state || ring.consumed() != wlen || esc != esc_end) ? -3 : 0;
+  }
+};
+
+// Warp w of the grid decodes chunks P w .. P w + P - 1; with a block plan, warp w of block b
+// decodes chunk plan[b].first + w, below plan[b].end (the blocks of one model: PlannedDev;
+// P = 1). The full rows the warp's chunks have in common go in groups of kAhead rows, the
+// P chunks' rows interleaved, each group's contexts and sink inputs read while the group
+// before it decodes (models and sinks that read nothing compile this away); the rest of
+// each chunk follows on its own.
+template <class Model, class Sink, int P>
+__global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
+                              const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
+                              const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
+                              const int64_t* __restrict__ src_begin, int64_t num_chunks,
+                              const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status,
+                              int32_t ring_at) {
+  extern __shared__ __align__(16) uint32_t smem[];
+  m.prepare_block(smem);  // the model's tables, from byte 0; each warp's P word rings from ring_at
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t first = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + warp
+                                   : ((int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32) * P;
+  const int64_t chunk_end = block_plan ? min(int64_t(block_plan[3 * blockIdx.x + 1]), num_chunks) : num_chunks;
+  uint8_t* rings = reinterpret_cast<uint8_t*>(smem) + ring_at + int64_t(WordRing::kBytes) * P * warp;
+  ChunkDecoder<Model, Sink> d[P];
+  bool live[P];
+  int full = INT32_MAX;  // full rows every live chunk has (chunks of 32 lanes)
+  bool any = false;
+#pragma unroll
+  for (int j = 0; j < P; ++j) {  // warp-uniform
+    live[j] = first + j < chunk_end &&
+              d[j].start(first + j, data, chunk_begin_byte, chunk_end_byte, sym_begin, sym_count, chunk_lanes,
+                         src_begin, rings + WordRing::kBytes * j, lane, status);
+    if (live[j]) {
+      any = true;
+      full = min(full, d[j].W == 32 ? d[j].count / 32 : 0);  // r * 32 + lane < count: int32
+    } else {
+      full = 0;
     }
-  };
-  // Full rows in groups of kAhead: each group's contexts and sink inputs are read while the
-  // group before it decodes (models and sinks that read nothing compile this away).
-  constexpr int kAhead = 8;
+  }
+  if (!any) return;  // whole warps exit together (blockDim % 32 == 0)
+  constexpr int kAhead = 8 / P;
   constexpr bool kReads = Model::kContext || Sink::kRaw;
-  int r = 0;
-  if (W == 32) {
-    const int full = count / 32;  // full rows; r * 32 + lane < count: int32
-    int32_t ctx[kAhead], ctx_next[kAhead];
-    uint32_t raw[kAhead], raw_next[kAhead];
-    auto read_group = [&](const int r0, int32_t* c, uint32_t* w) {
+  int32_t ctx[P][kAhead], ctx_next[P][kAhead];
+  uint32_t raw[P][kAhead], raw_next[P][kAhead];
+  auto read_group = [&](const int r0, int32_t (*c)[kAhead], uint32_t (*w)[kAhead]) {
+#pragma unroll
+    for (int j = 0; j < P; ++j)
 #pragma unroll
       for (int k = 0; k < kAhead; ++k) {
         const bool in = kReads && r0 + k < full;
         const int64_t local = (r0 + k) * 32 + lane;
-        c[k] = Model::kContext && in ? m.context(begin + local) : 0;
-        w[k] = Sink::kRaw && in ? out.fetch(src0 + local) : 0u;
+        c[j][k] = Model::kContext && in ? m.context(d[j].begin + local) : 0;
+        w[j][k] = Sink::kRaw && in ? out.fetch(d[j].src0 + local) : 0u;
       }
-    };
+  };
+  int r = 0;
+  if (full > 0) {
     read_group(0, ctx, raw);
     for (; r + kAhead <= full; r += kAhead) {
       read_group(r + kAhead, ctx_next, raw_next);
 #pragma unroll
-      for (int k = 0; k < kAhead; ++k) row((r + k) * 32 + lane, true, ctx[k], raw[k]);
-#pragma unroll
       for (int k = 0; k < kAhead; ++k) {
-        ctx[k] = ctx_next[k];
-        raw[k] = raw_next[k];
+#pragma unroll
+        for (int j = 0; j < P; ++j) d[j].row(m, out, (r + k) * 32 + lane, true, ctx[j][k], raw[j][k], lane);
+#pragma unroll
+        for (int j = 0; j < P; ++j) d[j].ring.refill(lane);
       }
+#pragma unroll
+      for (int j = 0; j < P; ++j)
+#pragma unroll
+        for (int k = 0; k < kAhead; ++k) {
+          ctx[j][k] = ctx_next[j][k];
+          raw[j][k] = raw_next[j][k];
+        }
     }
 #pragma unroll
-    for (int k = 0; k < kAhead - 1; ++k)  // the last full rows, fewer than a group (read above)
+    for (int k = 0; k < kAhead - 1; ++k)  // the last common full rows, fewer than a group (read above)
       if (r < full) {
-        row(r * 32 + lane, true, ctx[k], raw[k]);
+#pragma unroll
+        for (int j = 0; j < P; ++j) d[j].row(m, out, r * 32 + lane, true, ctx[j][k], raw[j][k], lane);
+#pragma unroll
+        for (int j = 0; j < P; ++j) d[j].ring.refill(lane);
         ++r;
       }
   }
-  for (; r < rows; ++r) {  // the last row of a chunk, and chunks of fewer lanes
-    const int64_t local = int64_t(r) * W + lane;
-    const bool valid = lane < W && local < count;
-    row(local, valid, valid ? m.context(begin + local) : 0, valid ? out.fetch(src0 + local) : 0u);
-  }
-  // Every word and escape byte consumed, every lane back at L: anything else is corruption.
-  // A bad index (-2) is the caller's error and is named as such.
-  const bool bad_state = lane < used && x != kStateLow;
-  const int worst = __reduce_min_sync(kFull, rc);
-  const bool any_bad_index = __any_sync(kFull, rc == -2);
-  const bool any_bad_state = __any_sync(kFull, bad_state);
-  if (lane == 0)
-    status[chunk] = any_bad_index ? -2 : (worst || any_bad_state || ring.consumed() != wlen || esc != esc_end) ? -3 : 0;
+#pragma unroll
+  for (int j = 0; j < P; ++j)
+    if (live[j]) {
+      for (int rr = r; rr < d[j].rows; ++rr) d[j].plain_row(m, out, rr, lane);
+      d[j].finish(lane, status);
+    }
 }
 
 // ------------------------------------------------------------------ encode
@@ -744,24 +828,42 @@ struct Chunks {
 // when a block carries large shared tables (more warps share one copy: occupancy is then
 // bounded by shared memory, not registers). With a block plan ([B, 3] int32,
 // `plan_threads` threads a block) the grid is the plan's.
-template <class Model, class Sink>
-void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
-                const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
-                int plan_threads = 0) {
-  auto kernel = decode_chunks<Model, Sink>;
+template <int P, class Model, class Sink>
+void run_decode_p(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
+                  const torch::Tensor& status, const int32_t* plan, int64_t plan_blocks, int plan_threads) {
+  auto kernel = decode_chunks<Model, Sink, P>;
   const int threads = plan ? plan_threads : block_threads(shared);
   const int64_t ring_at = (shared + 15) / 16 * 16;
-  const int64_t total = ring_at + ring_bytes(threads);
+  const int64_t total = ring_at + P * ring_bytes(threads);
   TORCH_CHECK(total <= max_shared_per_block(), "the decoder's tables do not fit a block's shared memory");
   if (total > 48 * 1024)
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(total)));
-  const int64_t blocks = plan ? plan_blocks : (C * 32 + threads - 1) / threads;
+  const int64_t per_block = P * (threads / 32);  // chunks
+  const int64_t blocks = plan ? plan_blocks : (C + per_block - 1) / per_block;
   if (blocks == 0) return;
   kernel<<<int(blocks), threads, size_t(total), c10::cuda::getCurrentCUDAStream()>>>(
       m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),
       ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), ch.src.data_ptr<int64_t>(), C, plan, sink,
       status.data_ptr<int32_t>(), int32_t(ring_at));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Chunks per warp of a launch without a block plan: 2 (two independent chunks interleaved;
+// ENTROZIP_RANS_CHUNKS_PER_WARP=1 for one, to compare), 1 with a plan.
+int chunks_per_warp() {
+  const char* v = std::getenv("ENTROZIP_RANS_CHUNKS_PER_WARP");
+  return v && std::string(v) == "1" ? 1 : 2;
+}
+
+template <class Model, class Sink>
+void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
+                const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
+                int plan_threads = 0) {
+  if (!plan && chunks_per_warp() == 2 && 2 * ring_bytes(block_threads(shared)) + (shared + 15) / 16 * 16 <=
+                                             max_shared_per_block())
+    run_decode_p<2>(m, shared, data, ch, C, sink, status, plan, plan_blocks, plan_threads);
+  else
+    run_decode_p<1>(m, shared, data, ch, C, sink, status, plan, plan_blocks, plan_threads);
 }
 
 template <class Model>
@@ -956,7 +1058,7 @@ void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor p
     m.slot_fb = nullptr;
     m.slot_val = nullptr;
     with_float_sink(layout, raw, out, [&](auto sink) {
-      run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
+      run_decode_p<1>(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
     });
   };
   if (entry_all.numel())  // every model at precision <= 12: one word per slot

@@ -26,7 +26,7 @@ import torch
 
 from entrozip import rans
 from entrozip.rans import cuda
-from gpu_timing import one_chunk_per_warp, timed  # bench/gpu_timing.py (scripts run from bench/)
+from gpu_timing import timed  # bench/gpu_timing.py (scripts run from bench/)
 
 
 def entropy_bytes(sym: torch.Tensor) -> float:
@@ -86,9 +86,6 @@ def bench_static(mib: int, layout: str, precision: int = 16) -> dict:
         "copy_s": timed(lambda: exps.clone()),
         "cpu_identical_4M": cpu_same,
     }
-    out["decode_kernel_one_chunk_per_warp_s"] = one_chunk_per_warp(lambda: ext.decode_static(
-        blob, chunks, nsym, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs, tab.slot_entry, tab.offset,
-        tab.precision, True, True))
     if tab.slot_entry.numel():  # precision <= 12: one word per slot; also time the two-table form
         out["decode_kernel_unfused_s"] = timed(lambda: ext.decode_static(
             blob, chunks, nsym, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs, tab.slot_entry[:0],
@@ -128,9 +125,6 @@ def bench_indexed(n: int, model, idx: torch.Tensor, vals: torch.Tensor, layout: 
         "decode_kernel_global_tables_s": timed(lambda: ext.decode_indexed(
             blob, chunks, nsym, tab.enc, tab.cdf, tab.base, tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
             tab.bucket_bits, False)),
-        "decode_kernel_one_chunk_per_warp_s": one_chunk_per_warp(lambda: ext.decode_indexed(
-            blob, chunks, nsym, tab.enc, tab.cdf, tab.base, tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
-            tab.bucket_bits, True)),
         "encode_s": timed(lambda: rans.encode(vals, model, idx, layout=layout)),
         "cpu_identical": cpu_same,
     }
@@ -234,15 +228,11 @@ def print_table(res):
         else float("nan"))
     row("static encode GB/s (>= 500)", "encode_s", lambda r, k: gb / r[k], gb / nv["encode_s"] if "encode_s" in nv
         else float("nan"))
-    print(f"{'  one chunk per warp (kernel)':36} {'':9} {gb / s['compact']['decode_kernel_one_chunk_per_warp_s']:9.1f}"
-          f" {'':9} {gb / s['gpu']['decode_kernel_one_chunk_per_warp_s']:9.1f}")
     print(f"{'static decode, tables in global mem':36} {'':9} {gb / s['compact']['decode_kernel_global_tables_s']:9.1f}"
           f" {'':9} {gb / s['gpu']['decode_kernel_global_tables_s']:9.1f}")
     p12 = res["static_p12"]
     print(f"{'static decode GB/s, precision 12':36} {'':9} {'':9} {gb / p12['decode_s']:9.1f} "
           f"{gb / p12['decode_kernel_s']:9.1f}   ({100 * (p12['bytes'] / p12['entropy_bytes'] - 1):.2f} % over entropy)")
-    print(f"{'  one chunk per warp (kernel)':36} {'':9} {'':9} {'':9} "
-          f"{gb / p12['decode_kernel_one_chunk_per_warp_s']:9.1f}")
     print(f"{'  one word per slot off (2 tables)':36} {'':9} {'':9} {'':9} {gb / p12['decode_kernel_unfused_s']:9.1f}")
     ent = s["compact"]["entropy_bytes"]
     print(f"{'static size over entropy % (<= 1)':36} {100 * (s['compact']['bytes'] / ent - 1):9.2f} {'':9} "
@@ -253,9 +243,6 @@ def print_table(res):
     print(f"{'learned decode, tables in global mem':36} {'':9} "
           f"{l['compact']['symbols'] / 1e9 / l['compact']['decode_kernel_global_tables_s']:9.1f} {'':9} "
           f"{l['gpu']['symbols'] / 1e9 / l['gpu']['decode_kernel_global_tables_s']:9.1f}")
-    print(f"{'  one chunk per warp (kernel)':36} {'':9} "
-          f"{l['compact']['symbols'] / 1e9 / l['compact']['decode_kernel_one_chunk_per_warp_s']:9.1f} {'':9} "
-          f"{l['gpu']['symbols'] / 1e9 / l['gpu']['decode_kernel_one_chunk_per_warp_s']:9.1f}")
     row("learned encode Gsym/s", "encode_s", lambda r, k: r["symbols"] / 1e9 / r[k], src=l)
     row("kodak largest stream decode us", "decode_s", lambda r, k: 1e6 * r[k], src=k)
     row(f"kodak latent ({kl['gpu']['streams']} streams) decode us", "decode_s", lambda r, k: 1e6 * r[k], src=kl)

@@ -30,7 +30,7 @@ import torch
 from entrozip.codecs.weights import dfloat11
 from entrozip.codecs.weights.gpu import decode_tensor_cuda
 from entrozip.rans import cuda as rcuda
-from gpu_timing import one_chunk_per_warp, timed  # bench/gpu_timing.py (scripts run from bench/)
+from gpu_timing import timed  # bench/gpu_timing.py (scripts run from bench/)
 
 
 def official_kernel(data: np.ndarray, w: torch.Tensor) -> dict:
@@ -129,7 +129,6 @@ def main():
         out.zero_()
         decode_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         same = torch.equal(out, w.view(torch.uint8))
-        paired_s = one_chunk_per_warp(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         rcuda.SHARED_TABLES = False  # the same kernel reading its tables from global memory
         global_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = True, False  # shared, a byte per slot + a word per symbol
@@ -137,7 +136,6 @@ def main():
         rcuda.FUSED_TABLES = True
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
                        "decode_global_tables_s": global_s, "decode_two_tables_s": two_s,
-                       "decode_one_chunk_per_warp_s": paired_s,
                        "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
     res["block"] = block_launch(data, w)
@@ -152,8 +150,6 @@ def main():
     print(f"\n{res['device']}: {args.numel:,} bf16 values (Student-t(4) x 0.012); layouts {' | '.join(lays)}")
     print(f"{'bits per weight':40}" + "".join(f" {res[k]['bits_per_weight']:10.3f}" for k in lays))
     print(f"{'GPU decode, GB/s of bf16 out (>= 750)':40}" + "".join(f" {gb / res[k]['decode_s']:10.0f}" for k in lays))
-    print(f"{'  one chunk per warp (not two)':40}" + "".join(f" {gb / res[k]['decode_one_chunk_per_warp_s']:10.0f}"
-                                                           for k in lays))
     print(f"{'  tables in global memory':40}" + "".join(f" {gb / res[k]['decode_global_tables_s']:10.0f}"
                                                        for k in lays))
     print(f"{'  shared, byte + word tables (unfused)':40}" + "".join(f" {gb / res[k]['decode_two_tables_s']:10.0f}"

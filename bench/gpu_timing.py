@@ -1,6 +1,4 @@
 """Timing on the GPU for the bench scripts: CUDA events, best of a few runs."""
-import os
-
 import torch
 
 
@@ -18,12 +16,3 @@ def timed(fn, reps: int = 10) -> float:
         best = min(best, a.elapsed_time(b) / 1e3)
     return best
 
-
-def one_chunk_per_warp(fn) -> float:
-    """timed(fn) with the decoder's warps on one chunk each instead of two interleaved
-    (ENTROZIP_RANS_CHUNKS_PER_WARP=1, read at every launch): what the pairing buys."""
-    os.environ["ENTROZIP_RANS_CHUNKS_PER_WARP"] = "1"
-    try:
-        return timed(fn)
-    finally:
-        del os.environ["ENTROZIP_RANS_CHUNKS_PER_WARP"]

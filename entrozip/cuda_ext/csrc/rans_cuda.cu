@@ -25,8 +25,6 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cstdint>
-#include <cstdlib>
-#include <string>
 
 #include "rans_core.hpp"  // EncSymbol, enc_step, dec_step, the escape rule: the CPU coder's own
 
@@ -828,9 +826,19 @@ struct Chunks {
 // when a block carries large shared tables (more warps share one copy: occupancy is then
 // bounded by shared memory, not registers). With a block plan ([B, 3] int32,
 // `plan_threads` threads a block) the grid is the plan's.
-template <int P, class Model, class Sink>
-void run_decode_p(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
-                  const torch::Tensor& status, const int32_t* plan, int64_t plan_blocks, int plan_threads) {
+// Chunks per warp. Two, their rows interleaved, measured slower on an H200 than one on
+// every workload (BENCHMARKS.md, sixth session: 254 vs 410 GB/s static, 26.5 vs 49.6
+// Gsym/s learned): registers rose from ~50 to 70-94 and the grid shrank below the SMs'
+// resident capacity, so a launch ran in fewer, emptier or more waves. Kept a compile-time
+// parameter of decode_chunks for workloads with many more chunks than resident warps.
+constexpr int kChunksPerWarp = 1;
+
+template <class Model, class Sink>
+void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
+                const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
+                int plan_threads = 0) {
+  constexpr int P = kChunksPerWarp;
+  TORCH_CHECK(!plan || P == 1, "a block plan maps one chunk to a warp");
   auto kernel = decode_chunks<Model, Sink, P>;
   const int threads = plan ? plan_threads : block_threads(shared);
   const int64_t ring_at = (shared + 15) / 16 * 16;
@@ -846,24 +854,6 @@ void run_decode_p(const Model& m, int64_t shared, const torch::Tensor& data, con
       ch.count.data_ptr<int32_t>(), ch.lanes.data_ptr<int32_t>(), ch.src.data_ptr<int64_t>(), C, plan, sink,
       status.data_ptr<int32_t>(), int32_t(ring_at));
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
-// Chunks per warp of a launch without a block plan: 2 (two independent chunks interleaved;
-// ENTROZIP_RANS_CHUNKS_PER_WARP=1 for one, to compare), 1 with a plan.
-int chunks_per_warp() {
-  const char* v = std::getenv("ENTROZIP_RANS_CHUNKS_PER_WARP");
-  return v && std::string(v) == "1" ? 1 : 2;
-}
-
-template <class Model, class Sink>
-void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
-                const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
-                int plan_threads = 0) {
-  if (!plan && chunks_per_warp() == 2 && 2 * ring_bytes(block_threads(shared)) + (shared + 15) / 16 * 16 <=
-                                             max_shared_per_block())
-    run_decode_p<2>(m, shared, data, ch, C, sink, status, plan, plan_blocks, plan_threads);
-  else
-    run_decode_p<1>(m, shared, data, ch, C, sink, status, plan, plan_blocks, plan_threads);
 }
 
 template <class Model>
@@ -1058,7 +1048,7 @@ void decode_float_plan(torch::Tensor data, torch::Tensor chunks, torch::Tensor p
     m.slot_fb = nullptr;
     m.slot_val = nullptr;
     with_float_sink(layout, raw, out, [&](auto sink) {
-      run_decode_p<1>(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
+      run_decode(m, shared, data, ch, C, sink, status, m.plan, plan.size(0), int(32 * warps_per_block));
     });
   };
   if (entry_all.numel())  // every model at precision <= 12: one word per slot

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from entrozip.codecs.weights import dfloat11
+from entrozip.codecs.weights import dfloat11, floats
 from entrozip.codecs.weights.gpu import decode_tensor_cuda
 from entrozip.rans import cuda as rcuda
 from gpu_timing import timed  # bench/gpu_timing.py (scripts run from bench/)
@@ -129,12 +129,19 @@ def main():
         out.zero_()
         decode_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         same = torch.equal(out, w.view(torch.uint8))
+        # the kernel alone: chunk rows and tables prepared once, no parse and no status wait
+        chunks = torch.from_numpy(rcuda.chunk_rows(rcuda._layout_of(s_dev, model, None))).cuda()
+        tab = rcuda.tables(model, "cuda")
+        kernel_s = timed(lambda: rcuda._ext().decode_float(
+            s_dev, chunks, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs, rcuda.slot_entry(tab),
+            tab.offset, tab.precision, floats.LAYOUTS["BF16"], r_dev, out, True))
         rcuda.SHARED_TABLES = False  # the same kernel reading its tables from global memory
         global_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = True, False  # shared, a byte per slot + a word per symbol
         two_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         rcuda.FUSED_TABLES = True
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
+                       "decode_kernel_s": kernel_s, "chunks": int(chunks.shape[0]),
                        "decode_global_tables_s": global_s, "decode_two_tables_s": two_s,
                        "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
@@ -150,6 +157,8 @@ def main():
     print(f"\n{res['device']}: {args.numel:,} bf16 values (Student-t(4) x 0.012); layouts {' | '.join(lays)}")
     print(f"{'bits per weight':40}" + "".join(f" {res[k]['bits_per_weight']:10.3f}" for k in lays))
     print(f"{'GPU decode, GB/s of bf16 out (>= 750)':40}" + "".join(f" {gb / res[k]['decode_s']:10.0f}" for k in lays))
+    print(f"{'  the kernel alone':40}" + "".join(f" {gb / res[k]['decode_kernel_s']:10.0f}" for k in lays))
+    print(f"{'  chunks':40}" + "".join(f" {res[k]['chunks']:10d}" for k in lays))
     print(f"{'  tables in global memory':40}" + "".join(f" {gb / res[k]['decode_global_tables_s']:10.0f}"
                                                        for k in lays))
     print(f"{'  shared, byte + word tables (unfused)':40}" + "".join(f" {gb / res[k]['decode_two_tables_s']:10.0f}"

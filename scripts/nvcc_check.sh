@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Compile the CUDA kernels for sm_80 and sm_90 without a GPU (what CI never does):
 #   bash scripts/nvcc_check.sh        -> /tmp/entrozip_nvcc/*.o, warnings from our sources printed
+# Registers, spills, warps per SM and SASS per kernel (and whether a change altered a kernel's
+# machine code): python scripts/kernel_report.py [--json F] [--compare F]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=/tmp/entrozip_nvcc

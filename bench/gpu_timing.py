@@ -15,4 +15,3 @@ def timed(fn, reps: int = 10) -> float:
         torch.cuda.synchronize()
         best = min(best, a.elapsed_time(b) / 1e3)
     return best
-

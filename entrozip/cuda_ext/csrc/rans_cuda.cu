@@ -388,7 +388,7 @@ struct WordRing {
   __device__ void take(int n) { pos += 2 * uint32_t(n); }  // n words taken (warp-uniform)
   // After every row (a row takes < 256 bytes, so at most one segment was entered since the
   // last call): entering segment seg + 1 frees its predecessor's slot. Kept apart from take()
-  // so that a warp's rows of several chunks stay one branch-free stretch of code.
+  // so that the row itself stays one branch-free stretch of code.
   __device__ void refill(int lane) {
     if ((pos >> 8) != mark) {
       mark = pos >> 8;
@@ -402,8 +402,7 @@ struct WordRing {
 };
 
 // One chunk's decoder state for one warp (lane = chunk lane): the state x, the word ring,
-// the escape payloads, the error code. A warp may run several (decode_chunks, P > 1):
-// their rows are independent, so the instructions of one fill the latencies of the other.
+// the escape payloads, the error code.
 template <class Model, class Sink>
 struct ChunkDecoder {
   int64_t chunk, begin, src0, wlen;
@@ -515,13 +514,12 @@ struct ChunkDecoder {
   }
 };
 
-// Warp w of the grid decodes chunks P w .. P w + P - 1; with a block plan, warp w of block b
-// decodes chunk plan[b].first + w, below plan[b].end (the blocks of one model: PlannedDev;
-// P = 1). The full rows the warp's chunks have in common go in groups of kAhead rows, the
-// P chunks' rows interleaved, each group's contexts and sink inputs read while the group
-// before it decodes (models and sinks that read nothing compile this away); the rest of
-// each chunk follows on its own.
-template <class Model, class Sink, int P>
+// Warp w of the grid decodes chunk w; with a block plan, warp w of block b decodes chunk
+// plan[b].first + w, below plan[b].end (the blocks of one model: PlannedDev). The chunk's
+// full rows go in groups of kAhead rows, each group's contexts and sink inputs read while
+// the group before it decodes (models and sinks that read nothing compile this away); the
+// last row, and chunks of fewer lanes, follow row by row.
+template <class Model, class Sink>
 __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const int64_t* __restrict__ chunk_begin_byte,
                               const int64_t* __restrict__ chunk_end_byte, const int64_t* __restrict__ sym_begin,
                               const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
@@ -529,43 +527,30 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
                               const int32_t* __restrict__ block_plan, Sink out, int32_t* __restrict__ status,
                               int32_t ring_at) {
   extern __shared__ __align__(16) uint32_t smem[];
-  m.prepare_block(smem);  // the model's tables, from byte 0; each warp's P word rings from ring_at
+  m.prepare_block(smem);  // the model's tables, from byte 0; each warp's word ring from ring_at
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t first = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + warp
-                                   : ((int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32) * P;
+  const int64_t chunk = block_plan ? int64_t(block_plan[3 * blockIdx.x]) + warp
+                                   : (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int64_t chunk_end = block_plan ? min(int64_t(block_plan[3 * blockIdx.x + 1]), num_chunks) : num_chunks;
-  uint8_t* rings = reinterpret_cast<uint8_t*>(smem) + ring_at + int64_t(WordRing::kBytes) * P * warp;
-  ChunkDecoder<Model, Sink> d[P];
-  bool live[P];
-  int full = INT32_MAX;  // full rows every live chunk has (chunks of 32 lanes)
-  bool any = false;
-#pragma unroll
-  for (int j = 0; j < P; ++j) {  // warp-uniform
-    live[j] = first + j < chunk_end &&
-              d[j].start(first + j, data, chunk_begin_byte, chunk_end_byte, sym_begin, sym_count, chunk_lanes,
-                         src_begin, rings + WordRing::kBytes * j, lane, status);
-    if (live[j]) {
-      any = true;
-      full = min(full, d[j].W == 32 ? d[j].count / 32 : 0);  // r * 32 + lane < count: int32
-    } else {
-      full = 0;
-    }
-  }
-  if (!any) return;  // whole warps exit together (blockDim % 32 == 0)
-  constexpr int kAhead = 8 / P;
+  ChunkDecoder<Model, Sink> d;
+  // whole warps exit together (blockDim % 32 == 0)
+  if (chunk >= chunk_end ||
+      !d.start(chunk, data, chunk_begin_byte, chunk_end_byte, sym_begin, sym_count, chunk_lanes, src_begin,
+               reinterpret_cast<uint8_t*>(smem) + ring_at + int64_t(WordRing::kBytes) * warp, lane, status))
+    return;
+  const int full = d.W == 32 ? d.count / 32 : 0;  // full rows; r * 32 + lane < count: int32
+  constexpr int kAhead = 8;
   constexpr bool kReads = Model::kContext || Sink::kRaw;
-  int32_t ctx[P][kAhead], ctx_next[P][kAhead];
-  uint32_t raw[P][kAhead], raw_next[P][kAhead];
-  auto read_group = [&](const int r0, int32_t (*c)[kAhead], uint32_t (*w)[kAhead]) {
+  int32_t ctx[kAhead], ctx_next[kAhead];
+  uint32_t raw[kAhead], raw_next[kAhead];
+  auto read_group = [&](const int r0, int32_t* c, uint32_t* w) {
 #pragma unroll
-    for (int j = 0; j < P; ++j)
-#pragma unroll
-      for (int k = 0; k < kAhead; ++k) {
-        const bool in = kReads && r0 + k < full;
-        const int64_t local = (r0 + k) * 32 + lane;
-        c[j][k] = Model::kContext && in ? m.context(d[j].begin + local) : 0;
-        w[j][k] = Sink::kRaw && in ? out.fetch(d[j].src0 + local) : 0u;
-      }
+    for (int k = 0; k < kAhead; ++k) {
+      const bool in = kReads && r0 + k < full;
+      const int64_t local = (r0 + k) * 32 + lane;
+      c[k] = Model::kContext && in ? m.context(d.begin + local) : 0;
+      w[k] = Sink::kRaw && in ? out.fetch(d.src0 + local) : 0u;
+    }
   };
   int r = 0;
   if (full > 0) {
@@ -574,35 +559,25 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
       read_group(r + kAhead, ctx_next, raw_next);
 #pragma unroll
       for (int k = 0; k < kAhead; ++k) {
-#pragma unroll
-        for (int j = 0; j < P; ++j) d[j].row(m, out, (r + k) * 32 + lane, true, ctx[j][k], raw[j][k], lane);
-#pragma unroll
-        for (int j = 0; j < P; ++j) d[j].ring.refill(lane);
+        d.row(m, out, (r + k) * 32 + lane, true, ctx[k], raw[k], lane);
+        d.ring.refill(lane);
       }
 #pragma unroll
-      for (int j = 0; j < P; ++j)
-#pragma unroll
-        for (int k = 0; k < kAhead; ++k) {
-          ctx[j][k] = ctx_next[j][k];
-          raw[j][k] = raw_next[j][k];
-        }
+      for (int k = 0; k < kAhead; ++k) {
+        ctx[k] = ctx_next[k];
+        raw[k] = raw_next[k];
+      }
     }
 #pragma unroll
-    for (int k = 0; k < kAhead - 1; ++k)  // the last common full rows, fewer than a group (read above)
+    for (int k = 0; k < kAhead - 1; ++k)  // the last full rows, fewer than a group (read above)
       if (r < full) {
-#pragma unroll
-        for (int j = 0; j < P; ++j) d[j].row(m, out, r * 32 + lane, true, ctx[j][k], raw[j][k], lane);
-#pragma unroll
-        for (int j = 0; j < P; ++j) d[j].ring.refill(lane);
+        d.row(m, out, r * 32 + lane, true, ctx[k], raw[k], lane);
+        d.ring.refill(lane);
         ++r;
       }
   }
-#pragma unroll
-  for (int j = 0; j < P; ++j)
-    if (live[j]) {
-      for (int rr = r; rr < d[j].rows; ++rr) d[j].plain_row(m, out, rr, lane);
-      d[j].finish(lane, status);
-    }
+  for (; r < d.rows; ++r) d.plain_row(m, out, r, lane);
+  d.finish(lane, status);
 }
 
 // ------------------------------------------------------------------ encode
@@ -826,28 +801,18 @@ struct Chunks {
 // when a block carries large shared tables (more warps share one copy: occupancy is then
 // bounded by shared memory, not registers). With a block plan ([B, 3] int32,
 // `plan_threads` threads a block) the grid is the plan's.
-// Chunks per warp. Two, their rows interleaved, measured slower on an H200 than one on
-// every workload (BENCHMARKS.md, sixth session: 254 vs 410 GB/s static, 26.5 vs 49.6
-// Gsym/s learned): registers rose from ~50 to 70-94 and the grid shrank below the SMs'
-// resident capacity, so a launch ran in fewer, emptier or more waves. Kept a compile-time
-// parameter of decode_chunks for workloads with many more chunks than resident warps.
-constexpr int kChunksPerWarp = 1;
-
 template <class Model, class Sink>
 void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const Chunks& ch, int64_t C, Sink sink,
                 const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
                 int plan_threads = 0) {
-  constexpr int P = kChunksPerWarp;
-  TORCH_CHECK(!plan || P == 1, "a block plan maps one chunk to a warp");
-  auto kernel = decode_chunks<Model, Sink, P>;
+  auto kernel = decode_chunks<Model, Sink>;
   const int threads = plan ? plan_threads : block_threads(shared);
   const int64_t ring_at = (shared + 15) / 16 * 16;
-  const int64_t total = ring_at + P * ring_bytes(threads);
+  const int64_t total = ring_at + ring_bytes(threads);
   TORCH_CHECK(total <= max_shared_per_block(), "the decoder's tables do not fit a block's shared memory");
   if (total > 48 * 1024)
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(total)));
-  const int64_t per_block = P * (threads / 32);  // chunks
-  const int64_t blocks = plan ? plan_blocks : (C + per_block - 1) / per_block;
+  const int64_t blocks = plan ? plan_blocks : (C * 32 + threads - 1) / threads;
   if (blocks == 0) return;
   kernel<<<int(blocks), threads, size_t(total), c10::cuda::getCurrentCUDAStream()>>>(
       m, data.data_ptr<uint8_t>(), ch.a.data_ptr<int64_t>(), ch.b.data_ptr<int64_t>(), ch.begin.data_ptr<int64_t>(),

@@ -77,6 +77,11 @@ def test_layout_and_size_estimate_are_the_cpu_encoders(n):
     info = rans.stream_info(rans.encode(sym, model))
     tab = cuda.tables(model, "cpu")
     assert cuda._layout(tab, model, torch.from_numpy(sym), None, None, None) == (info.lanes, info.chunk_symbols)
+    stride = stream.estimate_stride(n)
+    for s, cost_q8 in [(sym, model._native.cost_q8), (sym.astype(np.uint8), model._native.cost_q8_u8)]:
+        assert cuda._estimated_cost(tab, model, torch.from_numpy(s), None, stride) == cost_q8(s, stride, 1)
+    with pytest.raises(ValueError, match="outside the model's alphabet"):
+        cuda._estimated_cost(tab, model, torch.from_numpy(np.append(sym, 256).astype(np.int32)), None, 1)
     gm = gaussian_model()[0]
     vals = rng.laplace(0, 6, n).astype(np.int32)
     vals[:20] = [10 ** 6, -10 ** 6] * 10  # escapes of every varint size
@@ -85,7 +90,6 @@ def test_layout_and_size_estimate_are_the_cpu_encoders(n):
     tab = cuda.tables(gm, "cpu")
     got = cuda._layout(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), None, None)
     assert got == (info.lanes, info.chunk_symbols)
-    stride = stream.estimate_stride(n)
     assert cuda._estimated_cost(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), stride) == \
         gm._native.cost_q8(vals, idx, stride, 1)
 

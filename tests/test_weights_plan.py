@@ -28,7 +28,7 @@ def test_plan_decodes_many_tensors_in_one_launch_as_the_cpu_does():
     c = coded("BF16", (torch.randn(700, generator=g) * 0.02).to(torch.bfloat16), 4, 64)
     tables = PackedTables([a[1], b[1], c[1], a[1]])  # a model twice: packed once
     assert len(tables.models) == 3
-    assert tables.shared_bytes == max(4 * -(-m.alphabet_size // 4) * 4 + (1 << m.precision) for m in tables.models)
+    assert tables.shared_bytes == max(8 * -(-m.alphabet_size // 4) * 4 + (1 << m.precision) for m in tables.models)
     assert (tables.params[:, 0] % 16 == 0).all()  # slot tables start on 16 bytes
     data = a[2] + b[2] + c[2]
     raw = a[3] + b[3] + c[3]

@@ -28,6 +28,17 @@ def available() -> bool:
     return torch.cuda.is_available()
 
 
+def source_hash() -> str:
+    """8 hex digits over every kernel source and header (csrc/ and rans_core.hpp)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for f in sorted(CSRC.iterdir()) + [RANS_CSRC / "rans_core.hpp"]:
+        if f.suffix in (".cu", ".cuh", ".hpp"):
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:8]
+
+
 @lru_cache(maxsize=None)
 def load(name: str):
     """The compiled extension `name` (compiling it on first use)."""
@@ -43,7 +54,9 @@ def load(name: str):
         pass
     from torch.utils.cpp_extension import load as build
 
-    return build(name=f"entrozip_{name}_cuda", sources=[str(CSRC / s) for s in SOURCES[name]],
+    # torch's build cache keys on the listed sources only: the name carries a hash of the
+    # headers they include too, so that a changed header is never served a stale build
+    return build(name=f"entrozip_{name}_cuda_{source_hash()}", sources=[str(CSRC / s) for s in SOURCES[name]],
                  extra_include_paths=[str(RANS_CSRC)],
                  extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"],  # torch adds its own -std
                  extra_cflags=["-O3"], verbose=False)

@@ -33,7 +33,23 @@ _ERRORS = {-1: "a symbol outside the model's alphabet or of zero probability",
            -2: "an index outside the model's CDF rows", -3: "corrupt chunk"}
 
 
+# The kernels' module and the device type its tensors live on: the CUDA build, or, when a
+# test installs it with use_extension, the same kernels and host code compiled for a CPU
+# (tests/cuda_emu: warps emulated with threads), which takes CPU tensors.
+_EXTENSION = None
+_EXTENSION_DEVICE = "cuda"
+
+
+def use_extension(ext, device_type: str) -> None:
+    """Route this module's kernel calls to `ext` (None: back to the CUDA build), whose
+    tensors live on `device_type`: how tests run the kernels through the CPU warp emulator."""
+    global _EXTENSION, _EXTENSION_DEVICE
+    _EXTENSION, _EXTENSION_DEVICE = ext, ("cuda" if ext is None else device_type)
+
+
 def _ext():
+    if _EXTENSION is not None:
+        return _EXTENSION
     from ..cuda_ext import load
 
     ext = load("rans")
@@ -69,6 +85,7 @@ class _DeviceTables:
             entry = fused_table(model)
             self.slot_entry = t(np.zeros(0, np.int32) if entry is None else entry.view(np.int32), torch.int32)
             self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
+            self.cost32 = self.cost.to(torch.int32)  # Q8 costs of one symbol: < 2^16
             self.offset = int(model.offset)
         else:
             lengths = model.cdf_lengths.astype(np.int64)
@@ -155,12 +172,14 @@ def static_model_from_symbols(symbols: torch.Tensor, precision: int = 16) -> Sta
 
 def _estimated_cost(tab, model, sym: torch.Tensor, idx, stride: int) -> int:
     """The CPU encoder's size estimate, exactly: sum of Q8 costs over symbols 0, stride, ..."""
+    if idx is None:  # int32 throughout (a 256 MB array of bytes makes 64M samples: no int64 copies of them)
+        k = sym[::stride].to(torch.int32) - tab.offset
+        if k.numel():
+            lo, hi = torch.aminmax(k)
+            if int(lo) < 0 or int(hi) >= len(tab.cost):
+                raise ValueError("symbols include values outside the model's alphabet")
+        return int(tab.cost32[k].sum(dtype=torch.int64).item())
     s = sym[::stride].long()
-    if idx is None:
-        k = s - tab.offset
-        if k.numel() and (k.min() < 0 or k.max() >= len(tab.cost)):
-            raise ValueError("symbols include values outside the model's alphabet")
-        return int(tab.cost[k].sum().item())
     c = idx[::stride].long()
     if c.numel() and (c.min() < 0 or c.max() >= model.num_cdfs):
         raise ValueError(f"indexes must lie in [0, {model.num_cdfs})")
@@ -328,8 +347,8 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
     idxs = [_int32(i, "indexes", device) for i in indexes] if indexed else [None] * len(blobs)
     rows, spans, byte0, sym0 = [], [], 0, 0
     for blob, i in zip(blobs, idxs):
-        if blob.dtype != torch.uint8 or blob.device.type != "cuda":
-            raise TypeError("streams must be uint8 CUDA tensors")
+        if blob.dtype != torch.uint8 or blob.device.type != _EXTENSION_DEVICE:
+            raise TypeError(f"streams must be uint8 {_EXTENSION_DEVICE.upper()} tensors")
         lay = _layout_of(blob.reshape(-1), model, None if i is None else i.numel())
         if i is None and max_symbols is not None and lay.n > max_symbols:
             raise FormatError(f"rANS stream claims {lay.n} symbols, more than allowed ({max_symbols})")

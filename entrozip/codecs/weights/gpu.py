@@ -38,8 +38,8 @@ def decode_tensor_cuda(dtype: str, numel: int, model, stream: torch.Tensor, raw:
     size = numel * floats.WORD_BYTES[code]
     if out is None:
         out = torch.empty(size, dtype=torch.uint8, device=stream.device)
-    elif out.dtype != torch.uint8 or out.numel() != size or not out.is_cuda:
-        raise ValueError("out must be a CUDA uint8 tensor of the tensor's size")
+    elif out.dtype != torch.uint8 or out.numel() != size or out.device != stream.device:
+        raise ValueError("out must be a uint8 tensor of the tensor's size on the stream's device")
     tab = rcuda.tables(model, stream.device)
     chunks = torch.from_numpy(rcuda.chunk_rows(lay)).to(stream.device)
     raw_arg = raw if raw.numel() else torch.zeros(1, dtype=torch.uint8, device=stream.device)

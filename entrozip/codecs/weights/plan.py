@@ -29,7 +29,7 @@ from ...rans import stream as rstream
 from ...rans.models import StaticModel
 from . import floats
 
-WARPS_PER_BLOCK = 8  # 256 threads share one copy of a model's ~66 KB of tables (3 blocks per SM)
+WARPS_PER_BLOCK = 8  # 256 threads share one copy of a model's ~68 KB of tables (3 blocks per SM)
 SLOT_ALIGN = 16  # slot tables start on 16 bytes: the kernel copies them 16 bytes a load
 OUT_ALIGN = 64  # each decoded weight of a block starts on a cache line of the shared scratch buffer
 
@@ -91,7 +91,7 @@ class PackedTables:
             s_off += len(slot)
             f_off += len(fs)
             e_off += -(-(1 << m.precision) // 4) * 4
-            shared = max(shared, 4 * alpha + (1 << m.precision))
+            shared = max(shared, 8 * alpha + (1 << m.precision))  # StaticSharedDev::shared_bytes
         self.slot_all = np.concatenate(slots) if slots else np.zeros(SLOT_ALIGN, np.uint8)
         self.fs_all = np.concatenate(fss) if fss else np.zeros(4, np.uint32)
         self.params = np.array(params, np.int64).reshape(-1, 6)

@@ -22,6 +22,13 @@ int64_t max_shared_per_block() {
   return v;
 }
 
+int64_t sm_count() {
+  int dev = 0, v = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&dev));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+  return v;
+}
+
 // kernel<<<blocks, threads, shared>>>(args...) on the current stream, opting in to more
 // than 48 KB of dynamic shared memory where asked.
 template <class... P, class... A>

@@ -4,11 +4,13 @@
 // rans_kernels.cuh with emulated warps), before it includes this one:
 //   bool on_device(const torch::Tensor&)           the tensor lives where the kernels run
 //   int64_t max_shared_per_block()                 the opt-in dynamic shared memory limit
+//   int64_t sm_count()                             multiprocessors of the device
 //   launch(kernel, blocks, threads, shared_bytes, args...)   on the current stream
 //   kDeviceName                                    for error messages
 #pragma once
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace {
@@ -72,6 +74,16 @@ struct Chunks {
   }
 };
 
+// Threads a block for C chunks: the default shape, or smaller blocks when the chunks are
+// too few to give every SM a block of it (a decoder with large tables fits one block an SM:
+// 962 chunks in 16-warp blocks would keep 61 of 132 SMs busy, in 8-warp ones 121). A warp's
+// rows are a serial chain, so a chunk takes as long on a busy SM as on an idle one; spread,
+// the warps of a block share their SM's issue slots with fewer others. At least 4 warps.
+int spread_threads(int threads, int64_t C) {
+  const int64_t warps = (C + sm_count() - 1) / sm_count();
+  return int(std::min<int64_t>(threads, 32 * std::max<int64_t>(4, (warps + 3) / 4 * 4)));
+}
+
 // One decode launch: `shared` bytes of model tables per block, then each warp's word ring
 // (dynamic shared memory, opted in above 48 KB). Blocks of 256 threads (8 chunks), or 512
 // when a block carries large shared tables (more warps share one copy: occupancy is then
@@ -82,7 +94,7 @@ void run_decode(const Model& m, int64_t shared, const torch::Tensor& data, const
                 const torch::Tensor& status, const int32_t* plan = nullptr, int64_t plan_blocks = 0,
                 int plan_threads = 0) {
   auto kernel = decode_chunks<Model, Sink>;
-  const int threads = plan ? plan_threads : block_threads(shared);
+  const int threads = plan ? plan_threads : spread_threads(block_threads(shared), C);
   const int64_t ring_at = (shared + 15) / 16 * 16;
   const int64_t total = ring_at + ring_bytes(threads);
   TORCH_CHECK(total <= max_shared_per_block(), "the decoder's tables do not fit a block's shared memory");

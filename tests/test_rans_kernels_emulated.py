@@ -43,6 +43,11 @@ def _cases():
     v = rng.laplace(0, 4, 20003).astype(np.int32)
     v[::97] = rng.integers(-(2 ** 31), 2 ** 31 - 1, v[::97].size)  # escapes of every size
     yield "indexed", v, (gm, rng.integers(0, gm.num_cdfs, v.size).astype(np.int32))
+    # values at each table's own scale (the GPU bench's workload): wide tables' tails, where a
+    # bucket spans up to 256 entries and the decoder's search takes its most steps
+    c = rng.integers(0, gm.num_cdfs, 12000)
+    scale = np.exp(np.linspace(np.log(0.11), np.log(256), gm.num_cdfs))[c]
+    yield "scaled", np.round(rng.laplace(0, 1, c.size) * scale * 2).astype(np.int32), (gm, c.astype(np.int32))
     peaked = random_cdf_rows(rng, 8, 30, peaked=True)
     yield "peaked", rng.integers(-20, 40, 9000).astype(np.int32), (peaked, rng.integers(0, 8, 9000).astype(np.int32))
 

@@ -96,9 +96,7 @@ class _DeviceTables:
             self.enc = t(self.enc_np.view(np.uint8), torch.uint8)
             self.cdf_np, self.base_np = cdf, base
             self.offsets_np, self.maxv_np = model.offsets.astype(np.int64), lengths - 2
-            # four entries of padding: the decoder loads four CDF values a step (IndexedDev)
-            pad = np.full(4, 1 << model.precision, np.int64)
-            self.cdf = t(np.concatenate([cdf, pad]).astype(np.int32), torch.int32)
+            self.cdf = t(cdf.astype(np.int32), torch.int32)
             self.base = t(base.astype(np.int32), torch.int32)
             self.offsets = t(model.offsets, torch.int32)
             self.maxv = t((lengths - 2).astype(np.int32), torch.int32)

@@ -141,7 +141,7 @@ struct StaticDev {
     esc = false;
     return 0;
   }
-  __device__ int64_t value(int32_t, int64_t k, uint64_t) const { return k; }
+  __device__ int64_t value(int32_t, int64_t k) const { return k; }
 };
 
 struct IndexedDev {
@@ -213,9 +213,10 @@ struct IndexedDev {
     esc = j == maxv[c];
     return 0;
   }
-  // The value of a decoded entry k (raw: the escape payload when k is the escape).
-  __device__ int64_t value(int32_t c, int64_t k, uint64_t raw) const {
-    return (uint32_t(k) == maxv[c] ? ez::unescape_entry(raw, k) : k) + offsets[c];
+  // The value of a decoded entry k, and of the escape entry k with its payload raw.
+  __device__ int64_t value(int32_t c, int64_t k) const { return k + offsets[c]; }
+  __device__ int64_t escape_value(int32_t c, int64_t k, uint64_t raw) const {
+    return ez::unescape_entry(raw, k) + offsets[c];
   }
 };
 
@@ -546,41 +547,48 @@ struct ChunkDecoder {
                       const uint32_t raw_in, const int lane) {
     const int64_t i = begin + local;
     uint32_t fr = 1, bias = 0;
-    int64_t k = 0;
+    int64_t k = 0, v = 0;
     bool is_esc = false;
     if (valid) {
       const int lrc = m.decode(ctx, x & ((1u << m.precision) - 1), fr, bias, k, is_esc);
-      if (lrc) rc = lrc;
+      if (lrc)
+        rc = lrc;
+      else
+        v = m.value(ctx, k);
       x = ez::dec_step(x, fr, bias, m.precision);
     }
-    uint64_t raw = 0;
-    if (Model::kEscapes) {  // escape payloads in lane order
-      unsigned em = __ballot_sync(kFull, valid && is_esc && !rc);
-      while (em) {
-        const int l = __ffs(em) - 1;
-        if (lane == l) {
-          if (!get_varint(esc, esc_end, raw, kEscMaxBytes) || raw >= (uint64_t(1) << 34)) rc = -3;
-        }
-        const uint64_t pos = __shfl_sync(kFull, reinterpret_cast<uint64_t>(esc), l);
-        esc = reinterpret_cast<const uint8_t*>(pos);
-        em &= em - 1;
-      }
-    }
-    if (valid && !rc) {
-      const int64_t v = m.value(ctx, k, raw);
-      // Only an escape can leave int32: a static symbol is an entry of its table, and the
-      // model keeps offset + alphabet within int32 (StaticModel), so static rows skip the test.
-      if (Model::kEscapes && (v < INT32_MIN || v > INT32_MAX)) rc = -3;
-      out(i, raw_in, v);
-    }
-    // Lanes below L take the next words in lane order. Branch-free: every lane reads the
-    // word it would take (the ring holds it) and only the needy keep it. The caller calls
-    // ring.refill after the row.
+    if constexpr (!Model::kEscapes)  // a static value is ready: stored before the refill
+      if (valid && !rc) out(i, raw_in, v);
+    // Lanes below L take the next words in lane order; with escapes, before them: the next
+    // row waits for x, not for the escape check's ballot and branch or the row's loads that
+    // the value needs (they overlap the ring's latencies instead). Branch-free: every lane
+    // reads the word it would take (the ring holds it) and only the needy keep it. The caller
+    // calls ring.refill after the row.
     const bool need = valid && x < kStateLow;
     const unsigned nm = __ballot_sync(kFull, need);
     const uint32_t w = ring.word(__popc(nm & ((1u << lane) - 1)));
     if (need) x = __byte_perm(w, x, 0x5410);  // (x << 16) | w: x's low bytes over the word's
     ring.take(__popc(nm));
+    if constexpr (Model::kEscapes) {  // escape payloads in lane order, and the escaped values
+      unsigned em = __ballot_sync(kFull, valid && is_esc && !rc);
+      while (em) {
+        const int l = __ffs(em) - 1;
+        if (lane == l) {
+          uint64_t raw = 0;
+          if (!get_varint(esc, esc_end, raw, kEscMaxBytes) || raw >= (uint64_t(1) << 34))
+            rc = -3;
+          else
+            v = m.escape_value(ctx, k, raw);
+        }
+        const uint64_t pos = __shfl_sync(kFull, reinterpret_cast<uint64_t>(esc), l);
+        esc = reinterpret_cast<const uint8_t*>(pos);
+        em &= em - 1;
+      }
+      // An escape, or an entry of a row whose offset lies near the limit, can leave int32; a
+      // static symbol cannot (the model keeps offset + alphabet within int32: StaticModel).
+      if (valid && !rc && (v < INT32_MIN || v > INT32_MAX)) rc = -3;
+      if (valid && !rc) out(i, raw_in, v);
+    }
   }
 
   // A row whose context and sink input are read now (the last row, chunks of fewer lanes).

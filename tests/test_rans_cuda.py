@@ -109,6 +109,20 @@ def test_a_streams_layout_parses_from_its_first_bytes():
         stream.parse(blob[:40], total_len=len(blob) - 1000)
 
 
+def test_a_device_streams_claimed_count_is_bounded_as_on_the_cpu():
+    """A static stream may claim at most 512 symbols a byte unless the caller allows more,
+    on the GPU path as on the CPU's: a hostile count never sizes an allocation."""
+    model = rans.StaticModel([1])  # one symbol: 0 bits each, a tiny stream for many symbols
+    blob = rans.encode(np.zeros(200_000, np.int32), model)
+    t = torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+    with pytest.raises(FormatError, match="claims 200000 symbols"):
+        rans.decode(blob, model)
+    with pytest.raises(FormatError, match="claims 200000 symbols"):
+        cuda._layout_of(t, model, None)
+    assert cuda._layout_of(t, model, None, max_symbols=200_000).n == 200_000
+    assert rans.decode(blob, model, max_symbols=200_000).size == 200_000
+
+
 def test_chunk_rows_describe_every_chunk_of_a_batch():
     rng = np.random.default_rng(4)
     model = rans.StaticModel(np.arange(1, 17))

@@ -290,13 +290,17 @@ def encode(symbols: torch.Tensor, model, indexes=None, lanes=None, chunk_size=No
 # ---------------------------------------------------------------- decode
 
 
-def _layout_of(blob: torch.Tensor, model, n_expected):
+def _layout_of(blob: torch.Tensor, model, n_expected, max_symbols=None):
+    """The checked layout of a device-resident stream, parsed from a small copy of its start.
+    n_expected: the symbol count it must hold (indexes given); otherwise it may claim at most
+    max_symbols, by default what the CPU decoder allows (stream.MAX_SYMBOLS_PER_BYTE a byte):
+    a hostile count never sizes an allocation."""
     total = blob.numel()
     head = blob[:min(total, 32)].cpu().numpy().tobytes()
     need = min(total, max(len(head), stream.head_length(head)))
     if need > len(head):
         head = blob[:need].cpu().numpy().tobytes()
-    layout = stream.parse(head, max_symbols=n_expected if n_expected is not None else 1 << 40, total_len=total)
+    layout = stream.parse(head, max_symbols=n_expected if n_expected is not None else max_symbols, total_len=total)
     if layout.kind != model.kind:
         raise FormatError(f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
                           f"but a {stream.KIND_NAMES[model.kind]} model was given")
@@ -347,9 +351,7 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
     for blob, i in zip(blobs, idxs):
         if blob.dtype != torch.uint8 or blob.device.type != _EXTENSION_DEVICE:
             raise TypeError(f"streams must be uint8 {_EXTENSION_DEVICE.upper()} tensors")
-        lay = _layout_of(blob.reshape(-1), model, None if i is None else i.numel())
-        if i is None and max_symbols is not None and lay.n > max_symbols:
-            raise FormatError(f"rANS stream claims {lay.n} symbols, more than allowed ({max_symbols})")
+        lay = _layout_of(blob.reshape(-1), model, None if i is None else i.numel(), max_symbols)
         rows.append(chunk_rows(lay, byte0, sym0))
         spans.append((sym0, sym0 + lay.n))
         byte0 += blob.numel()

@@ -32,7 +32,7 @@ def decode_tensor_cuda(dtype: str, numel: int, model, stream: torch.Tensor, raw:
         raise FormatError(f"dtype {dtype} is not a coded float type")
     code = floats.LAYOUTS[dtype]
     stream, raw = stream.reshape(-1), raw.reshape(-1)
-    lay = rcuda._layout_of(stream, model, None)
+    lay = rcuda._layout_of(stream, model, None, max_symbols=numel)
     if lay.n != numel or raw.numel() != numel * floats.RAW_BYTES[code]:
         raise FormatError(f"coded tensor does not hold {numel} values")
     size = numel * floats.WORD_BYTES[code]

@@ -107,3 +107,34 @@ def moving_frames(h, w, n, seed=0):
     rng = np.random.default_rng(seed)
     y0, x0 = int(rng.integers(0, photo.shape[0] - h - 2 * n)), int(rng.integers(0, photo.shape[1] - w - 2 * n))
     return [np.ascontiguousarray(photo[y0 + t:y0 + t + h, x0 + 2 * t:x0 + 2 * t + w]) for t in range(n)]
+
+
+def gpu_coder_cases(scale: int = 1):
+    """(name, symbols, model, indexes or None): what the GPU coder's kernels are checked on,
+    against the CPU coder, on a GPU (scale 32) or through the CPU warp emulator (scale 1,
+    its few seconds a case). Random bytes; 16-bit symbols (64 bytes of words a row, the
+    word ring's worst case, global tables); skewed, one-symbol, tiny and empty inputs;
+    indexed values with escapes of every size; values at each table's own scale (wide
+    tables' tails: the decoder's longest searches); peaked tables."""
+    rng = np.random.default_rng(7)
+
+    def static(name, sym, model=None):
+        return name, sym, model or (rans.StaticModel.from_symbols(sym) if sym.size else rans.StaticModel([1])), None
+
+    yield static("bytes", rng.integers(0, 256, 30000 * scale).astype(np.uint8))
+    yield static("16-bit", rng.integers(0, 1 << 16, 12000 * scale).astype(np.int32),
+                 rans.StaticModel(np.ones(1 << 16, np.int64)))
+    yield static("skewed", (rng.geometric(0.6, 20001 * scale) % 40).astype(np.int32))
+    yield static("one symbol", np.full(3000, 7, np.int32))  # 0 bits a symbol: within 512 a stream byte
+    yield static("tiny", np.array([3, 1, 4], np.int32))
+    yield static("empty", np.zeros(0, np.int32))
+    gm = gaussian_model()[0]
+    v = rng.laplace(0, 4, 20003 * scale).astype(np.int32)
+    v[::97] = rng.integers(-(2 ** 31), 2 ** 31 - 1, v[::97].size)  # escapes of every size
+    yield "indexed", v, gm, rng.integers(0, gm.num_cdfs, v.size).astype(np.int32)
+    c = rng.integers(0, gm.num_cdfs, 12000 * scale)
+    scale_of = np.exp(np.linspace(np.log(0.11), np.log(256), gm.num_cdfs))[c]
+    yield "scaled", np.round(rng.laplace(0, 1, c.size) * scale_of * 2).astype(np.int32), gm, c.astype(np.int32)
+    peaked = random_cdf_rows(rng, 8, 30, peaked=True)
+    n = 9000 * scale
+    yield "peaked", rng.integers(-20, 40, n).astype(np.int32), peaked, rng.integers(0, 8, n).astype(np.int32)

@@ -8,7 +8,7 @@ from entrozip import rans
 from entrozip.errors import FormatError
 from entrozip.rans import cuda, stream
 
-from conftest import gaussian_model, random_cdf_rows
+from conftest import gaussian_model, gpu_coder_cases, random_cdf_rows
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -152,21 +152,6 @@ def test_the_gpu_coder_refuses_cleanly_without_a_gpu():
 # ---------------------------------------------------------------- on a GPU
 
 
-def _cases():
-    rng = np.random.default_rng(7)
-    yield "bytes", rng.integers(0, 256, 1 << 20).astype(np.uint8), None
-    yield "skewed", (rng.geometric(0.6, 300001) % 40).astype(np.int32), None
-    yield "one symbol", np.full(5000, 7, np.int32), None
-    yield "tiny", np.array([3, 1, 4], np.int32), None
-    yield "empty", np.zeros(0, np.int32), None
-    gm = gaussian_model()[0]
-    v = rng.laplace(0, 4, 400003).astype(np.int32)
-    v[::997] = rng.integers(-(2 ** 31), 2 ** 31 - 1, v[::997].size)  # escapes of every size
-    yield "indexed", v, (gm, rng.integers(0, gm.num_cdfs, v.size).astype(np.int32))
-    peaked = random_cdf_rows(rng, 8, 30, peaked=True)
-    yield "peaked", rng.integers(-20, 40, 100000).astype(np.int32), (peaked, rng.integers(0, 8, 100000))
-
-
 @gpu
 @pytest.mark.parametrize("precision", [12, 9, 1])
 def test_one_word_per_slot_tables_decode_as_the_others(precision):
@@ -191,11 +176,7 @@ def test_one_word_per_slot_tables_decode_as_the_others(precision):
 @gpu
 @pytest.mark.parametrize("lanes,chunk", [(None, None), (32, 2048), (1, 100), (8, 64)])
 def test_gpu_writes_the_cpus_bytes_and_decodes_either(lanes, chunk):
-    for name, sym, indexed in _cases():
-        model, idx = (rans.StaticModel.from_symbols(sym) if sym.size else rans.StaticModel([1]), None) \
-            if indexed is None else indexed
-        if idx is not None:
-            idx = np.asarray(idx, np.int32)
+    for name, sym, model, idx in gpu_coder_cases(32):
         cpu = rans.encode(sym, model, idx, lanes=lanes, chunk_size=chunk)
         gpu_blob = rans.encode(torch.from_numpy(sym).cuda(), model,
                                None if idx is None else torch.from_numpy(idx).cuda(), lanes=lanes, chunk_size=chunk)

@@ -16,7 +16,7 @@ from entrozip.errors import FormatError
 from entrozip.rans import cuda
 
 import cuda_emu
-from conftest import gaussian_model, random_cdf_rows
+from conftest import gaussian_model, gpu_coder_cases
 
 
 @pytest.fixture(scope="module")
@@ -30,39 +30,13 @@ def kernels(ext, request):
         yield
 
 
-def _cases():
-    rng = np.random.default_rng(7)
-    yield "bytes", rng.integers(0, 256, 30000).astype(np.uint8), None
-    # 16 bits a symbol: 64 bytes of words a row, the ring's worst case (global tables)
-    yield "16-bit", rng.integers(0, 1 << 16, 12000).astype(np.int32), rans.StaticModel(np.ones(1 << 16, np.int64))
-    yield "skewed", (rng.geometric(0.6, 20001) % 40).astype(np.int32), None
-    yield "one symbol", np.full(3000, 7, np.int32), None
-    yield "tiny", np.array([3, 1, 4], np.int32), None
-    yield "empty", np.zeros(0, np.int32), None
-    gm = gaussian_model()[0]
-    v = rng.laplace(0, 4, 20003).astype(np.int32)
-    v[::97] = rng.integers(-(2 ** 31), 2 ** 31 - 1, v[::97].size)  # escapes of every size
-    yield "indexed", v, (gm, rng.integers(0, gm.num_cdfs, v.size).astype(np.int32))
-    # values at each table's own scale (the GPU bench's workload): wide tables' tails, where a
-    # bucket spans up to 256 entries and the decoder's search takes its most steps
-    c = rng.integers(0, gm.num_cdfs, 12000)
-    scale = np.exp(np.linspace(np.log(0.11), np.log(256), gm.num_cdfs))[c]
-    yield "scaled", np.round(rng.laplace(0, 1, c.size) * scale * 2).astype(np.int32), (gm, c.astype(np.int32))
-    peaked = random_cdf_rows(rng, 8, 30, peaked=True)
-    yield "peaked", rng.integers(-20, 40, 9000).astype(np.int32), (peaked, rng.integers(0, 8, 9000).astype(np.int32))
-
-
 def _blob(b: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(b), dtype=torch.uint8)
 
 
 @pytest.mark.parametrize("lanes,chunk", [(None, None), (32, 2048), (1, 100), (8, 64)])
 def test_emulated_kernels_write_the_cpus_bytes_and_decode_either(kernels, lanes, chunk):
-    for name, sym, spec in _cases():
-        if spec is None or isinstance(spec, rans.StaticModel):
-            model, idx = spec or (rans.StaticModel.from_symbols(sym) if sym.size else rans.StaticModel([1])), None
-        else:
-            model, idx = spec
+    for name, sym, model, idx in gpu_coder_cases():
         if lanes is not None and lanes < 32:  # a row per few symbols: the emulator's slow case
             sym, idx = sym[:2500], None if idx is None else idx[:2500]
         t_idx = None if idx is None else torch.from_numpy(idx)

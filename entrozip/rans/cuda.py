@@ -84,8 +84,7 @@ class _DeviceTables:
             self.slot_sym = t(np.zeros(0, np.uint8) if slot_sym is None else slot_sym, torch.uint8)
             entry = fused_table(model)
             self.slot_entry = t(np.zeros(0, np.int32) if entry is None else entry.view(np.int32), torch.int32)
-            self.cost = t(model._native.cost_table().astype(np.int64), torch.int64)
-            self.cost32 = self.cost.to(torch.int32)  # Q8 costs of one symbol: < 2^16
+            self.cost = t(model._native.cost_table().astype(np.int32), torch.int32)  # Q8 costs of a symbol: < 2^16
             self.offset = int(model.offset)
         else:
             lengths = model.cdf_lengths.astype(np.int64)
@@ -176,7 +175,7 @@ def _estimated_cost(tab, model, sym: torch.Tensor, idx, stride: int) -> int:
             lo, hi = torch.aminmax(k)
             if int(lo) < 0 or int(hi) >= len(tab.cost):
                 raise ValueError("symbols include values outside the model's alphabet")
-        return int(tab.cost32[k].sum(dtype=torch.int64).item())
+        return int(tab.cost[k].sum(dtype=torch.int64).item())
     s = sym[::stride].long()
     c = idx[::stride].long()
     if c.numel() and (c.min() < 0 or c.max() >= model.num_cdfs):

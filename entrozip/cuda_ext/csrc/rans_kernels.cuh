@@ -97,6 +97,21 @@ __device__ __forceinline__ void put_varint(uint8_t* p, uint64_t v) {
 
 // ------------------------------------------------------------------ models on the device
 
+// n values from global memory into the block's shared memory, every thread of the block
+// taking a share: 16 bytes a load where both ends are 16-aligned and n fills whole loads
+// (256 threads copy a 64 KB table in 16 steps), else one value a load. The caller syncs.
+template <class T>
+__device__ __forceinline__ void copy_to_block(T* dst, const T* __restrict__ src, int n) {
+  constexpr int kPer = 16 / sizeof(T);
+  if (n % kPer == 0 && reinterpret_cast<uintptr_t>(src) % 16 == 0 && reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
+    const uint4* s16 = reinterpret_cast<const uint4*>(src);
+    uint4* d16 = reinterpret_cast<uint4*>(dst);
+    for (int t = threadIdx.x; t < n / kPer; t += blockDim.x) d16[t] = __ldg(s16 + t);
+  } else {
+    for (int t = threadIdx.x; t < n; t += blockDim.x) dst[t] = __ldg(src + t);
+  }
+}
+
 struct StaticDev {
   const EncSymbol* enc;     // per symbol (freq 0: uncodable)
   const uint32_t* slot_fb;  // per slot: (freq - 1) | (slot - start) << 16
@@ -242,14 +257,7 @@ struct StaticSharedDev : StaticDev {
       const uint32_t v = __ldg(sym_fs + t);
       fs[t] = make_uint2((v & 0xFFFF) + 1, v >> 16);
     }
-    const int slots = 1 << precision;
-    if (slots % 16 == 0 && reinterpret_cast<uintptr_t>(slot_sym) % 16 == 0 && (8 * alphabet) % 16 == 0) {
-      const uint4* src = reinterpret_cast<const uint4*>(slot_sym);  // 16 bytes a load: 256 threads copy 64 KB in 16 steps
-      uint4* dst = reinterpret_cast<uint4*>(sym);
-      for (int t = threadIdx.x; t < slots / 16; t += blockDim.x) dst[t] = __ldg(src + t);
-    } else {
-      for (int t = threadIdx.x; t < slots; t += blockDim.x) sym[t] = __ldg(slot_sym + t);
-    }
+    copy_to_block(sym, slot_sym, 1 << precision);
     __syncthreads();
     s_fs = fs;
     s_sym = sym;
@@ -281,14 +289,7 @@ struct StaticFusedSharedDev : StaticDev {
   static int64_t shared_bytes(int64_t precision) { return int64_t(4) << precision; }
 
   __device__ void prepare_block(uint32_t* smem) {
-    const int slots = 1 << precision;
-    if (slots % 4 == 0 && reinterpret_cast<uintptr_t>(slot_entry) % 16 == 0) {
-      const uint4* src = reinterpret_cast<const uint4*>(slot_entry);
-      uint4* dst = reinterpret_cast<uint4*>(smem);
-      for (int t = threadIdx.x; t < slots / 4; t += blockDim.x) dst[t] = __ldg(src + t);
-    } else {
-      for (int t = threadIdx.x; t < slots; t += blockDim.x) smem[t] = __ldg(slot_entry + t);
-    }
+    copy_to_block(smem, slot_entry, 1 << precision);
     __syncthreads();
     s_entry = smem;
   }
@@ -346,14 +347,13 @@ struct IndexedSharedDev : IndexedDev {
     int32_t* o = reinterpret_cast<int32_t*>(b + rows);
     uint32_t* mv = reinterpret_cast<uint32_t*>(o + rows);
     uint16_t* bk = reinterpret_cast<uint16_t*>(mv + rows);
-    for (int64_t t = threadIdx.x; t < cdf_total; t += blockDim.x) c[t] = __ldg(cdf + t);
+    copy_to_block(c, cdf, int(cdf_total));  // a shared-memory table: far below 2^31 values
     for (int t = threadIdx.x; t < rows; t += blockDim.x) {
       b[t] = __ldg(base + t);
       o[t] = __ldg(offsets + t);
       mv[t] = __ldg(maxv + t);
     }
-    const int64_t nb = int64_t(rows) << bucket_bits;
-    for (int64_t t = threadIdx.x; t < nb; t += blockDim.x) bk[t] = __ldg(bucket + t);
+    copy_to_block(bk, bucket, rows << bucket_bits);
     __syncthreads();
     cdf = c;
     base = b;

@@ -22,8 +22,12 @@ when both end at the same fixed `out_frac_bits` (the nets here always do).
 
 The training path is the float network (`forward`). `freeze()` turns its weights
 into integer buffers that live in the state dict; a decoder uses those buffers
-and never re-derives them, and deriving them uses only exactly-rounded IEEE
-operations, so even a fresh freeze is the same everywhere.
+and never re-derives them while coding. Deriving them uses only correctly rounded
+IEEE operations on the float weights and `out_absmax` (max, division, round half
+to even, powers of two), so a fresh freeze is the same everywhere: shipped files
+leave these buffers out (`DERIVED_BUFFERS`, half of a model's integer-net bytes)
+and the loader freezes again (`freeze_integer_nets`), checked against the
+weights_id that hashes them.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ MULT_BITS = 15
 MAX_ABS_INPUT = 1 << 20
 _EXACT = 1 << 52  # float64 integers below this are exact, with a bit to spare
 _MAX_OUTPUT = 1 << 20
+# FixedConv buffers that freeze() derives from the float weights; `frac` and `out_absmax` are inputs
+DERIVED_BUFFERS = ("qweight", "qbias", "mult", "shift")
 
 
 def _pow2_ceil_exponent(value: float) -> int:
@@ -209,3 +215,17 @@ def to_fixed(x: torch.Tensor, frac_bits: int) -> torch.Tensor:
 def from_fixed(x: torch.Tensor, frac_bits: int, dtype=torch.float32) -> torch.Tensor:
     """int64 fixed point -> float (exact for |x| < 2**24 in float32)."""
     return (x.double() * 2.0 ** -frac_bits).to(dtype)
+
+
+def derived_buffer_names(model: nn.Module) -> set[str]:
+    """State-dict names of the buffers freeze() derives, for every FixedConv in `model`."""
+    return {f"{name}.{b}" for name, m in model.named_modules() if isinstance(m, FixedConv) for b in DERIVED_BUFFERS}
+
+
+def freeze_integer_nets(model: nn.Module) -> int:
+    """Freeze every IntegerNet in `model` from its float weights (after loading files that
+    leave the derived buffers out). Returns how many nets were frozen."""
+    nets = [m for m in model.modules() if isinstance(m, IntegerNet)]
+    for net in nets:
+        net.freeze()
+    return len(nets)

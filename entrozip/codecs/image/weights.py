@@ -7,7 +7,9 @@ rate-distortion of an untrained network, and says so (`trained: False`).
 
 Every stream records `weights_id`, a hash of the full state dict after
 update() (float weights, integer networks, CDF tables), so a file only ever
-decodes with the exact weights that wrote it.
+decodes with the exact weights that wrote it. The files leave out what the
+integer networks derive exactly from the float weights (integer.DERIVED_BUFFERS);
+loading freezes them again and the manifest's weights_id checks the result.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ...entropy_models.integer import derived_buffer_names, freeze_integer_nets
 from ...errors import FormatError
 from .models import MODELS, ImageModel
 
@@ -41,6 +44,20 @@ def weights_id(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def load_state(model: torch.nn.Module, state: dict, what: str) -> None:
+    """Load `state` (floats as float32) into `model`, which must then be complete: every key
+    present except derived integer-net buffers, which are frozen again from the floats."""
+    expected = set(model.state_dict())
+    missing = expected - set(state) - derived_buffer_names(model)
+    unexpected = set(state) - expected
+    if missing or unexpected:
+        raise FormatError(f"{what} do not match the model: missing {sorted(missing)[:3]}, "
+                          f"unexpected {sorted(unexpected)[:3]}")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    if derived_buffer_names(model) - set(state):
+        freeze_integer_nets(model)
+
+
 def load_weights(model: ImageModel, files) -> None:
     """Load exported weights (export_weights' files) into `model`, as float32 + integers."""
     from safetensors.torch import load_file
@@ -48,25 +65,29 @@ def load_weights(model: ImageModel, files) -> None:
     state = {}
     for f in files:
         state.update(load_file(str(f)))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
+    load_state(model, state, "weights files")
 
 
 def rebuild_in_bf16(model: torch.nn.Module, fresh: torch.nn.Module) -> dict:
     """Load `model`'s state into `fresh` (same architecture) with every parameter rounded to
     bf16, rebuild its tables and integer networks from those (update(force=True)), and
-    return the state to ship: parameters as bf16, buffers as they are."""
+    return the state to ship: parameters as bf16, buffers as they are, less the integer
+    nets' derived buffers (the loader freezes them again)."""
     params = {n for n, _ in fresh.named_parameters()}
     state = {k: (v.detach().cpu().to(torch.bfloat16).float() if k in params else v.detach().cpu())
              for k, v in model.state_dict().items()}
     fresh.load_state_dict(state, strict=True)
     fresh.eval()
     fresh.update(force=True)
-    return {k: (v.to(torch.bfloat16) if k in params else v).contiguous() for k, v in fresh.state_dict().items()}
+    derived = derived_buffer_names(fresh)
+    return {k: (v.to(torch.bfloat16) if k in params else v).contiguous()
+            for k, v in fresh.state_dict().items() if k not in derived}
 
 
 def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
-    """Write `model` as shipped weights: parameters in bf16, buffers as they are (integer
-    tables and networks, float32 ranges), sharded into files under MAX_SHARD_BYTES.
+    """Write `model` as shipped weights: parameters in bf16, buffers as they are (CDF
+    tables, fixed-point lookup tables, float32 ranges) less what freezing derives, sharded
+    into files under MAX_SHARD_BYTES.
 
     The tables and integer networks are rebuilt from the bf16 parameters first, so the
     files are self-consistent. Returns the manifest entry (also written as NAME.json)."""

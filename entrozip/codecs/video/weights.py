@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ...entropy_models.integer import derived_buffer_names, freeze_integer_nets
 from ...errors import FormatError
 from ..image.weights import load_model as load_image_model
 from ..image.weights import rebuild_in_bf16, weights_id
@@ -61,8 +62,8 @@ def initial_video_model() -> VideoModel:
 
 
 def export_weights(video: VideoModel, dst_dir, meta: dict, transforms: bool = False) -> dict:
-    """Write the video model's own weights (parameters bf16, buffers as they are, after
-    rebuilding tables and integer nets from the bf16 parameters): OWN in NAME.0, and with
+    """Write the video model's own weights (parameters bf16, buffers as they are less what
+    freezing derives, after rebuilding tables and integer nets from the bf16 parameters): OWN in NAME.0, and with
     `transforms` its fine-tuned g_a / g_s in NAME.1 (each file < 16 MiB). Returns the manifest entry."""
     from safetensors.torch import save_file
 
@@ -104,10 +105,13 @@ def load_own_weights(video: VideoModel, folder, files, own: tuple[str, ...] = OW
     state = {}
     for f in files:
         state.update(load_file(str(Path(folder) / f)))
-    missing = [k for k in video.state_dict() if k.startswith(own) and k not in state]
+    derived = derived_buffer_names(video)
+    missing = [k for k in video.state_dict() if k.startswith(own) and k not in state and k not in derived]
     if missing or any(not k.startswith(own) for k in state):
         raise FormatError(f"video weights files do not match the model ({missing[:3]})")
     video.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    if any(k.startswith(own) and k not in state for k in derived):
+        freeze_integer_nets(video)  # the files leave out what freezing derives from the floats
 
 
 def resume_source(resume) -> tuple[Path, dict]:

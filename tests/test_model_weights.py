@@ -1,21 +1,28 @@
-"""Shipped and exported learned-model weights: the files leave out what the integer
-networks derive from the float weights, and loading derives it again bit for bit."""
+"""Shipped and exported learned-model weights: DFloat11-coded safetensors that leave out
+what the integer networks derive from the float weights; loading derives it again bit for
+bit, and refuses damaged or foreign files."""
 import pytest
 
 torch = pytest.importorskip("torch")
-from safetensors.torch import load_file, save_file  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
 
 from entrozip import FormatError  # noqa: E402
 from entrozip.codecs.image import weights as image_weights  # noqa: E402
 from entrozip.codecs.video import weights as video_weights  # noqa: E402
+from entrozip.codecs.weights import dfloat11  # noqa: E402
 from entrozip.entropy_models.integer import derived_buffer_names  # noqa: E402
 
 
 def _keys(folder, entry):
     keys = set()
     for f in entry["files"]:
-        keys |= set(load_file(str(folder / f)))
+        assert dfloat11.is_compressed_file(folder / f)
+        keys |= set(image_weights.read_weights_file(folder / f))
     return keys
+
+
+def _state(folder, entry):
+    return {k: v for f in entry["files"] for k, v in image_weights.read_weights_file(folder / f).items()}
 
 
 def test_shipped_files_hold_no_derived_buffers_and_load_to_their_ids():
@@ -54,7 +61,7 @@ def test_export_leaves_derived_buffers_out_and_loading_rebuilds_them(exported):
     loaded.update(force=False)  # tables come from the file, integer nets were frozen on load
     assert image_weights.weights_id(loaded) == entry["weights_id"]
     # files that still carry the derived buffers (the earlier export) load to the same model
-    full = {k: v for f in entry["files"] for k, v in load_file(str(folder / f)).items()}
+    full = _state(folder, entry)  # and as plain safetensors: they load too
     full.update({k: loaded.state_dict()[k] for k in derived})
     save_file(full, str(folder / "full.safetensors"))
     again = image_weights.initial_model("mbt2018-mean")
@@ -66,7 +73,7 @@ def test_export_leaves_derived_buffers_out_and_loading_rebuilds_them(exported):
 
 def test_incomplete_or_foreign_files_are_refused(exported, tmp_path):
     folder, entry, _ = exported
-    state = {k: v for f in entry["files"] for k, v in load_file(str(folder / f)).items()}
+    state = _state(folder, entry)
     param = next(k for k in state if k.endswith(".weight"))
     save_file({k: v for k, v in state.items() if k != param}, str(tmp_path / "missing.safetensors"))
     with pytest.raises(FormatError, match="missing"):
@@ -74,3 +81,15 @@ def test_incomplete_or_foreign_files_are_refused(exported, tmp_path):
     save_file({**state, "extra.weight": torch.zeros(2)}, str(tmp_path / "extra.safetensors"))
     with pytest.raises(FormatError, match="unexpected"):
         image_weights.load_weights(image_weights.initial_model("mbt2018-mean"), [tmp_path / "extra.safetensors"])
+
+
+def test_damaged_weights_file_is_refused(exported, tmp_path):
+    folder, entry, _ = exported
+    data = bytearray((folder / entry["files"][0]).read_bytes())
+    data[len(data) - 3000] ^= 0x10  # inside the coded tensors
+    (tmp_path / "bad.safetensors").write_bytes(bytes(data))
+    with pytest.raises(FormatError):
+        image_weights.load_weights(image_weights.initial_model("mbt2018-mean"), [tmp_path / "bad.safetensors"])
+    (tmp_path / "short.safetensors").write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(FormatError):
+        image_weights.load_weights(image_weights.initial_model("mbt2018-mean"), [tmp_path / "short.safetensors"])

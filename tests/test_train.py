@@ -119,12 +119,12 @@ def test_video_training_exports_resumes_and_codes(photos, tmp_path):
     from entrozip.codecs.image.models import to_input
     from entrozip.codecs.video.weights import OWN, initial_video_model, load_own_weights
     from entrozip.train.video import train as train_video
-    from safetensors.torch import load_file
+    from entrozip.codecs.image.weights import read_weights_file
 
     first = train_video([photos], tmp_path / "a", minutes=0.05, batch=2, crop=64, frames=2, lr=1e-3,
                         progress=False)
     assert first["trained"] and first["training"]["steps"] >= 1 and first["training"]["runs"] == 1
-    state = load_file(str(tmp_path / "a" / first["files"][0]))
+    state = read_weights_file(tmp_path / "a" / first["files"][0])
     assert state and all(k.startswith(OWN) for k in state)
     fresh, video = initial_video_model(), initial_video_model()
     load_own_weights(video, tmp_path / "a", first["files"])
@@ -157,13 +157,13 @@ def test_video_training_fine_tunes_the_transforms(photos, tmp_path):
     from entrozip.codecs.video.weights import (OWN, TRANSFORMS, initial_video_model, load_own_weights,
                                                own_prefixes)
     from entrozip.train.video import train as train_video
-    from safetensors.torch import load_file
+    from entrozip.codecs.image.weights import read_weights_file
 
     entry = train_video([photos], tmp_path / "a", minutes=0.06, batch=2, crop=64, frames=2, lr=1e-3,
                         transform_lr=1e-3, progress=False, transforms=True)
     assert own_prefixes(entry) == OWN + TRANSFORMS and len(entry["files"]) == 2
     assert entry["training"]["transform_steps"] == entry["training"]["steps"] >= 1
-    second_file = load_file(str(tmp_path / "a" / entry["files"][1]))
+    second_file = read_weights_file(tmp_path / "a" / entry["files"][1])
     assert second_file and all(k.startswith(TRANSFORMS) for k in second_file)
     fresh, video = initial_video_model(), initial_video_model()
     load_own_weights(video, tmp_path / "a", entry["files"], own_prefixes(entry))
@@ -183,5 +183,5 @@ def test_video_training_fine_tunes_the_transforms(photos, tmp_path):
                         resume=tmp_path / "a")
     assert own_prefixes(later) == OWN + TRANSFORMS and later["training"]["transform_steps"] == \
         entry["training"]["transform_steps"]
-    kept = load_file(str(tmp_path / "b" / later["files"][1]))
+    kept = read_weights_file(tmp_path / "b" / later["files"][1])
     assert all(torch.equal(kept[k], second_file[k]) for k in second_file)

@@ -5,6 +5,10 @@ Shipped weights live beside this file as safetensors with `manifest.json`
 runs with a seeded initialisation: it codes and decodes correctly, with the
 rate-distortion of an untrained network, and says so (`trained: False`).
 
+The files are the suite's own lossless DFloat11 files (codecs/weights/dfloat11.py:
+the bf16 weights' exponents rANS-coded, every tensor checked by its SHA-256 on load),
+~2/3 the size of plain safetensors; plain safetensors files load too.
+
 Every stream records `weights_id`, a hash of the full state dict after
 update() (float weights, integer networks, CDF tables), so a file only ever
 decodes with the exact weights that wrote it. The files leave out what the
@@ -44,6 +48,41 @@ def weights_id(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def write_weights_file(tensors: dict, path, metadata: dict) -> None:
+    """Write `tensors` as one shipped weights file: safetensors, then DFloat11-coded into
+    `path` (plain bytes go through a temporary file beside it)."""
+    from safetensors.torch import save_file
+
+    from ..weights import dfloat11
+
+    path = Path(path)
+    plain = path.with_name(f".{path.name}.plain")
+    try:
+        save_file(tensors, str(plain), metadata=metadata)
+        dfloat11.compress_file(plain, path)
+    finally:
+        plain.unlink(missing_ok=True)
+
+
+def read_weights_file(path) -> dict:
+    """The tensors of one weights file (write_weights_file's, or plain safetensors)."""
+    from safetensors.torch import load_file
+
+    from ..weights import dfloat11
+    from ..weights.loading import TORCH_DTYPES, iter_file_tensors
+
+    if not dfloat11.is_compressed_file(path):
+        return load_file(str(path))
+    out = {}
+    for name, dtype, shape, data in iter_file_tensors(path):
+        if dtype not in TORCH_DTYPES:
+            raise FormatError(f"{path}: tensor {name!r} has dtype {dtype}, not one a model holds")
+        torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+        out[name] = (torch.frombuffer(bytearray(data), dtype=torch_dtype).reshape(shape) if len(data)
+                     else torch.empty(shape, dtype=torch_dtype))
+    return out
+
+
 def load_state(model: torch.nn.Module, state: dict, what: str) -> None:
     """Load `state` (floats as float32) into `model`, which must then be complete: every key
     present except derived integer-net buffers, which are frozen again from the floats."""
@@ -60,11 +99,9 @@ def load_state(model: torch.nn.Module, state: dict, what: str) -> None:
 
 def load_weights(model: ImageModel, files) -> None:
     """Load exported weights (export_weights' files) into `model`, as float32 + integers."""
-    from safetensors.torch import load_file
-
     state = {}
     for f in files:
-        state.update(load_file(str(f)))
+        state.update(read_weights_file(f))
     load_state(model, state, "weights files")
 
 
@@ -87,12 +124,10 @@ def rebuild_in_bf16(model: torch.nn.Module, fresh: torch.nn.Module) -> dict:
 def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
     """Write `model` as shipped weights: parameters in bf16, buffers as they are (CDF
     tables, fixed-point lookup tables, float32 ranges) less what freezing derives, sharded
-    into files under MAX_SHARD_BYTES.
+    into DFloat11-coded files (write_weights_file) of under MAX_SHARD_BYTES each.
 
     The tables and integer networks are rebuilt from the bf16 parameters first, so the
     files are self-consistent. Returns the manifest entry (also written as NAME.json)."""
-    from safetensors.torch import save_file
-
     dst_dir = Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
     fresh = ImageModel(model.spec)
@@ -111,7 +146,7 @@ def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
         old.unlink()
     for i, shard in enumerate(shards):
         fname = f"{name}.{i}.safetensors"
-        save_file(shard, str(dst_dir / fname), metadata={"model": name, "format": "entrozip-image-weights-v1"})
+        write_weights_file(shard, dst_dir / fname, {"model": name, "format": "entrozip-image-weights-v1"})
         files.append(fname)
     entry = {"files": files, "weights_id": weights_id(fresh), **meta}
     (dst_dir / f"{name}.json").write_text(json.dumps(entry, indent=1) + "\n")

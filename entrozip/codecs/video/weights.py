@@ -22,7 +22,7 @@ import torch
 from ...entropy_models.integer import derived_buffer_names, freeze_integer_nets
 from ...errors import FormatError
 from ..image.weights import load_model as load_image_model
-from ..image.weights import rebuild_in_bf16, weights_id
+from ..image.weights import read_weights_file, rebuild_in_bf16, weights_id, write_weights_file
 from .model import VideoModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -65,8 +65,6 @@ def export_weights(video: VideoModel, dst_dir, meta: dict, transforms: bool = Fa
     """Write the video model's own weights (parameters bf16, buffers as they are less what
     freezing derives, after rebuilding tables and integer nets from the bf16 parameters): OWN in NAME.0, and with
     `transforms` its fine-tuned g_a / g_s in NAME.1 (each file < 16 MiB). Returns the manifest entry."""
-    from safetensors.torch import save_file
-
     dst_dir = Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
     fresh = initial_video_model()
@@ -74,8 +72,8 @@ def export_weights(video: VideoModel, dst_dir, meta: dict, transforms: bool = Fa
     files = []
     for i, prefixes in enumerate((OWN, TRANSFORMS) if transforms else (OWN,)):
         fname = f"{NAME}.{i}.safetensors"
-        save_file({k: v for k, v in state.items() if k.startswith(prefixes)}, str(dst_dir / fname),
-                  metadata={"model": NAME, "format": "entrozip-video-weights-v1"})
+        write_weights_file({k: v for k, v in state.items() if k.startswith(prefixes)}, dst_dir / fname,
+                           {"model": NAME, "format": "entrozip-video-weights-v1"})
         files.append(fname)
     own = OWN + TRANSFORMS if transforms else OWN
     entry = {"files": files, "own": list(own), "weights_id": weights_id(fresh), "image_model": IMAGE_MODEL, **meta}
@@ -100,11 +98,9 @@ def ship(src_dir) -> dict:
 def load_own_weights(video: VideoModel, folder, files, own: tuple[str, ...] = OWN) -> None:
     """Load the video model's own weights (exported files in `folder`, holding the key
     groups `own`: own_prefixes(entry)) into `video`."""
-    from safetensors.torch import load_file
-
     state = {}
     for f in files:
-        state.update(load_file(str(Path(folder) / f)))
+        state.update(read_weights_file(Path(folder) / f))
     derived = derived_buffer_names(video)
     missing = [k for k in video.state_dict() if k.startswith(own) and k not in state and k not in derived]
     if missing or any(not k.startswith(own) for k in state):

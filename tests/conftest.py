@@ -1,3 +1,5 @@
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,31 @@ def moving_frames(h, w, n, seed=0):
     rng = np.random.default_rng(seed)
     y0, x0 = int(rng.integers(0, photo.shape[0] - h - 2 * n)), int(rng.integers(0, photo.shape[1] - w - 2 * n))
     return [np.ascontiguousarray(photo[y0 + t:y0 + t + h, x0 + 2 * t:x0 + 2 * t + w]) for t in range(n)]
+
+
+def slot_table_case(precision: int, n: int):
+    """(symbols, static model) for the decoders' small-table paths: skewed bytes under a
+    table of `precision` bits (one word per slot at <= 12), or two symbols at precision 1."""
+    rng = np.random.default_rng(precision)
+    sym = np.minimum(rng.geometric(0.3, n), 200).astype(np.uint8)
+    if precision == 1:
+        return rng.integers(0, 2, n).astype(np.uint8), rans.StaticModel([1, 1], 1)
+    return sym, rans.StaticModel.from_symbols(sym, precision=precision)
+
+
+# the static decoder's table modes, (shared, fused): shared-memory tables with one word per
+# slot, shared-memory tables, global tables
+DECODER_TABLE_MODES = ((True, True), (True, False), (False, False))
+
+
+@contextlib.contextmanager
+def decoder_tables(cuda, shared: bool, fused: bool):
+    """Decode with one of DECODER_TABLE_MODES; the defaults (both True) come back after."""
+    cuda.SHARED_TABLES, cuda.FUSED_TABLES = shared, fused
+    try:
+        yield
+    finally:
+        cuda.SHARED_TABLES = cuda.FUSED_TABLES = True
 
 
 def gpu_coder_cases(scale: int = 1):

@@ -13,16 +13,13 @@ from entrozip.codecs.weights import dfloat11  # noqa: E402
 from entrozip.entropy_models.integer import derived_buffer_names  # noqa: E402
 
 
-def _keys(folder, entry):
-    keys = set()
-    for f in entry["files"]:
-        assert dfloat11.is_compressed_file(folder / f)
-        keys |= set(image_weights.read_weights_file(folder / f))
-    return keys
-
-
 def _state(folder, entry):
     return {k: v for f in entry["files"] for k, v in image_weights.read_weights_file(folder / f).items()}
+
+
+def _keys(folder, entry):
+    assert all(dfloat11.is_compressed_file(folder / f) for f in entry["files"])
+    return set(_state(folder, entry))
 
 
 def test_shipped_files_hold_no_derived_buffers_and_load_to_their_ids():

@@ -8,7 +8,7 @@ from entrozip import rans
 from entrozip.errors import FormatError
 from entrozip.rans import cuda, stream
 
-from conftest import gaussian_model, gpu_coder_cases, random_cdf_rows
+from conftest import DECODER_TABLE_MODES, decoder_tables, gaussian_model, gpu_coder_cases, random_cdf_rows, slot_table_case
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -157,19 +157,12 @@ def test_the_gpu_coder_refuses_cleanly_without_a_gpu():
 def test_one_word_per_slot_tables_decode_as_the_others(precision):
     """Static models of precision <= 12 decode from fused tables; the same symbols as the
     two-table shared decoder and the global-table one, full and partial rows."""
-    rng = np.random.default_rng(precision)
-    sym = np.minimum(rng.geometric(0.3, 300_007), 200).astype(np.uint8)
-    model = rans.StaticModel.from_symbols(sym, precision=precision) if precision > 1 else rans.StaticModel([1, 1], 1)
-    if precision == 1:
-        sym = rng.integers(0, 2, 300_007).astype(np.uint8)
+    sym, model = slot_table_case(precision, 300_007)
     for layout in ("compact", "latency"):
         blob = torch.frombuffer(bytearray(rans.encode(sym, model, layout=layout)), dtype=torch.uint8).cuda()
-        for shared, fused in ((True, True), (True, False), (False, False)):
-            cuda.SHARED_TABLES, cuda.FUSED_TABLES = shared, fused
-            try:
+        for shared, fused in DECODER_TABLE_MODES:
+            with decoder_tables(cuda, shared, fused):
                 back = rans.decode(blob, model, dtype=np.uint8)
-            finally:
-                cuda.SHARED_TABLES = cuda.FUSED_TABLES = True
             np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=f"{layout} {shared} {fused}")
 
 
@@ -182,12 +175,9 @@ def test_gpu_writes_the_cpus_bytes_and_decodes_either(lanes, chunk):
                                None if idx is None else torch.from_numpy(idx).cuda(), lanes=lanes, chunk_size=chunk)
         assert gpu_blob.is_cuda and bytes(gpu_blob.cpu().numpy()) == cpu, name
         for shared in (True, False):  # static tables in shared / global memory
-            cuda.SHARED_TABLES = shared
-            try:
+            with decoder_tables(cuda, shared, True):
                 back = rans.decode(torch.frombuffer(bytearray(cpu), dtype=torch.uint8).cuda(), model,
                                    None if idx is None else torch.from_numpy(idx).cuda())
-            finally:
-                cuda.SHARED_TABLES = True
             np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=f"{name} shared={shared}")
         np.testing.assert_array_equal(rans.decode(gpu_blob.cpu().numpy().tobytes(), model, idx), sym)
 

@@ -16,7 +16,7 @@ from entrozip.errors import FormatError
 from entrozip.rans import cuda
 
 import cuda_emu
-from conftest import gaussian_model, gpu_coder_cases
+from conftest import DECODER_TABLE_MODES, decoder_tables, gaussian_model, gpu_coder_cases, slot_table_case
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +44,8 @@ def test_emulated_kernels_write_the_cpus_bytes_and_decode_either(kernels, lanes,
         got = cuda.encode(torch.from_numpy(sym), model, t_idx, lanes=lanes, chunk_size=chunk)
         assert bytes(got.numpy()) == ref, name
         for shared in (True, False):  # tables in shared / global memory
-            cuda.SHARED_TABLES = shared
-            try:
+            with decoder_tables(cuda, shared, True):
                 back = cuda.decode(_blob(ref), model, t_idx)
-            finally:
-                cuda.SHARED_TABLES = True
             np.testing.assert_array_equal(back.numpy(), sym, err_msg=f"{name} shared={shared}")
 
 
@@ -71,18 +68,11 @@ def test_emulated_batch_and_gpu_layout(kernels):
 
 @pytest.mark.parametrize("precision", [12, 9, 1])
 def test_emulated_one_word_per_slot_tables(kernels, precision):
-    rng = np.random.default_rng(precision)
-    sym = np.minimum(rng.geometric(0.3, 20_007), 200).astype(np.uint8)
-    model = rans.StaticModel.from_symbols(sym, precision=precision) if precision > 1 else rans.StaticModel([1, 1], 1)
-    if precision == 1:
-        sym = rng.integers(0, 2, 20_007).astype(np.uint8)
+    sym, model = slot_table_case(precision, 20_007)
     blob = _blob(rans.encode(sym, model, lanes=32, chunk_size=4096))
-    for shared, fused in ((True, True), (True, False), (False, False)):
-        cuda.SHARED_TABLES, cuda.FUSED_TABLES = shared, fused
-        try:
+    for shared, fused in DECODER_TABLE_MODES:
+        with decoder_tables(cuda, shared, fused):
             back = cuda.decode(blob, model, dtype=torch.uint8)
-        finally:
-            cuda.SHARED_TABLES = cuda.FUSED_TABLES = True
         np.testing.assert_array_equal(back.numpy(), sym, err_msg=f"{shared} {fused}")
 
 
@@ -115,12 +105,9 @@ def test_emulated_float_decode_is_byte_identical(kernels, dtype, torch_dtype):
     model = dfloat11.table_for(dtype, data)
     stream, raw = dfloat11.encode_tensor(dtype, data, model, layout="latency")
     raw_t = _blob(np.asarray(raw).tobytes()) if len(raw) else torch.zeros(0, dtype=torch.uint8)
-    for shared, fused in ((False, False), (True, False), (True, True)):
-        cuda.SHARED_TABLES, cuda.FUSED_TABLES = shared, fused
-        try:
+    for shared, fused in DECODER_TABLE_MODES:
+        with decoder_tables(cuda, shared, fused):
             out = decode_tensor_cuda(dtype, w.numel(), model, _blob(stream), raw_t)
-        finally:
-            cuda.SHARED_TABLES = cuda.FUSED_TABLES = True
         assert bytes(out.numpy()) == data, (shared, fused)
 
 

@@ -7,6 +7,8 @@ import torch
 from entrozip import rans
 from entrozip.codecs.weights import dfloat11, floats
 
+from conftest import DECODER_TABLE_MODES, decoder_tables
+
 gpu = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
@@ -27,12 +29,9 @@ def test_gpu_decode_is_byte_identical(dtype, torch_dtype):
     from entrozip.rans import cuda as rcuda
 
     raw_dev = cu(np.asarray(raw).tobytes()) if len(raw) else torch.zeros(0, dtype=torch.uint8, device="cuda")
-    for shared, fused in ((False, False), (True, False), (True, True)):  # global / shared / one word per slot
-        rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = shared, fused
-        try:
+    for shared, fused in DECODER_TABLE_MODES:
+        with decoder_tables(rcuda, shared, fused):
             out = decode_tensor_cuda(dtype, w.numel(), model, cu(stream), raw_dev)
-        finally:
-            rcuda.SHARED_TABLES = rcuda.FUSED_TABLES = True
         assert bytes(out.cpu().numpy()) == data, (shared, fused)
     assert as_tensor(out, dtype, w.shape).dtype == torch_dtype
     assert floats.WORD_BYTES[floats.LAYOUTS[dtype]] * w.numel() == out.numel()

@@ -69,31 +69,26 @@ def read_weights_file(path) -> dict:
     from safetensors.torch import load_file
 
     from ..weights import dfloat11
-    from ..weights.loading import TORCH_DTYPES, iter_file_tensors
+    from ..weights.loading import iter_file_tensors, to_torch
 
     if not dfloat11.is_compressed_file(path):
         return load_file(str(path))
-    out = {}
-    for name, dtype, shape, data in iter_file_tensors(path):
-        if dtype not in TORCH_DTYPES:
-            raise FormatError(f"{path}: tensor {name!r} has dtype {dtype}, not one a model holds")
-        torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
-        out[name] = (torch.frombuffer(bytearray(data), dtype=torch_dtype).reshape(shape) if len(data)
-                     else torch.empty(shape, dtype=torch_dtype))
-    return out
+    return {name: to_torch(path, name, dtype, shape, data) for name, dtype, shape, data in iter_file_tensors(path)}
 
 
-def load_state(model: torch.nn.Module, state: dict, what: str) -> None:
-    """Load `state` (floats as float32) into `model`, which must then be complete: every key
-    present except derived integer-net buffers, which are frozen again from the floats."""
-    expected = set(model.state_dict())
-    missing = expected - set(state) - derived_buffer_names(model)
+def load_state(model: torch.nn.Module, state: dict, what: str, prefixes: tuple[str, ...] = ("",)) -> None:
+    """Load `state` (floats as float32) into `model`: it must hold every key of `model` that
+    starts with one of `prefixes` and no other, except derived integer-net buffers, which
+    are then frozen again from the floats."""
+    derived = derived_buffer_names(model)
+    expected = {k for k in model.state_dict() if k.startswith(prefixes)}
+    missing = expected - set(state) - derived
     unexpected = set(state) - expected
     if missing or unexpected:
         raise FormatError(f"{what} do not match the model: missing {sorted(missing)[:3]}, "
                           f"unexpected {sorted(unexpected)[:3]}")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
-    if derived_buffer_names(model) - set(state):
+    if (expected & derived) - set(state):
         freeze_integer_nets(model)
 
 

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import torch
 
-from ...entropy_models.integer import derived_buffer_names, freeze_integer_nets
 from ...errors import FormatError
 from ..image.weights import load_model as load_image_model
-from ..image.weights import read_weights_file, rebuild_in_bf16, weights_id, write_weights_file
+from ..image.weights import load_state, read_weights_file, rebuild_in_bf16, weights_id, write_weights_file
 from .model import VideoModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -101,13 +100,7 @@ def load_own_weights(video: VideoModel, folder, files, own: tuple[str, ...] = OW
     state = {}
     for f in files:
         state.update(read_weights_file(Path(folder) / f))
-    derived = derived_buffer_names(video)
-    missing = [k for k in video.state_dict() if k.startswith(own) and k not in state and k not in derived]
-    if missing or any(not k.startswith(own) for k in state):
-        raise FormatError(f"video weights files do not match the model ({missing[:3]})")
-    video.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
-    if any(k.startswith(own) and k not in state for k in derived):
-        freeze_integer_nets(video)  # the files leave out what freezing derives from the floats
+    load_state(video, state, "video weights files", own)
 
 
 def resume_source(resume) -> tuple[Path, dict]:

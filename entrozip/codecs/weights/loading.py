@@ -50,6 +50,17 @@ def iter_file_tensors(path, threads=None):
             cf.release(name)  # the consumer has copied it by now
 
 
+def to_torch(path, name, st_dtype, shape, data):
+    """A torch tensor (owning its memory) of one tensor of iter_tensors / iter_file_tensors."""
+    import torch
+
+    if st_dtype not in TORCH_DTYPES:
+        raise FormatError(f"{path}: tensor {name!r} has dtype {st_dtype}, which torch cannot hold")
+    # decoded tensors are fresh arrays already; stored ones are views of a file about to close
+    array = data if isinstance(data, np.ndarray) and data.flags.owndata else np.frombuffer(data, np.uint8).copy()
+    return torch.from_numpy(array).view(getattr(torch, TORCH_DTYPES[st_dtype])).reshape(shape)
+
+
 def _no_init():
     """transformers' context that skips weight initialisation (its module moved in 5.x)."""
     try:
@@ -160,11 +171,7 @@ class _Loader:
             if name not in self.buffers and not any(p.search(name) for p in self.ignore):
                 self.unexpected.append(name)
             return
-        if st_dtype not in TORCH_DTYPES:
-            raise FormatError(f"{self.path}: tensor {name!r} has dtype {st_dtype}, which torch cannot hold")
-        # decoded tensors are fresh arrays already; stored ones are views of a file about to close
-        array = data if isinstance(data, np.ndarray) and data.flags.owndata else np.frombuffer(data, np.uint8).copy()
-        tensor = torch.from_numpy(array).view(getattr(torch, TORCH_DTYPES[st_dtype])).reshape(shape)
+        tensor = to_torch(self.path, name, st_dtype, shape, data)
         target = self.targets[name]
         if target.shape != tensor.shape:
             raise FormatError(f"{self.path}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects "

@@ -150,9 +150,26 @@ def test_window_mask_separates_padding_and_shifted_regions():
     assert torch.equal(s[-1], s[-1].T)
 
 
+def _active(block: SwinV2Block) -> SwinV2Block:
+    """The block with non-zero post-norm gains (a new block is the identity)."""
+    for norm in (block.norm1, block.norm2):
+        torch.nn.init.uniform_(norm.weight, 0.5, 1.5)
+    return block
+
+
+def test_new_block_is_the_identity_and_learns_to_leave_it():
+    torch.manual_seed(0)
+    block = SwinV2Block(32, 2, shift=True)
+    x = torch.randn(2, 9, 11, 32)
+    y = block(x)
+    assert torch.equal(y, x)  # zero post-norm gains, as SwinV2 initialises them
+    (y * torch.randn_like(y)).sum().backward()
+    assert block.norm1.weight.grad.abs().sum() > 0 and block.norm2.weight.grad.abs().sum() > 0
+
+
 def test_padded_tokens_do_not_change_real_ones():
     torch.manual_seed(0)
-    block = SwinV2Block(32, 2, shift=False).eval()
+    block = _active(SwinV2Block(32, 2, shift=False)).eval()
     x = torch.randn(1, 12, 8, 32)
     with torch.no_grad():
         whole = block(x)
@@ -164,11 +181,13 @@ def test_padded_tokens_do_not_change_real_ones():
 @pytest.mark.parametrize("size", [(8, 8), (5, 13), (24, 17)])
 def test_swin_stage_keeps_shapes_and_trains(size):
     stage = ResidualSwinStage(32, 2)
+    for block in stage.blocks:
+        _active(block)
     x = torch.randn(2, 32, *size, requires_grad=True)
     y = stage(x)
     assert y.shape == x.shape
     y.square().mean().backward()
-    assert x.grad is not None and stage.blocks[0].attn.logit_scale.grad is not None
+    assert x.grad is not None and stage.blocks[0].attn.logit_scale.grad.abs().sum() > 0
     bias = stage.blocks[1].attn.position_bias()
     assert bias.shape == (1, 64, 64) and (bias > 0).all() and (bias < 16).all()
 

@@ -5,7 +5,8 @@ What makes them V2, all three kept:
     so no attention logit grows with the features' norm;
   * log-spaced continuous position bias: a small MLP maps each relative offset,
     sign(d) * log2(1 + |d|) (normalised), to a bias per head (16 * sigmoid);
-  * res-post-norm: x + LayerNorm(attention(x)), x + LayerNorm(MLP(x)).
+  * res-post-norm: x + LayerNorm(attention(x)), x + LayerNorm(MLP(x)), the norms' gains
+    starting at zero (each block starts as the identity).
 
 Windows are WINDOW x WINDOW tokens; every second block shifts them by half a
 window. Any H x W works: the map is zero-padded to whole windows and padded
@@ -104,6 +105,10 @@ class SwinV2Block(nn.Module):
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.norm2 = nn.LayerNorm(dim)
+        # res-post-norm starts at zero gain, as SwinV2's own initialisation does: a new block is
+        # the identity instead of adding unit-variance noise to every token of its input
+        nn.init.zeros_(self.norm1.weight)
+        nn.init.zeros_(self.norm2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, h, w, c = x.shape

@@ -1,0 +1,81 @@
+"""Plot the progress of one or more image-training runs (the JSON-lines logs of
+`entrozip train image`), consecutive runs continuing one another.
+
+    python scripts/plot_training.py RUN1.log.jsonl [RUN2.log.jsonl ...] --out progress.png [--title T]
+
+Left: PSNR and bpp of the training crops against the steps of all runs together (each
+run's steps continue the previous run's). Right: the Kodak checks (real files, q1 / q4 / q8)
+of every checkpoint as RD points, one line per checkpoint, coloured by step.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def read_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
+    """(train rows, checkpoint rows) with "step" and "minutes" made cumulative over the runs."""
+    train, checks = [], []
+    step0 = minutes0 = 0.0
+    for path in paths:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if not rows:
+            raise SystemExit(f"{path}: no log rows")
+        for row in rows:
+            row = dict(row, step=row["step"] + step0, minutes=row["minutes"] + minutes0, run=path.name)
+            (train if row["kind"] == "train" else checks).append(row)
+        step0 += rows[-1]["step"]
+        minutes0 += rows[-1]["minutes"]
+    return train, checks
+
+
+def plot(train: list[dict], checks: list[dict], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    steps = [r["step"] for r in train]
+    left.plot(steps, [r["psnr"] for r in train], color="tab:blue", lw=1)
+    left.set_xlabel("training steps (all runs)")
+    left.set_ylabel("training-crop PSNR (dB)", color="tab:blue")
+    twin = left.twinx()
+    twin.plot(steps, [r["bpp"] for r in train], color="tab:orange", lw=1, alpha=0.7)
+    twin.set_ylabel("training-crop bpp", color="tab:orange")
+    starts = sorted({(r["run"], min(x["step"] for x in train if x["run"] == r["run"])) for r in train}, key=lambda t: t[1])
+    for _, s in starts[1:]:
+        left.axvline(s, color="grey", ls=":", lw=1)
+    left.set_title("training crops (dotted: a run resumes)")
+    left.grid(alpha=0.3)
+
+    cmap = plt.get_cmap("viridis")
+    last = max((r["step"] for r in checks), default=1) or 1
+    for r in checks:
+        points = sorted((v["bpp"], v["psnr"]) for v in r.get("kodak", {}).values())
+        if points:
+            right.plot(*zip(*points), "o-", color=cmap(r["step"] / last), label=f"{int(r['step']):,} steps, {r['minutes']:.0f} min")
+    right.set_xlabel("Kodak bpp (real files)")
+    right.set_ylabel("Kodak PSNR RGB (dB)")
+    right.set_title("Kodak checks (4 images, q1 / q4 / q8)")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"wrote {out}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("logs", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--title", default="training progress")
+    args = ap.parse_args()
+    train, checks = read_runs(args.logs)
+    plot(train, checks, args.out, args.title)
+
+
+if __name__ == "__main__":
+    main()

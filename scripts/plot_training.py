@@ -15,18 +15,25 @@ from pathlib import Path
 
 
 def read_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
-    """(train rows, checkpoint rows) with "step" and "minutes" made cumulative over the runs."""
+    """(train rows, checkpoint rows) with "step" and "minutes" made cumulative over the runs
+    and "run" numbering them. A run starts with each file and wherever a file's steps or
+    minutes go back (`--resume` into the same folder appends its run to the same log)."""
     train, checks = [], []
-    step0 = minutes0 = 0.0
+    run, step0, minutes0 = -1, 0, 0.0
     for path in paths:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if not rows:
             raise SystemExit(f"{path}: no log rows")
+        last = None
         for row in rows:
-            row = dict(row, step=row["step"] + step0, minutes=row["minutes"] + minutes0, run=path.name)
+            if last is None or row["step"] < last["step"] or row["minutes"] < last["minutes"]:
+                if last is not None:
+                    step0, minutes0 = step0 + last["step"], minutes0 + last["minutes"]
+                run += 1
+            last = row
+            row = dict(row, step=row["step"] + step0, minutes=row["minutes"] + minutes0, run=run)
             (train if row["kind"] == "train" else checks).append(row)
-        step0 += rows[-1]["step"]
-        minutes0 += rows[-1]["minutes"]
+        step0, minutes0 = step0 + last["step"], minutes0 + last["minutes"]
     return train, checks
 
 
@@ -44,9 +51,8 @@ def plot(train: list[dict], checks: list[dict], out: Path, title: str) -> None:
     twin = left.twinx()
     twin.plot(steps, [r["bpp"] for r in train], color="tab:orange", lw=1, alpha=0.7)
     twin.set_ylabel("training-crop bpp", color="tab:orange")
-    starts = sorted({(r["run"], min(x["step"] for x in train if x["run"] == r["run"])) for r in train}, key=lambda t: t[1])
-    for _, s in starts[1:]:
-        left.axvline(s, color="grey", ls=":", lw=1)
+    for run in sorted({r["run"] for r in train})[1:]:
+        left.axvline(min(r["step"] for r in train if r["run"] == run), color="grey", ls=":", lw=1)
     left.set_title("training crops (dotted: a run resumes)")
     left.grid(alpha=0.3)
 

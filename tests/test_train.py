@@ -185,3 +185,25 @@ def test_video_training_fine_tunes_the_transforms(photos, tmp_path):
         entry["training"]["transform_steps"]
     kept = read_weights_file(tmp_path / "b" / later["files"][1])
     assert all(torch.equal(kept[k], second_file[k]) for k in second_file)
+
+
+def test_training_plot_chains_runs(tmp_path):
+    """scripts/plot_training.py: steps and minutes continue across files and across a run
+    resumed into the same log; the plot is written."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("plot_training", Path(__file__).parents[1] / "scripts" / "plot_training.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    check = {"1": {"bpp": 0.2, "psnr": 25.0}, "8": {"bpp": 1.5, "psnr": 30.0}}
+    first, second = tmp_path / "a.log.jsonl", tmp_path / "b.log.jsonl"
+    rows = lambda n, m: [{"kind": "train", "step": n // 2, "minutes": m / 2, "loss": 1, "bpp": 1, "psnr": 20},  # noqa: E731
+                         {"kind": "checkpoint", "step": n, "minutes": m, "kodak": check}]
+    first.write_text("".join(json.dumps(r) + "\n" for r in rows(100, 10) + rows(40, 4)))  # a resume appended
+    second.write_text("".join(json.dumps(r) + "\n" for r in rows(60, 6)))
+    train_rows, checks = mod.read_runs([first, second])
+    assert [r["step"] for r in checks] == [100, 140, 200] and [r["minutes"] for r in checks] == [10, 14, 20]
+    assert [r["run"] for r in train_rows] == [0, 1, 2] and [r["step"] for r in train_rows] == [50, 120, 170]
+    mod.plot(train_rows, checks, tmp_path / "p.png", "t")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

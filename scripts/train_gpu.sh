@@ -5,7 +5,7 @@
 #                                                    stem: the video model's inter entropy model,
 #                                                    TRANSFORMS=1 stem: and its transforms, fine-tuned)
 #   COMPILE=1 scripts/train_gpu.sh MINUTES          torch.compile the step (worth it from ~10 minutes)
-# Prepare here (git-ignored, carried with the run: [".whl/common", ".data/bsds/train", ".kodak"], ~59 MiB with the repo):
+# Prepare here (git-ignored, carried with the run: [".whl/common", ".data/bsds/train", ".kodak"], ~60 MiB with the repo):
 #   scripts/gpu_wheels.sh
 #   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/
@@ -17,7 +17,7 @@
 # accumulate through .weights/MODEL (git-ignored):
 #   rm -rf .weights/s2lic && mkdir -p .weights && cp -r FILES_AT/train .weights/s2lic
 # and carry ".weights/s2lic" next time: a run resumes from it before the package's weights.
-# (Within the 64 MiB carry: the repo ~30 MiB + .whl/common + .data/bsds/train 14 MiB + .kodak 15 MiB, or ~12 MiB of .weights instead of .kodak;
+# (Within the 64 MiB carry: the repo ~31 MiB + .whl/common + .data/bsds/train 14 MiB + .kodak 15 MiB, or ~12 MiB of .weights instead of .kodak;
 # leave .data/bsds/val out: the run trains on whichever of train / val it finds.)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,21 +19,19 @@ def read_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
     and "run" numbering them. A run starts with each file and wherever a file's steps or
     minutes go back (`--resume` into the same folder appends its run to the same log)."""
     train, checks = [], []
-    run, step0, minutes0 = -1, 0, 0.0
+    run, step0, minutes0, last = -1, 0, 0.0, None
     for path in paths:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if not rows:
             raise SystemExit(f"{path}: no log rows")
-        last = None
-        for row in rows:
-            if last is None or row["step"] < last["step"] or row["minutes"] < last["minutes"]:
-                if last is not None:
+        for i, row in enumerate(rows):
+            if i == 0 or row["step"] < last["step"] or row["minutes"] < last["minutes"]:  # a new run
+                if last is not None:  # ... continues where the one before ended
                     step0, minutes0 = step0 + last["step"], minutes0 + last["minutes"]
                 run += 1
             last = row
             row = dict(row, step=row["step"] + step0, minutes=row["minutes"] + minutes0, run=run)
             (train if row["kind"] == "train" else checks).append(row)
-        step0, minutes0 = step0 + last["step"], minutes0 + last["minutes"]
     return train, checks
 
 

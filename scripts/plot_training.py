@@ -11,7 +11,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+
+def read_log(path: Path) -> list[dict]:
+    """The rows of one log. A run still writing (or one killed) may have cut its last
+    line short: that line is skipped with a warning; a bad line anywhere else is an error."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for n, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if n < len(lines):
+                raise SystemExit(f"{path}:{n}: not a log row ({e.msg})") from None
+            print(f"{path}:{n}: skipped a cut last line", file=sys.stderr)
+    if not rows:
+        raise SystemExit(f"{path}: no log rows")
+    return rows
 
 
 def read_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
@@ -21,10 +39,7 @@ def read_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
     train, checks = [], []
     run, step0, minutes0, last = -1, 0, 0.0, None
     for path in paths:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if not rows:
-            raise SystemExit(f"{path}: no log rows")
-        for i, row in enumerate(rows):
+        for i, row in enumerate(read_log(path)):
             if i == 0 or row["step"] < last["step"] or row["minutes"] < last["minutes"]:  # a new run
                 if last is not None:  # ... continues where the one before ended
                     step0, minutes0 = step0 + last["step"], minutes0 + last["minutes"]

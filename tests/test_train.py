@@ -207,3 +207,26 @@ def test_training_plot_chains_runs(tmp_path):
     assert [r["run"] for r in train_rows] == [0, 1, 2] and [r["step"] for r in train_rows] == [50, 120, 170]
     mod.plot(train_rows, checks, tmp_path / "p.png", "t")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_training_plot_reads_a_log_still_being_written(tmp_path, capsys):
+    """A last line cut short (a run still writing, or killed) is skipped with a warning;
+    a bad line before the last is an error naming the file and line."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("plot_training", Path(__file__).parents[1] / "scripts" / "plot_training.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    row = json.dumps({"kind": "train", "step": 5, "minutes": 1.0, "loss": 1, "bpp": 1, "psnr": 20})
+    live = tmp_path / "live.log.jsonl"
+    live.write_text(row + "\n" + row[:17])
+    train_rows, checks = mod.read_runs([live])
+    assert [r["step"] for r in train_rows] == [5] and checks == []
+    assert "live.log.jsonl:2: skipped a cut last line" in capsys.readouterr().err
+    live.write_text(row[:17] + "\n" + row + "\n")
+    with pytest.raises(SystemExit, match=r"live.log.jsonl:1: not a log row"):
+        mod.read_runs([live])
+    live.write_text(row[:17])
+    with pytest.raises(SystemExit, match="no log rows"):
+        mod.read_runs([live])

@@ -197,3 +197,21 @@ def test_hostile_streams_with_valid_checksums(photo, model):
         except FormatError:
             outcomes.add("refused")
     assert outcomes
+
+
+def test_transform_ceiling_bounds_the_rounded_latents(photo):
+    """scripts/transform_ceiling.py on the shipped elic: finer quantization comes closer to
+    the unquantized transforms' PSNR, and that PSNR is the one computed by hand."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("transform_ceiling", Path(__file__).parents[1] / "scripts" / "transform_ceiling.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    net, _, _ = load_model("elic")
+    x = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255
+    got = mod.ceiling(net, x, [1, 8])
+    with torch.no_grad():
+        by_hand = net.g_s(net.g_a(x)).clamp(0, 1)
+    assert got["ceiling"] == pytest.approx(float(-10 * torch.log10(torch.mean((by_hand - x) ** 2))), abs=1e-3)
+    assert got[1] + 3 < got[8] < got["ceiling"] + 0.05, got

@@ -1,0 +1,73 @@
+"""Is it the transforms or the entropy model? The PSNR an image model's transform pair
+reaches without quantization (its ceiling), beside the PSNR with the latent rounded at
+each quality (what coding gets, before the entropy model's side information).
+
+    python scripts/transform_ceiling.py --model s2lic [--weights DIR] [--dataset ../shared/data/kodak]
+        [--images 24] [--qualities 1,4,8] [--json out.json]
+
+When the rounded PSNR at the top quality sits within a few tenths of a dB of the ceiling,
+more bits cannot buy quality: the synthesis (or analysis) limits, not the entropy model.
+"Rounded" rounds the latent itself; coding rounds it around the entropy model's means and
+adds the latent residual prediction, so it lands close to, not exactly on, these numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / torch.mean((a - b) ** 2)))
+
+
+@torch.no_grad()
+def ceiling(model, x: torch.Tensor, qualities) -> dict:
+    """x: 1 x 3 x H x W in [0, 1], H and W multiples of 64. Returns {"ceiling": dB of
+    g_s(g_a(x)), q: dB of g_s(round(g_a(x) * gain[q]) / gain[q]) for q in qualities (1-based)}."""
+    y = model.analysis(x)  # tiled as coding tiles it
+    out = {"ceiling": psnr(model.synthesis(y).clamp(0, 1), x)}
+    for q in qualities:
+        g = model.gain(q - 1)
+        out[q] = psnr(model.synthesis(torch.round(y * g) / g).clamp(0, 1), x)
+    return out
+
+
+def main() -> None:
+    from entrozip.codecs.image.models import to_input
+    from entrozip.codecs.image.weights import load_model
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="s2lic")
+    ap.add_argument("--weights", help="a folder of exported weights instead of the shipped ones")
+    ap.add_argument("--dataset", default="../shared/data/kodak")
+    ap.add_argument("--images", type=int, default=24)
+    ap.add_argument("--qualities", default="1,4,8")
+    ap.add_argument("--json", type=Path, help="also write the per-image numbers here")
+    args = ap.parse_args()
+    qualities = [int(q) for q in args.qualities.split(",")]
+    model, wid, _ = load_model(args.model, weights_dir=args.weights)
+    paths = sorted(Path(args.dataset).glob("*.png"))[: args.images]
+    if not paths:
+        raise SystemExit(f"{args.dataset}: no PNG images")
+    rows = []
+    for path in tqdm(paths, desc=f"{args.model} ceiling"):
+        x = to_input(np.asarray(Image.open(path).convert("RGB")))
+        h, w = (x.shape[-2] // 64) * 64, (x.shape[-1] // 64) * 64  # whole windows, no padding
+        rows.append({"image": path.name, **{str(k): v for k, v in ceiling(model, x[..., :h, :w], qualities).items()}})
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "image"}
+    print(f"{args.model} (weights {wid}), {len(rows)} images, mean PSNR RGB (dB):")
+    print("| unquantized | " + " | ".join(f"q{q} rounded" for q in qualities) + " |")
+    print("|---:|" + "---:|" * len(qualities))
+    print(f"| {mean['ceiling']:.2f} | " + " | ".join(f"{mean[str(q)]:.2f}" for q in qualities) + " |")
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, "weights_id": wid, "mean": mean, "images": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -23,12 +23,15 @@ from tqdm import tqdm
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / torch.mean((a - b) ** 2)))
+    """The suite's RGB PSNR (entrozip.eval.metrics), on [0, 1] tensors before 8-bit rounding."""
+    from entrozip.eval.metrics import psnr as psnr_of_arrays
+
+    return psnr_of_arrays(a.numpy(), b.numpy(), peak=1.0)
 
 
 @torch.no_grad()
 def ceiling(model, x: torch.Tensor, qualities) -> dict:
-    """x: 1 x 3 x H x W in [0, 1], H and W multiples of 64. Returns {"ceiling": dB of
+    """x: 1 x 3 x H x W in [0, 1], H and W multiples of models.PAD. Returns {"ceiling": dB of
     g_s(g_a(x)), q: dB of g_s(round(g_a(x) * gain[q]) / gain[q]) for q in qualities (1-based)}."""
     y = model.analysis(x)  # tiled as coding tiles it
     out = {"ceiling": psnr(model.synthesis(y).clamp(0, 1), x)}
@@ -39,7 +42,8 @@ def ceiling(model, x: torch.Tensor, qualities) -> dict:
 
 
 def main() -> None:
-    from entrozip.codecs.image.models import to_input
+    from entrozip.codecs.image.io import to_rgb
+    from entrozip.codecs.image.models import PAD, to_input
     from entrozip.codecs.image.weights import load_model
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -57,8 +61,8 @@ def main() -> None:
         raise SystemExit(f"{args.dataset}: no PNG images")
     rows = []
     for path in tqdm(paths, desc=f"{args.model} ceiling"):
-        x = to_input(np.asarray(Image.open(path).convert("RGB")))
-        h, w = (x.shape[-2] // 64) * 64, (x.shape[-1] // 64) * 64  # whole windows, no padding
+        x = to_input(to_rgb(Image.open(path))[0])  # as the codec reads it
+        h, w = (x.shape[-2] // PAD) * PAD, (x.shape[-1] // PAD) * PAD  # whole windows, no padding
         rows.append({"image": path.name, **{str(k): v for k, v in ceiling(model, x[..., :h, :w], qualities).items()}})
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "image"}
     print(f"{args.model} (weights {wid}), {len(rows)} images, mean PSNR RGB (dB):")

@@ -19,6 +19,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def load_script(name: str):
+    """scripts/NAME.py imported as a module (the scripts are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def random_cdf_rows(rng, num_cdfs, max_len, precision=16, peaked=False):
     """Valid quantised CDF rows (CompressAI layout, zero padded) with random lengths."""
     lengths = rng.integers(2, max_len + 1, num_cdfs).astype(np.int32)

@@ -7,6 +7,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("compressai")
@@ -202,12 +203,7 @@ def test_hostile_streams_with_valid_checksums(photo, model):
 def test_transform_ceiling_bounds_the_rounded_latents(photo):
     """scripts/transform_ceiling.py on the shipped elic: finer quantization comes closer to
     the unquantized transforms' PSNR, and that PSNR is the one computed by hand."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("transform_ceiling", Path(__file__).parents[1] / "scripts" / "transform_ceiling.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("transform_ceiling")
     net, _, _ = load_model("elic")
     x = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255
     got = mod.ceiling(net, x, [1, 8])

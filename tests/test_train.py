@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 from entrozip import FormatError
 
@@ -190,12 +191,7 @@ def test_video_training_fine_tunes_the_transforms(photos, tmp_path):
 def test_training_plot_chains_runs(tmp_path):
     """scripts/plot_training.py: steps and minutes continue across files and across a run
     resumed into the same log; the plot is written."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("plot_training", Path(__file__).parents[1] / "scripts" / "plot_training.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("plot_training")
     check = {"1": {"bpp": 0.2, "psnr": 25.0}, "8": {"bpp": 1.5, "psnr": 30.0}}
     first, second = tmp_path / "a.log.jsonl", tmp_path / "b.log.jsonl"
     rows = lambda n, m: [{"kind": "train", "step": n // 2, "minutes": m / 2, "loss": 1, "bpp": 1, "psnr": 20},  # noqa: E731
@@ -212,12 +208,7 @@ def test_training_plot_chains_runs(tmp_path):
 def test_training_plot_reads_a_log_still_being_written(tmp_path, capsys):
     """A last line cut short (a run still writing, or killed) is skipped with a warning;
     a bad line before the last is an error naming the file and line."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("plot_training", Path(__file__).parents[1] / "scripts" / "plot_training.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("plot_training")
     row = json.dumps({"kind": "train", "step": 5, "minutes": 1.0, "loss": 1, "bpp": 1, "psnr": 20})
     live = tmp_path / "live.log.jsonl"
     live.write_text(row + "\n" + row[:17])

@@ -591,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--crop", type=_positive_int, default=256, help="crop size (multiple of 64; 128 on a CPU)")
     ti.add_argument("--lr", type=float, default=2e-4)
     ti.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    ti.add_argument("--resume", default=None, help="folder of exported weights to start from, or 'package' for the shipped ones")
+    ti.add_argument("--resume", default=None, help="an OUT folder of an earlier run (continues from its training state, float32 + Adam, when it "
+                    "has one, else from its exported weights), or 'package' for the shipped weights")
     ti.add_argument("--seed", type=int, default=0)
     ti.add_argument("--kodak", default=None, help="Kodak folder for the checkpoint check (real coding)")
     ti.add_argument("--checkpoint-minutes", type=float, default=15.0)

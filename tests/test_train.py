@@ -91,6 +91,76 @@ def test_train_export_resume_and_ship(folder, tmp_path, monkeypatch):
         W.load_model.cache_clear()
 
 
+def _adam_steps(model, opt, steps, seed):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        loss = sum((p * torch.randn(p.shape, generator=g)).sum() ** 2 for p in model.parameters())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_training_state_continues_a_run_exactly(tmp_path):
+    """Saved after some Adam steps and loaded into a fresh model and optimizer, the next
+    steps give bit-identical float32 parameters to the run that never stopped."""
+    from entrozip.train.state import load_training_state, save_training_state
+
+    def build():
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(2, 3)).to(memory_format=torch.channels_last)
+        return net, torch.optim.Adam(net.parameters(), lr=1e-2)
+
+    a, opt_a = build()
+    _adam_steps(a, opt_a, 3, seed=1)
+    save_training_state(tmp_path / "s.safetensors", a, {"main": opt_a}, {"model": "toy", "training": {"steps": 3}})
+    b, opt_b = build()
+    header = load_training_state(tmp_path / "s.safetensors", b, {"main": opt_b})
+    assert header["model"] == "toy" and header["training"] == {"steps": 3}
+    _adam_steps(a, opt_a, 2, seed=2)
+    _adam_steps(b, opt_b, 2, seed=2)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(pa, pb), name
+
+    # the wrong model, the wrong optimizer layout, or not a training state at all: FormatError
+    other = torch.nn.Linear(2, 3)
+    with pytest.raises(FormatError, match="do not match"):
+        load_training_state(tmp_path / "s.safetensors", other, {"main": torch.optim.Adam(other.parameters())})
+    c, _ = build()
+    with pytest.raises(FormatError, match="other parameters"):
+        load_training_state(tmp_path / "s.safetensors", c, {"main": torch.optim.Adam(list(c.parameters())[::-1])})
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(FormatError, match="not an entrozip training state"):
+        load_training_state(tmp_path / "plain.safetensors", c, {})
+
+
+def test_resume_prefers_the_training_state(folder, tmp_path):
+    """A run's folder holds its float32 + Adam state beside the bf16 shards; resuming
+    from the folder continues from the state, and re-exporting keeps it."""
+    from safetensors import safe_open
+
+    from entrozip.train.state import state_path
+
+    out, lines = tmp_path / "run", []
+    first = train("mbt2018-mean", [folder], out, minutes=0.02, batch=2, crop=64, progress=False, log=lambda *_: None)
+    path = state_path(out, "mbt2018-mean")
+    with safe_open(str(path), framework="pt") as f:
+        header = json.loads(f.metadata()["entrozip"])
+        assert f.get_tensor("model/g_a.0.weight").dtype == torch.float32
+        assert any(k.startswith("main/0/exp_avg") for k in f.keys())
+    assert header["weights_id"] == first["weights_id"] and header["training"]["steps"] == first["training"]["steps"]
+    again = train("mbt2018-mean", [folder], out, minutes=0.02, batch=2, crop=64, resume=out, progress=False,
+                  log=lines.append)
+    assert any("training state" in line for line in lines)
+    assert again["training"]["steps"] > first["training"]["steps"] and path.is_file()
+    with pytest.raises(FormatError, match="of 'mbt2018-mean', not 'elic'"):
+        (tmp_path / "wrong").mkdir()
+        state_path(tmp_path / "wrong", "elic").write_bytes(path.read_bytes())
+        train("elic", [folder], tmp_path / "x", minutes=0.01, batch=2, crop=64, resume=tmp_path / "wrong",
+              progress=False, log=lambda *_: None)
+
+
 @pytest.fixture()
 def photos(tmp_path):
     """Smooth random photos large enough for 64-pixel clips (a 96-pixel window to move in)."""

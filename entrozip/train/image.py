@@ -8,7 +8,11 @@ Recipe (CompressAI's, adapted to one model for all qualities):
   * learning rate: short warm-up, then cosine decay to 1/10 over the time budget
     (runs are budgeted in minutes, so short runs still end annealed);
   * gradient clipping at 1.0; bf16 autocast on CUDA;
-  * resume from exported weights (bf16, no optimizer state: Adam re-warms in a few steps);
+  * resume from a run's training state (state.py: float32 weights + Adam's moments, written
+    at every checkpoint) when its folder has one, else from exported weights (bf16, Adam
+    starts from zero);
+  * channels-last activations and weights: the convolutions dominate a step and run ~20 %
+    faster on the CPU in that layout (and on tensor cores);
   * a Kodak check (real coding: bytes and PSNR) at every checkpoint, logged as JSON lines.
 """
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tqdm.auto import tqdm
 from ..codecs.image.models import LAMBDAS, MODELS, QUALITIES, ImageModel, to_input
 from ..codecs.image.weights import export_weights, initial_model, load_weights
 from .data import CropSampler, image_files
+from .state import load_training_state, save_training_state, state_path
 
 # LAMBDAS (x 255^2 MSE) live with the models; their MS-SSIM counterparts, q1 .. q8:
 MS_SSIM_LAMBDAS = (2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.00)  # x (1 - MS-SSIM)
@@ -101,8 +106,10 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = initial_model(model_name)
-    previous = {}
-    if resume:
+    previous, resume_state = {}, None
+    if resume and str(resume) != "package" and state_path(resume, model_name).is_file():
+        resume_state = state_path(resume, model_name)
+    elif resume:
         if str(resume) == "package":  # the weights that ship with entrozip
             from ..codecs.image.weights import WEIGHTS_DIR, manifest
 
@@ -114,11 +121,16 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
             entry = json.loads((folder / f"{model_name}.json").read_text())
         load_weights(model, [folder / f for f in entry["files"]])
         previous = entry.get("training", {})
-    model.to(device).train()
+    model.to(device, memory_format=torch.channels_last).train()
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam(main_params, lr=lr)
     aux_opt = torch.optim.Adam(aux_params, lr=1e-3)
+    optimizers = {"main": opt, "aux": aux_opt}
+    if resume_state:
+        header = load_training_state(resume_state, model, optimizers, model_name)
+        previous = header.get("training", {})
+        log(f"resuming {model_name} from its training state ({previous.get('steps', 0)} steps, float32 + Adam)")
     sampler = CropSampler(data if isinstance(data, (list, tuple)) else [data], crop, device, seed, progress)
     log_path = out / f"{model_name}.log.jsonl"
     budget = minutes * 60
@@ -150,6 +162,8 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
                              "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"},
                 "kodak_check": {str(q): {"bpp": b, "psnr": p} for q, (b, p) in check.items()}}
         entry = export_weights(model, model_name, out, meta)
+        save_training_state(state_path(out, model_name), model, optimizers,
+                            {"model": model_name, "weights_id": entry["weights_id"], "training": meta["training"]})
         record("checkpoint", kodak=meta["kodak_check"], weights_id=entry["weights_id"])
         if check:
             log("  ".join(f"q{q}: {b:.3f} bpp {p:.2f} dB" for q, (b, p) in check.items()))
@@ -161,7 +175,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
             break
         for group in opt.param_groups:
             group["lr"] = learning_rate(lr, elapsed / budget)
-        x = sampler.sample(batch)
+        x = sampler.sample(batch).contiguous(memory_format=torch.channels_last)
         quality = torch.randint(QUALITIES, (batch,), device=device)
         with autocast:
             loss, bpp, mse = step_fn(model, x, quality, metric)

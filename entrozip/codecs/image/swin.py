@@ -140,7 +140,9 @@ class ResidualSwinStage(nn.Module):
         t = x.permute(0, 2, 3, 1)
         for block in self.blocks:
             t = block(t)
-        return x + self.conv(t.permute(0, 3, 1, 2).contiguous())
+        # back in x's own layout: a channels_last x (training) costs no copy here
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        return x + self.conv(t.permute(0, 3, 1, 2).contiguous(memory_format=layout))
 
 
 class DenseEnhancement(nn.Module):

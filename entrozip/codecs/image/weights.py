@@ -137,7 +137,7 @@ def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
         size += nbytes
     shards.append(current)
     files = []
-    for old in dst_dir.glob(f"{name}.*.safetensors"):
+    for old in dst_dir.glob(f"{name}.[0-9]*.safetensors"):  # the shards, not a training state
         old.unlink()
     for i, shard in enumerate(shards):
         fname = f"{name}.{i}.safetensors"
@@ -154,7 +154,7 @@ def ship(src_dir, name: str) -> dict:
 
     src_dir = Path(src_dir)
     entry = json.loads((src_dir / f"{name}.json").read_text())
-    for old in WEIGHTS_DIR.glob(f"{name}.*.safetensors"):
+    for old in WEIGHTS_DIR.glob(f"{name}.[0-9]*.safetensors"):
         old.unlink()
     for f in entry["files"]:
         shutil.copy2(src_dir / f, WEIGHTS_DIR / f)

@@ -1,0 +1,84 @@
+"""A training run's full state, so the next run continues instead of re-warming.
+
+Exported weights are what ships: bf16, no optimizer. Resuming from them rounds every
+parameter to bf16 and starts Adam's moments from zero, and the first minutes of the new
+run are spent re-learning both. The training state keeps what they drop:
+
+    NAME.state.safetensors   model/<param>              float32 parameters (and buffers)
+                             <optimizer>/<i>/<key>      each optimizer's per-parameter state
+                                                        (Adam: step, exp_avg, exp_avg_sq)
+                             metadata["entrozip"]       JSON: model name, parameter names in
+                                                        optimizer order, caller's fields
+
+safetensors only (never a pickle); written to a temporary name and renamed, so a run
+killed mid-write leaves the previous state whole. Size: ~3x the float32 parameters.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import FormatError
+
+FORMAT = "entrozip-training-state-v1"
+
+
+def state_path(folder, model_name: str) -> Path:
+    return Path(folder) / f"{model_name}.state.safetensors"
+
+
+def save_training_state(path, model: torch.nn.Module, optimizers: dict, meta: dict) -> None:
+    """Write `model`'s float state and each optimizer's (name -> torch.optim.Optimizer)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    order = {}
+    for opt_name, opt in optimizers.items():
+        params = [p for group in opt.param_groups for p in group["params"]]
+        order[opt_name] = [names[id(p)] for p in params]
+        for i, p in enumerate(params):
+            for key, value in opt.state.get(p, {}).items():
+                t = value if torch.is_tensor(value) else torch.tensor(value)
+                tensors[f"{opt_name}/{i}/{key}"] = t.detach().cpu().reshape(t.shape or (1,)).contiguous()
+    header = {"format": FORMAT, "params": order, **meta}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata={"entrozip": json.dumps(header)})
+    os.replace(tmp, path)
+
+
+def load_training_state(path, model: torch.nn.Module, optimizers: dict, model_name: str | None = None) -> dict:
+    """Load a save_training_state file into `model` and `optimizers` (built as when it
+    was saved); returns its metadata. FormatError when it belongs to another model
+    (another `model_name`, when given, or other tensors)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    with safe_open(str(path), framework="pt") as f:
+        header = json.loads((f.metadata() or {}).get("entrozip", "{}"))
+        if header.get("format") != FORMAT:
+            raise FormatError(f"{path}: not an entrozip training state (format {header.get('format')!r})")
+        if model_name is not None and header.get("model") != model_name:
+            raise FormatError(f"{path} is a training state of {header.get('model')!r}, not {model_name!r}")
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    own = model.state_dict()
+    if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
+        raise FormatError(f"{path}: its tensors do not match the model {header.get('model')!r} it is loaded into")
+    model.load_state_dict(state)
+    names = {id(p): n for n, p in model.named_parameters()}
+    for opt_name, opt in optimizers.items():
+        params = [p for group in opt.param_groups for p in group["params"]]
+        if header["params"].get(opt_name) != [names[id(p)] for p in params]:
+            raise FormatError(f"{path}: optimizer {opt_name!r} was saved over other parameters")
+        device = params[0].device if params else "cpu"
+        for i, p in enumerate(params):
+            prefix = f"{opt_name}/{i}/"
+            entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if entry:  # Adam keeps `step` as a 0-d float32 tensor on the CPU, moments beside p
+                opt.state[p] = {k: (v.reshape(()) if k == "step" else v.to(device)) for k, v in entry.items()}
+    return header

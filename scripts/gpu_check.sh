@@ -115,7 +115,7 @@ PY
     train)  # a short image-model run on the GPU (scripts/train_gpu.sh: resumes shipped weights if any);
             # the weights come back in $OUT/train (< 16 MiB files)
       [ "${TRAIN_MODEL:-s2lic}" = stem ] || python3 scripts/profile_train_step.py --model "${TRAIN_MODEL:-s2lic}" --batch "${BATCH:-16}" \
-        --crop "${CROP:-256}" --steps 5 2>&1 | tail -n 26   # where a step's time goes (~20 s)
+        --crop "${CROP:-256}" --steps 5 2>&1 | tail -n 28   # where a step's time goes (~20 s)
       OUT="$out/train" bash scripts/train_gpu.sh "${TRAIN_MINUTES:-5}" "${TRAIN_MODEL:-s2lic}"
       ;;
     *)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 import time
 from pathlib import Path
 
@@ -159,7 +160,8 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
                              "runs": previous.get("runs", 0) + (1 if final else 0),
                              "crop": crop, "batch": batch, "lr": lr, "metric": metric,
                              "lambdas": list(MS_SSIM_LAMBDAS if metric == "ms-ssim" else LAMBDAS), "seed": seed,
-                             "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"},
+                             "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else
+                             f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"},
                 "kodak_check": {str(q): {"bpp": b, "psnr": p} for q, (b, p) in check.items()}}
         entry = export_weights(model, model_name, out, meta)
         save_training_state(state_path(out, model_name), model, optimizers,

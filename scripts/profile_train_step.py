@@ -39,11 +39,12 @@ def main():
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
-    rates = {}
+    rates, steps = {}, []
     for name, layout in zip(args.layouts.split(","), layouts):
         rates[name], step = steps_per_second(args, layout, device, autocast, cuda)
+        steps.append(step)
     if not args.no_profile:
-        _, step = steps_per_second(args, layouts[0], device, autocast, cuda, steps=0)
+        step = steps[0]  # the first layout's model, already warm
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         with profile(activities=activities) as prof:
             for _ in range(args.steps):
@@ -58,10 +59,9 @@ def main():
               f"{name} on {where}")
 
 
-def steps_per_second(args, layout, device, autocast, cuda, steps=None):
-    """(steps/s over `steps` timed steps after 3 warm-up ones, the step function) of a fresh
-    model and optimizer in `layout`."""
-    steps = args.steps if steps is None else steps
+def steps_per_second(args, layout, device, autocast, cuda):
+    """(steps/s over `--steps` timed steps after 3 warm-up ones, the step function) of a
+    fresh model and optimizer in `layout`."""
     model = initial_model(args.model).to(device, memory_format=layout).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
@@ -80,11 +80,11 @@ def steps_per_second(args, layout, device, autocast, cuda, steps=None):
     if cuda:
         torch.cuda.synchronize()
     t = time.perf_counter()
-    for _ in range(steps):
+    for _ in range(args.steps):
         step()
     if cuda:
         torch.cuda.synchronize()
-    return (steps / (time.perf_counter() - t) if steps else 0.0), step
+    return args.steps / (time.perf_counter() - t), step
 
 
 if __name__ == "__main__":

@@ -133,6 +133,14 @@ def test_training_state_continues_a_run_exactly(tmp_path):
     save_file({"x": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
     with pytest.raises(FormatError, match="not an entrozip training state"):
         load_training_state(tmp_path / "plain.safetensors", c, {})
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "s.safetensors"), framework="pt") as f:  # a stray tensor name
+        good = {k: f.get_tensor(k) for k in f.keys()}
+        meta = f.metadata()
+    save_file({**good, "junk": torch.zeros(1)}, str(tmp_path / "stray.safetensors"), metadata=meta)
+    with pytest.raises(FormatError, match="'junk' is neither"):
+        load_training_state(tmp_path / "stray.safetensors", c, {"main": torch.optim.Adam(c.parameters())})
 
 
 def test_resume_prefers_the_training_state(folder, tmp_path):

@@ -30,16 +30,21 @@ def state_path(folder, model_name: str) -> Path:
     return Path(folder) / f"{model_name}.state.safetensors"
 
 
+def _optimized(model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[list, list]:
+    """(the optimizer's parameters in its order, their names in `model`)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    params = [p for group in opt.param_groups for p in group["params"]]
+    return params, [names[id(p)] for p in params]
+
+
 def save_training_state(path, model: torch.nn.Module, optimizers: dict, meta: dict) -> None:
     """Write `model`'s float state and each optimizer's (name -> torch.optim.Optimizer)."""
     from safetensors.torch import save_file
 
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    names = {id(p): n for n, p in model.named_parameters()}
     order = {}
     for opt_name, opt in optimizers.items():
-        params = [p for group in opt.param_groups for p in group["params"]]
-        order[opt_name] = [names[id(p)] for p in params]
+        params, order[opt_name] = _optimized(model, opt)
         for i, p in enumerate(params):
             for key, value in opt.state.get(p, {}).items():
                 t = value if torch.is_tensor(value) else torch.tensor(value)
@@ -70,15 +75,19 @@ def load_training_state(path, model: torch.nn.Module, optimizers: dict, model_na
     if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
         raise FormatError(f"{path}: its tensors do not match the model {header.get('model')!r} it is loaded into")
     model.load_state_dict(state)
-    names = {id(p): n for n, p in model.named_parameters()}
+    per_param = {}  # (optimizer, index) -> {key: tensor}, from the "<optimizer>/<i>/<key>" names
+    for k, v in tensors.items():
+        if not k.startswith("model/"):
+            parts = k.split("/", 2)
+            if len(parts) != 3 or not parts[1].isdigit():
+                raise FormatError(f"{path}: tensor {k!r} is neither model/<key> nor <optimizer>/<i>/<key>")
+            per_param.setdefault((parts[0], int(parts[1])), {})[parts[2]] = v
     for opt_name, opt in optimizers.items():
-        params = [p for group in opt.param_groups for p in group["params"]]
-        if header["params"].get(opt_name) != [names[id(p)] for p in params]:
+        params, names = _optimized(model, opt)
+        if header["params"].get(opt_name) != names:
             raise FormatError(f"{path}: optimizer {opt_name!r} was saved over other parameters")
-        device = params[0].device if params else "cpu"
         for i, p in enumerate(params):
-            prefix = f"{opt_name}/{i}/"
-            entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            entry = per_param.get((opt_name, i))
             if entry:  # Adam keeps `step` as a 0-d float32 tensor on the CPU, moments beside p
-                opt.state[p] = {k: (v.reshape(()) if k == "step" else v.to(device)) for k, v in entry.items()}
+                opt.state[p] = {k: (v.reshape(()) if k == "step" else v.to(p.device)) for k, v in entry.items()}
     return header

@@ -6,8 +6,8 @@ Workload (generated on the GPU machine): one Student-t(4) x 0.012 bf16 tensor of
 --numel values (a Llama-8B layer's worth), encoded by the CPU encoder, then
 decoded on the GPU by the fused kernel (codecs/weights/gpu.py). Reported, for each stream layout
 (rans.encode's "compact" default, "gpu", "latency"): GB/s of bf16 written (target >= 750)
-with the table (precision 12) as one word per slot in shared memory, as a byte per slot +
-a word per symbol, and in global memory; bits per weight, byte identity; the copy's GB/s;
+with the table (precision 12) in shared memory as a byte per slot + a (freq, start) pair per
+symbol (the default) or as one word per slot, and in global memory; bits per weight, byte identity; the copy's GB/s;
 and a Llama-8B layer's seven weights decoded in one launch vs seven.
 
 The official DFloat11 kernel runs beside it when the `dfloat11` package (its wheel,
@@ -135,14 +135,19 @@ def main():
         kernel_s = timed(lambda: rcuda._ext().decode_float(
             s_dev, chunks, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs, rcuda.slot_entry(tab),
             tab.offset, tab.precision, floats.LAYOUTS["BF16"], r_dev, out, True))
+        fused_default = rcuda.FUSED_TABLES
         rcuda.SHARED_TABLES = False  # the same kernel reading its tables from global memory
         global_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
-        rcuda.SHARED_TABLES, rcuda.FUSED_TABLES = True, False  # shared, a byte per slot + a word per symbol
-        two_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
-        rcuda.FUSED_TABLES = True
+        rcuda.SHARED_TABLES = True
+        forms = {}
+        for fused in (True, False):  # shared: one word per slot, or a byte per slot + a pair per symbol
+            rcuda.FUSED_TABLES = fused
+            forms[fused] = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
+        rcuda.FUSED_TABLES = fused_default
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
                        "decode_kernel_s": kernel_s, "chunks": int(chunks.shape[0]),
-                       "decode_global_tables_s": global_s, "decode_two_tables_s": two_s,
+                       "decode_global_tables_s": global_s, "decode_fused_tables_s": forms[True],
+                       "decode_two_tables_s": forms[False],
                        "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
     res["block"] = block_launch(data, w)
@@ -161,8 +166,9 @@ def main():
     print(f"{'  chunks':40}" + "".join(f" {res[k]['chunks']:10d}" for k in lays))
     print(f"{'  tables in global memory':40}" + "".join(f" {gb / res[k]['decode_global_tables_s']:10.0f}"
                                                        for k in lays))
-    print(f"{'  shared, byte + word tables (unfused)':40}" + "".join(f" {gb / res[k]['decode_two_tables_s']:10.0f}"
-                                                                   for k in lays))
+    for key, what in (("decode_fused_tables_s", "shared, one word per slot"),
+                      ("decode_two_tables_s", "shared, byte + pair tables (default)")):
+        print(f"{'  ' + what:40}" + "".join(f" {gb / res[k][key]:10.0f}" for k in lays))
     print(f"{'identical bytes':40}" + "".join(f" {str(res[k]['identical']):>10}" for k in lays))
     print(f"{'d2d copy, GB/s read + written':40} {2 * gb / res['copy_s']:10.0f}")
     blk = res["block"]

@@ -139,12 +139,13 @@ DECODER_TABLE_MODES = ((True, True), (True, False), (False, False))
 
 @contextlib.contextmanager
 def decoder_tables(cuda, shared: bool, fused: bool):
-    """Decode with one of DECODER_TABLE_MODES; the defaults (both True) come back after."""
+    """Decode with one of DECODER_TABLE_MODES; the settings before come back after."""
+    before = cuda.SHARED_TABLES, cuda.FUSED_TABLES
     cuda.SHARED_TABLES, cuda.FUSED_TABLES = shared, fused
     try:
         yield
     finally:
-        cuda.SHARED_TABLES = cuda.FUSED_TABLES = True
+        cuda.SHARED_TABLES, cuda.FUSED_TABLES = before
 
 
 def gpu_coder_cases(scale: int = 1):

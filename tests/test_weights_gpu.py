@@ -80,12 +80,13 @@ def test_one_launch_decodes_a_block_of_tensors_as_the_cpu_does():
         stream, raw = dfloat11.encode_tensor(dtype, data, model, layout="latency")  # >= 5 chunks in "a"
         items.append((name, dtype, tuple(t.shape), model, stream, bytes(raw)))
         originals[name] = data
-    for pinned, fused in ((False, True), (True, True), (False, False)):
+    default = rcuda.FUSED_TABLES
+    for pinned, fused in ((False, True), (True, True), (False, False), (True, False)):
         rcuda.FUSED_TABLES = fused  # read when the block uploads its tables
         try:
             block = CodedBlock(items, "cuda", pinned)
         finally:
-            rcuda.FUSED_TABLES = True
+            rcuda.FUSED_TABLES = default
         out = torch.zeros(block.nbytes, dtype=torch.uint8, device="cuda")
         staging = torch.empty(block.staging_bytes(), dtype=torch.uint8, device="cuda") if pinned else None
         for status in block.decode_into(out, staging):

@@ -138,9 +138,13 @@ def fused_table(model: StaticModel) -> np.ndarray | None:
 # to ~227 KB); ENTROZIP_RANS_SHARED=0 keeps them in global memory (the same symbols either
 # way: a switch for measuring).
 SHARED_TABLES = os.environ.get("ENTROZIP_RANS_SHARED", "1") != "0"
-# Static models of precision <= 12 decode from one word per slot (fused_table);
-# ENTROZIP_RANS_FUSED=0 keeps the byte-per-slot + word-per-symbol tables (for measuring).
-FUSED_TABLES = os.environ.get("ENTROZIP_RANS_FUSED", "1") != "0"
+# Static decoders read a byte per slot + a (freq, start) pair per symbol from shared memory;
+# ENTROZIP_RANS_FUSED=1 gives models of precision <= 12 one word per slot instead (fused_table;
+# the same symbols either way). The two-table form is the default since the H200 measured it
+# faster once the per-symbol pairs came in (twelfth session: static precision 12, 582 vs
+# 514 GB/s kernel; DF11 BF16 603 vs 560 GB/s through the API): 4 KB + 2 KB of shared
+# memory instead of 16 KB leaves room for more resident blocks.
+FUSED_TABLES = os.environ.get("ENTROZIP_RANS_FUSED", "0") == "1"
 
 
 def slot_entry(tab) -> torch.Tensor:

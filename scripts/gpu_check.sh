@@ -17,15 +17,18 @@
 # Prepare here first: scripts/gpu_wheels.sh (slim wheels), and (the data is not beside the repo there)
 #   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/ && echo /.kodak/ >> .git/info/exclude
 #   python scripts/pack_multiview.py ../shared/data/multiview/lego .data/lego --max-side 360 --background 1,1,1
-#   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/   (train, 23 MiB)
+#   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/   (train + val, 23 MiB)
+#   mkdir -p .kodak-check && cp ../shared/data/kodak/kodim0[1-4].png .kodak-check/ && echo /.kodak-check/ >> .git/info/exclude
 #   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude
 # then run with carry [".whl/common", ".kodak"] (image, profile), [".whl/common", ".whl/rans"] (rans),
-# [".whl/common"] (df11, load, video, profile), [".whl/common", ".data/bsds"] (train) or [".whl/common", ".whl/splat", ".data/lego"] (splat).
-# Sizes (MiB): the repo 30.8 (shipped weights are DFloat11-coded), .whl/common 0.5, .whl/rans 22.7 (nvCOMP), .whl/splat 0.9, .data/lego 8.9,
-# .data/bsds/train 14.1, .kodak 14.7, .weights/MODEL ~12; a call carries at most 64 in all, e.g.
-#   bash scripts/gpu_check.sh rans df11 load          [".whl/common", ".whl/rans"]           54.0
-#   bash scripts/gpu_check.sh profile image           [".whl/common", ".kodak"]              46.0
-#   bash scripts/gpu_check.sh rans df11 splat memcheck  [+ ".whl/splat", ".data/lego"]       63.8
+# [".whl/common"] (df11, load, video, profile), [".whl/common", ".data/bsds", ".kodak-check"] (train; .kodak-check:
+# kodim01-04, what the checkpoints' Kodak check codes, 2.4 MiB) or [".whl/common", ".whl/splat", ".data/lego"] (splat).
+# Sizes (MiB): the repo 32.0 (shipped weights are DFloat11-coded), .whl/common 0.5, .whl/rans 22.7 (nvCOMP), .whl/splat 0.9, .data/lego 8.9,
+# .data/bsds 22.6 (train 14.1), .kodak 14.7, .kodak-check 2.4, .weights/MODEL ~12; a call carries at most 64 in all, e.g.
+#   bash scripts/gpu_check.sh rans df11 memcheck load [".whl/common", ".whl/rans"]           55.2
+#   bash scripts/gpu_check.sh profile image           [".whl/common", ".kodak"]              47.2
+#   bash scripts/gpu_check.sh splat df11 memcheck     [".whl/common", ".whl/splat", ".data/lego"]  42.3
+#   bash scripts/gpu_check.sh train                   [".whl/common", ".data/bsds", ".kodak-check"]  57.5
 # Each target runs under a time limit (its own, and what is left of DEADLINE seconds, default
 # 570, for a 600 s call); gsplat's kernels compile in the background from the start.
 set -uo pipefail

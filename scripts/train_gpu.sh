@@ -5,11 +5,11 @@
 #                                                    stem: the video model's inter entropy model,
 #                                                    TRANSFORMS=1 stem: and its transforms, fine-tuned)
 #   COMPILE=1 scripts/train_gpu.sh MINUTES          torch.compile the step (worth it from ~10 minutes)
-# Prepare here (git-ignored, carried with the run: [".whl/common", ".data/bsds/train", ".kodak"], ~60 MiB with the repo):
+# Prepare here (git-ignored, carried with the run: [".whl/common", ".data/bsds", ".kodak-check"], ~60 MiB with the repo):
 #   scripts/gpu_wheels.sh
 #   mkdir -p .data/bsds && cp -r ../shared/data/bsds500/train ../shared/data/bsds500/val .data/bsds/
-#   mkdir -p .kodak && cp ../shared/data/kodak/*.png .kodak/
-#   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude   (and /.kodak/)
+#   mkdir -p .kodak-check && cp ../shared/data/kodak/kodim0[1-4].png .kodak-check/   (the checkpoints' Kodak check)
+#   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude   (and /.kodak-check/)
 # Writes the exported weights (bf16 safetensors, < 16 MiB each), NAME.json and the log to $OUT;
 # back here: python -c "from entrozip.codecs.image.weights import ship; ship('FILES_AT', 'elic')"
 # (stem: python -c "from entrozip.codecs.video.weights import ship; ship('FILES_AT')")
@@ -17,7 +17,7 @@
 # accumulate through .weights/MODEL (git-ignored):
 #   rm -rf .weights/s2lic && mkdir -p .weights && cp -r FILES_AT/train .weights/s2lic
 # and carry ".weights/s2lic" next time: a run resumes from it before the package's weights.
-# (Within the 64 MiB carry: the repo ~31 MiB + .whl/common + .data/bsds/train 14 MiB + .kodak 15 MiB, or ~12 MiB of .weights instead of .kodak;
+# (Within the 64 MiB carry: the repo ~32 MiB + .whl/common + .data/bsds 23 MiB (train 14 + val 9) + .kodak-check 2.4 MiB; ~12 MiB of .weights instead of .data/bsds/val;
 # leave .data/bsds/val out: the run trains on whichever of train / val it finds.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,8 @@ fi
 python3 -c "import entrozip" 2>/dev/null || python3 -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -n 3
 data=.data/bsds
 [ -d "$data/train" ] || data=../shared/data/bsds500
-kodak=.kodak
+kodak=.kodak-check  # the checkpoints' Kodak check codes the first 4 images: kodim01-04 are enough (2.4 MiB)
+[ -d "$kodak" ] || kodak=.kodak
 [ -d "$kodak" ] || kodak=../shared/data/kodak
 [ -d "$kodak" ] || kodak=""  # no Kodak carried: checkpoints without the coding check
 out=${OUT:-/tmp/entrozip-train}

@@ -282,6 +282,9 @@ struct StaticSharedDev : StaticDev {
 // <= 12, alphabet <= 256): (freq - 1) | (slot - start) << 12 | symbol << 24. A row is one
 // shared load where StaticSharedDev makes two dependent ones (slot -> symbol -> freq,
 // start): a shorter chain per row. 4 x 2^precision bytes: 16 KB at precision 12.
+// Not the default: once StaticSharedDev unpacked its (freq, start) pairs, an H200 measured
+// that one faster (precision 12: 582 vs 514 GB/s; its 6 KB of tables leave room for more
+// blocks an SM); ENTROZIP_RANS_FUSED=1 (rans/cuda.py) still selects this one.
 struct StaticFusedSharedDev : StaticDev {
   const uint32_t* slot_entry;  // global, 2^precision
   const uint32_t* s_entry = nullptr;

@@ -135,19 +135,14 @@ def main():
         kernel_s = timed(lambda: rcuda._ext().decode_float(
             s_dev, chunks, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs, rcuda.slot_entry(tab),
             tab.offset, tab.precision, floats.LAYOUTS["BF16"], r_dev, out, True))
-        fused_default = rcuda.FUSED_TABLES
-        rcuda.SHARED_TABLES = False  # the same kernel reading its tables from global memory
-        global_s = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
-        rcuda.SHARED_TABLES = True
-        forms = {}
-        for fused in (True, False):  # shared: one word per slot, or a byte per slot + a pair per symbol
-            rcuda.FUSED_TABLES = fused
-            forms[fused] = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
-        rcuda.FUSED_TABLES = fused_default
+        forms = {}  # (shared, fused): global tables; shared one word per slot; shared byte + pair tables
+        for shared, fused in ((False, False), (True, True), (True, False)):
+            with rcuda.decoder_tables(shared, fused):
+                forms[shared, fused] = timed(lambda: decode_tensor_cuda("BF16", args.numel, model, s_dev, r_dev, out))
         res[layout] = {"bits_per_weight": 8 * (len(stream) + len(raw)) / args.numel, "decode_s": decode_s,
                        "decode_kernel_s": kernel_s, "chunks": int(chunks.shape[0]),
-                       "decode_global_tables_s": global_s, "decode_fused_tables_s": forms[True],
-                       "decode_two_tables_s": forms[False],
+                       "decode_global_tables_s": forms[False, False], "decode_fused_tables_s": forms[True, True],
+                       "decode_two_tables_s": forms[True, False],
                        "identical": same and torch.equal(out, w.view(torch.uint8)),
                        "cpu_encode_s": enc_s}
     res["block"] = block_launch(data, w)

@@ -1,5 +1,3 @@
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -132,20 +130,11 @@ def slot_table_case(precision: int, n: int):
     return sym, rans.StaticModel.from_symbols(sym, precision=precision)
 
 
-# the static decoder's table modes, (shared, fused): shared-memory tables with one word per
-# slot, shared-memory tables, global tables
+# the static decoder's table modes, (shared, fused) for rans.cuda.decoder_tables: shared-memory
+# tables with one word per slot, shared-memory byte + pair tables, global tables
 DECODER_TABLE_MODES = ((True, True), (True, False), (False, False))
 
 
-@contextlib.contextmanager
-def decoder_tables(cuda, shared: bool, fused: bool):
-    """Decode with one of DECODER_TABLE_MODES; the settings before come back after."""
-    before = cuda.SHARED_TABLES, cuda.FUSED_TABLES
-    cuda.SHARED_TABLES, cuda.FUSED_TABLES = shared, fused
-    try:
-        yield
-    finally:
-        cuda.SHARED_TABLES, cuda.FUSED_TABLES = before
 
 
 def gpu_coder_cases(scale: int = 1):

@@ -8,7 +8,7 @@ from entrozip import rans
 from entrozip.errors import FormatError
 from entrozip.rans import cuda, stream
 
-from conftest import DECODER_TABLE_MODES, decoder_tables, gaussian_model, gpu_coder_cases, random_cdf_rows, slot_table_case
+from conftest import DECODER_TABLE_MODES, gaussian_model, gpu_coder_cases, random_cdf_rows, slot_table_case
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -161,7 +161,7 @@ def test_one_word_per_slot_tables_decode_as_the_others(precision):
     for layout in ("compact", "latency"):
         blob = torch.frombuffer(bytearray(rans.encode(sym, model, layout=layout)), dtype=torch.uint8).cuda()
         for shared, fused in DECODER_TABLE_MODES:
-            with decoder_tables(cuda, shared, fused):
+            with cuda.decoder_tables(shared, fused):
                 back = rans.decode(blob, model, dtype=np.uint8)
             np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=f"{layout} {shared} {fused}")
 
@@ -175,7 +175,7 @@ def test_gpu_writes_the_cpus_bytes_and_decodes_either(lanes, chunk):
                                None if idx is None else torch.from_numpy(idx).cuda(), lanes=lanes, chunk_size=chunk)
         assert gpu_blob.is_cuda and bytes(gpu_blob.cpu().numpy()) == cpu, name
         for shared in (True, False):  # static tables in shared / global memory
-            with decoder_tables(cuda, shared, True):
+            with cuda.decoder_tables(shared, True):
                 back = rans.decode(torch.frombuffer(bytearray(cpu), dtype=torch.uint8).cuda(), model,
                                    None if idx is None else torch.from_numpy(idx).cuda())
             np.testing.assert_array_equal(back.cpu().numpy(), sym, err_msg=f"{name} shared={shared}")

@@ -16,7 +16,7 @@ from entrozip.errors import FormatError
 from entrozip.rans import cuda
 
 import cuda_emu
-from conftest import DECODER_TABLE_MODES, decoder_tables, gaussian_model, gpu_coder_cases, slot_table_case
+from conftest import DECODER_TABLE_MODES, gaussian_model, gpu_coder_cases, slot_table_case
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_emulated_kernels_write_the_cpus_bytes_and_decode_either(kernels, lanes,
         got = cuda.encode(torch.from_numpy(sym), model, t_idx, lanes=lanes, chunk_size=chunk)
         assert bytes(got.numpy()) == ref, name
         for shared in (True, False):  # tables in shared / global memory
-            with decoder_tables(cuda, shared, True):
+            with cuda.decoder_tables(shared, True):
                 back = cuda.decode(_blob(ref), model, t_idx)
             np.testing.assert_array_equal(back.numpy(), sym, err_msg=f"{name} shared={shared}")
 
@@ -71,7 +71,7 @@ def test_emulated_one_word_per_slot_tables(kernels, precision):
     sym, model = slot_table_case(precision, 20_007)
     blob = _blob(rans.encode(sym, model, lanes=32, chunk_size=4096))
     for shared, fused in DECODER_TABLE_MODES:
-        with decoder_tables(cuda, shared, fused):
+        with cuda.decoder_tables(shared, fused):
             back = cuda.decode(blob, model, dtype=torch.uint8)
         np.testing.assert_array_equal(back.numpy(), sym, err_msg=f"{shared} {fused}")
 
@@ -106,7 +106,7 @@ def test_emulated_float_decode_is_byte_identical(kernels, dtype, torch_dtype):
     stream, raw = dfloat11.encode_tensor(dtype, data, model, layout="latency")
     raw_t = _blob(np.asarray(raw).tobytes()) if len(raw) else torch.zeros(0, dtype=torch.uint8)
     for shared, fused in DECODER_TABLE_MODES:
-        with decoder_tables(cuda, shared, fused):
+        with cuda.decoder_tables(shared, fused):
             out = decode_tensor_cuda(dtype, w.numel(), model, _blob(stream), raw_t)
         assert bytes(out.numpy()) == data, (shared, fused)
 

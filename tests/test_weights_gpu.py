@@ -7,7 +7,7 @@ import torch
 from entrozip import rans
 from entrozip.codecs.weights import dfloat11, floats
 
-from conftest import DECODER_TABLE_MODES, decoder_tables
+from conftest import DECODER_TABLE_MODES
 
 gpu = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -30,7 +30,7 @@ def test_gpu_decode_is_byte_identical(dtype, torch_dtype):
 
     raw_dev = cu(np.asarray(raw).tobytes()) if len(raw) else torch.zeros(0, dtype=torch.uint8, device="cuda")
     for shared, fused in DECODER_TABLE_MODES:
-        with decoder_tables(rcuda, shared, fused):
+        with rcuda.decoder_tables(shared, fused):
             out = decode_tensor_cuda(dtype, w.numel(), model, cu(stream), raw_dev)
         assert bytes(out.cpu().numpy()) == data, (shared, fused)
     assert as_tensor(out, dtype, w.shape).dtype == torch_dtype
@@ -80,13 +80,9 @@ def test_one_launch_decodes_a_block_of_tensors_as_the_cpu_does():
         stream, raw = dfloat11.encode_tensor(dtype, data, model, layout="latency")  # >= 5 chunks in "a"
         items.append((name, dtype, tuple(t.shape), model, stream, bytes(raw)))
         originals[name] = data
-    default = rcuda.FUSED_TABLES
     for pinned, fused in ((False, True), (True, True), (False, False), (True, False)):
-        rcuda.FUSED_TABLES = fused  # read when the block uploads its tables
-        try:
+        with rcuda.decoder_tables(fused=fused):  # read when the block uploads its tables
             block = CodedBlock(items, "cuda", pinned)
-        finally:
-            rcuda.FUSED_TABLES = default
         out = torch.zeros(block.nbytes, dtype=torch.uint8, device="cuda")
         staging = torch.empty(block.staging_bytes(), dtype=torch.uint8, device="cuda") if pinned else None
         for status in block.decode_into(out, staging):

@@ -17,6 +17,7 @@ Kernels: entrozip/cuda_ext/csrc/rans_cuda.cu (one warp per chunk).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -145,6 +146,20 @@ SHARED_TABLES = os.environ.get("ENTROZIP_RANS_SHARED", "1") != "0"
 # 514 GB/s kernel; DF11 BF16 603 vs 560 GB/s through the API): 4 KB + 2 KB of shared
 # memory instead of 16 KB leaves room for more resident blocks.
 FUSED_TABLES = os.environ.get("ENTROZIP_RANS_FUSED", "0") == "1"
+
+
+@contextlib.contextmanager
+def decoder_tables(shared: bool | None = None, fused: bool | None = None):
+    """Decode (and build CodedBlocks) with SHARED_TABLES / FUSED_TABLES set for a while (None:
+    left as it is); the settings before come back after. For measuring and testing the forms."""
+    global SHARED_TABLES, FUSED_TABLES
+    before = SHARED_TABLES, FUSED_TABLES
+    SHARED_TABLES = before[0] if shared is None else shared
+    FUSED_TABLES = before[1] if fused is None else fused
+    try:
+        yield
+    finally:
+        SHARED_TABLES, FUSED_TABLES = before
 
 
 def slot_entry(tab) -> torch.Tensor:

@@ -143,6 +143,29 @@ def test_training_state_continues_a_run_exactly(tmp_path):
         load_training_state(tmp_path / "stray.safetensors", c, {"main": torch.optim.Adam(c.parameters())})
 
 
+def test_training_state_carries_built_cdf_tables(tmp_path):
+    """A run with a Kodak check saves its state after update(), CDF tables filled; a fresh
+    model (empty tables) loads it and holds the same tables. A buffer that cannot take the
+    saved shape is still a FormatError."""
+    from entrozip.codecs.image.models import MODELS, ImageModel
+    from entrozip.train.state import load_training_state, save_training_state
+
+    torch.manual_seed(0)
+    trained = ImageModel(MODELS["mbt2018-mean"])
+    trained.update(force=True)
+    assert trained.entropy.entropy_bottleneck._quantized_cdf.numel() > 0
+    save_training_state(tmp_path / "s.safetensors", trained, {}, {"model": "mbt2018-mean"})
+    fresh = ImageModel(MODELS["mbt2018-mean"])
+    load_training_state(tmp_path / "s.safetensors", fresh, {}, "mbt2018-mean")
+    for name, t in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], t), name
+    fresh.register_buffer("fixed", torch.zeros(2))  # a plain buffer: not resized
+    trained.register_buffer("fixed", torch.zeros(3))
+    save_training_state(tmp_path / "t.safetensors", trained, {}, {"model": "mbt2018-mean"})
+    with pytest.raises(FormatError, match="do not match"):
+        load_training_state(tmp_path / "t.safetensors", fresh, {})
+
+
 def test_resume_prefers_the_training_state(folder, tmp_path):
     """A run's folder holds its float32 + Adam state beside the bf16 shards; resuming
     from the folder continues from the state, and re-exporting keeps it."""

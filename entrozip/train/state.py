@@ -71,10 +71,16 @@ def load_training_state(path, model: torch.nn.Module, optimizers: dict, model_na
             raise FormatError(f"{path} is a training state of {header.get('model')!r}, not {model_name!r}")
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     state = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-    own = model.state_dict()
-    if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
-        raise FormatError(f"{path}: its tensors do not match the model {header.get('model')!r} it is loaded into")
-    model.load_state_dict(state)
+    # parameters must match in shape; buffers may not (a run that ended with update() saved
+    # its CDF tables, which a fresh model holds empty): load_state_dict resizes those it can
+    params = dict(model.named_parameters())
+    mismatch = FormatError(f"{path}: its tensors do not match the model {header.get('model')!r} it is loaded into")
+    if set(state) != set(model.state_dict()) or any(state[k].shape != p.shape for k, p in params.items()):
+        raise mismatch
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise mismatch from e
     per_param = {}  # (optimizer, index) -> {key: tensor}, from the "<optimizer>/<i>/<key>" names
     for k, v in tensors.items():
         if not k.startswith("model/"):

@@ -366,6 +366,8 @@ def cmd_eval(args) -> int:
     anchors = [a for a in args.plot_anchors.split(",") if a]
     report.plot(results, out, anchors, args.anchor_dataset)
     table = report.bd_table(results, args.anchor, args.anchor_dataset)
+    costs = report.rd_cost_table(results)
+    table += f"\n{costs}" if costs else ""
     (out / "bd_rates.md").write_text(table)
     print(table)
     print(f"results: {out}/*.json (CompressAI layout), summary.csv, items.csv, rd_psnr.png, rd_ms_ssim.png, bd_rates.md")

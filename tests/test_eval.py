@@ -123,6 +123,27 @@ def test_harness_runs_a_learned_model(tiny_dataset, tmp_path):
     assert res["meta"]["commands"]["8"].startswith("entrozip.open_codec('image', model='mbt2018-mean', quality=8")
 
 
+def test_rd_cost_table():
+    """bpp + lambda[q] x 255^2 x MSE per learned model and quality, the lower of each
+    quality in bold; classic codecs have no training lambda and are left out."""
+    from entrozip.codecs.image.models import LAMBDAS
+    from entrozip.eval.report import rd_cost_table
+
+    def res(q, bpp, psnr):
+        return {"results": {"quality": q, "bpp": bpp, "psnr-rgb": psnr}}
+
+    results = {"elic": res([1, 8], [0.326, 1.761], [27.80, 35.19]), "s2lic": res([1, 8], [0.242, 1.413], [27.78, 32.94]),
+               "jpeg": res([50], [1.0], [30.0])}
+    text = rd_cost_table(results)
+    assert "jpeg" not in text and "| model | q1 | q8 |" in text
+    elic_q8 = 1.761 + LAMBDAS[7] * 255 ** 2 * 10 ** (-35.19 / 10)
+    s2lic_q1 = 0.242 + LAMBDAS[0] * 255 ** 2 * 10 ** (-27.78 / 10)
+    s2lic_q8 = 1.413 + LAMBDAS[7] * 255 ** 2 * 10 ** (-32.94 / 10)
+    assert f"| elic | 0.520 | **{elic_q8:.3f}** |" in text and f"| s2lic | **{s2lic_q1:.3f}** | {s2lic_q8:.3f} |" in text
+    assert rd_cost_table({"jpeg": results["jpeg"]}) == ""
+    assert "**" not in rd_cost_table({"elic": results["elic"]})  # nothing to compare with
+
+
 def test_cli_eval(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "ev"
     assert main(["eval", "image", "--dataset", str(tiny_dataset), "--codec", "jpeg,webp", "--out", str(out),

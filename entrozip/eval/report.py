@@ -68,6 +68,34 @@ def bd_table(results: dict, anchor: str, dataset: str = "kodak") -> str:
     return "\n".join(rows) + "\n"
 
 
+def rd_cost_table(results: dict) -> str:
+    """Markdown table of the rate-distortion cost bpp + lambda x 255^2 x MSE of every
+    learned image model in `results` at each quality, lambda being the one that quality
+    trains for (models.LAMBDAS; MSE from the curve's mean PSNR, [0, 1] scale). Models that
+    train the same lambdas compare here where each is meant to stand: at a quality the
+    smaller cost is the better trade (bold). "" when `results` holds no learned model."""
+    from ..codecs.image.models import LAMBDAS, MODELS
+
+    learned = {n: r["results"] for n, r in results.items() if n in MODELS}
+    if not learned:
+        return ""
+    qualities = sorted({q for r in learned.values() for q in r["quality"]})
+    cost = {n: {q: b + LAMBDAS[q - 1] * 255 ** 2 * 10 ** (-p / 10)
+                for q, b, p in zip(r["quality"], r["bpp"], r["psnr-rgb"])} for n, r in learned.items()}
+    rows = ["RD cost bpp + lambda x 255^2 x MSE at each quality's training lambda (lower is better)", "",
+            "| model | " + " | ".join(f"q{q}" for q in qualities) + " |", "|---|" + "---:|" * len(qualities)]
+    for name, c in cost.items():
+        cells = []
+        for q in qualities:
+            if q not in c:
+                cells.append("")
+                continue
+            best = len(cost) > 1 and c[q] == min(o[q] for o in cost.values() if q in o)
+            cells.append(f"**{c[q]:.3f}**" if best else f"{c[q]:.3f}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def plot(results: dict, out: Path, anchor_ids, dataset: str = "kodak") -> list[Path]:
     import matplotlib
 

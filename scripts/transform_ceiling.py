@@ -9,6 +9,14 @@ When the rounded PSNR at the top quality sits within a few tenths of a dB of the
 more bits cannot buy quality: the synthesis (or analysis) limits, not the entropy model.
 "Rounded" rounds the latent itself; coding rounds it around the entropy model's means and
 adds the latent residual prediction, so it lands close to, not exactly on, these numbers.
+
+Analysis or synthesis? `--latent-steps N` also optimizes the latent itself for MSE through
+the fixed synthesis (N Adam steps from g_a's, no quantization): the PSNR the synthesis reaches
+with the best latent it can be given. Its gain over the ceiling is the analysis's
+amortization gap; what it still lacks is the synthesis's own limit. Backward passes through
+whole images are slow on a CPU: `--crop 256` optimizes a centre crop instead.
+
+    python scripts/transform_ceiling.py --model s2lic --images 2 --crop 256 --latent-steps 150
 """
 from __future__ import annotations
 
@@ -41,6 +49,28 @@ def ceiling(model, x: torch.Tensor, qualities) -> dict:
     return out
 
 
+def synthesis_ceiling(model, x: torch.Tensor, steps: int, lr: float = 1e-2) -> float:
+    """x: 1 x 3 x H x W in [0, 1], H and W multiples of models.PAD. dB of g_s(y*) where y*
+    starts at g_a(x) and takes `steps` Adam steps on MSE(g_s(y), x); the model is untouched."""
+    with torch.no_grad():
+        y = model.g_a(x)
+    y.requires_grad_(True)
+    opt = torch.optim.Adam([y], lr=lr)
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            opt.zero_grad()
+            torch.mean((model.g_s(y) - x) ** 2).backward()
+            opt.step()
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    with torch.no_grad():
+        return psnr(model.g_s(y).clamp(0, 1), x)
+
+
 def main() -> None:
     from entrozip.codecs.image.io import to_rgb
     from entrozip.codecs.image.models import PAD, to_input
@@ -52,6 +82,9 @@ def main() -> None:
     ap.add_argument("--dataset", default="../shared/data/kodak")
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--qualities", default="1,4,8")
+    ap.add_argument("--latent-steps", type=int, default=0,
+                    help="also the synthesis's ceiling: the latent optimized this many Adam steps")
+    ap.add_argument("--crop", type=int, help="a centre crop of this size (multiple of 64) instead of whole images")
     ap.add_argument("--json", type=Path, help="also write the per-image numbers here")
     args = ap.parse_args()
     qualities = [int(q) for q in args.qualities.split(",")]
@@ -59,18 +92,33 @@ def main() -> None:
     paths = sorted(Path(args.dataset).glob("*.png"))[: args.images]
     if not paths:
         raise SystemExit(f"{args.dataset}: no PNG images")
+    if args.crop is not None and (args.crop <= 0 or args.crop % PAD):
+        raise SystemExit(f"--crop must be a positive multiple of {PAD}")
     rows = []
     for path in tqdm(paths, desc=f"{args.model} ceiling"):
         x = to_input(to_rgb(Image.open(path))[0])  # as the codec reads it
         h, w = (x.shape[-2] // PAD) * PAD, (x.shape[-1] // PAD) * PAD  # whole windows, no padding
-        rows.append({"image": path.name, **{str(k): v for k, v in ceiling(model, x[..., :h, :w], qualities).items()}})
+        if args.crop:
+            if args.crop > min(h, w):
+                raise SystemExit(f"{path.name}: smaller than --crop {args.crop}")
+            top, left = (h - args.crop) // 2 // PAD * PAD, (w - args.crop) // 2 // PAD * PAD
+            h, w, x = args.crop, args.crop, x[..., top:, left:]
+        x = x[..., :h, :w]
+        row = {"image": path.name, **{str(k): v for k, v in ceiling(model, x, qualities).items()}}
+        if args.latent_steps:
+            row["synthesis"] = synthesis_ceiling(model, x, args.latent_steps)
+        rows.append(row)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "image"}
-    print(f"{args.model} (weights {wid}), {len(rows)} images, mean PSNR RGB (dB):")
-    print("| unquantized | " + " | ".join(f"q{q} rounded" for q in qualities) + " |")
-    print("|---:|" + "---:|" * len(qualities))
-    print(f"| {mean['ceiling']:.2f} | " + " | ".join(f"{mean[str(q)]:.2f}" for q in qualities) + " |")
+    where = f"{args.crop}² centre crops" if args.crop else "whole images"
+    print(f"{args.model} (weights {wid}), {len(rows)} images ({where}), mean PSNR RGB (dB):")
+    extra = [f"latent optimized ({args.latent_steps} steps)"] if args.latent_steps else []
+    print("| unquantized | " + " | ".join([f"q{q} rounded" for q in qualities] + extra) + " |")
+    print("|---:|" + "---:|" * (len(qualities) + len(extra)))
+    cells = [f"{mean[str(q)]:.2f}" for q in qualities] + ([f"{mean['synthesis']:.2f}"] if extra else [])
+    print(f"| {mean['ceiling']:.2f} | " + " | ".join(cells) + " |")
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "weights_id": wid, "mean": mean, "images": rows}, indent=1))
+        args.json.write_text(json.dumps({"model": args.model, "weights_id": wid, "crop": args.crop,
+                                         "latent_steps": args.latent_steps, "mean": mean, "images": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -211,3 +211,10 @@ def test_transform_ceiling_bounds_the_rounded_latents(photo):
         by_hand = net.g_s(net.g_a(x)).clamp(0, 1)
     assert got["ceiling"] == pytest.approx(float(-10 * torch.log10(torch.mean((by_hand - x) ** 2))), abs=1e-3)
     assert got[1] + 3 < got[8] < got["ceiling"] + 0.05, got
+    # the latent optimized through the fixed synthesis does better than g_a's, and the
+    # model's parameters are neither changed nor left without gradients
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    better = mod.synthesis_ceiling(net, x, steps=5)
+    assert better > got["ceiling"] + 0.01, (better, got["ceiling"])
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert all(p.requires_grad for p in net.parameters())

@@ -51,9 +51,10 @@ def ceiling(model, x: torch.Tensor, qualities) -> dict:
 
 def synthesis_ceiling(model, x: torch.Tensor, steps: int, lr: float = 1e-2) -> float:
     """x: 1 x 3 x H x W in [0, 1], H and W multiples of models.PAD. dB of g_s(y*) where y*
-    starts at g_a(x) and takes `steps` Adam steps on MSE(g_s(y), x); the model is untouched."""
+    starts at the latent ceiling() measures (the analysis as coding tiles it) and takes
+    `steps` Adam steps on MSE(g_s(y), x); the model is untouched."""
     with torch.no_grad():
-        y = model.g_a(x)
+        y = model.analysis(x)
     y.requires_grad_(True)
     opt = torch.optim.Adam([y], lr=lr)
     frozen = [p for p in model.parameters() if p.requires_grad]

@@ -135,8 +135,6 @@ def slot_table_case(precision: int, n: int):
 DECODER_TABLE_MODES = ((True, True), (True, False), (False, False))
 
 
-
-
 def gpu_coder_cases(scale: int = 1):
     """(name, symbols, model, indexes or None): what the GPU coder's kernels are checked on,
     against the CPU coder, on a GPU (scale 32) or through the CPU warp emulator (scale 1,

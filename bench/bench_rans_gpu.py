@@ -56,6 +56,29 @@ def nvcomp_ans(data: torch.Tensor):
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def encode_phases(sym: torch.Tensor, model, layout: str, idx=None) -> dict:
+    """The encode call's GPU work, phase by phase (each timed alone, its inputs prepared once):
+    the size estimate (one pass over the sampled symbols), the encode kernel, the placing
+    (running sum of the chunk sizes + gather_chunks). What the API call adds beyond their sum
+    is host work and its two waits (estimate, sizes)."""
+    ext, tab = cuda._ext(), cuda.tables(model, sym.device)
+    stride = rans.stream.estimate_stride(sym.numel())
+    plan = cuda._EncodePlan(model, [sym], cuda._layouts(tab, model, [sym], [idx], None, None, layout), idx is not None)
+    dev = torch.from_numpy(plan.packed()).to(sym.device)
+    C = plan.num_chunks
+    rows, place = dev[:5 * C].view(C, 5), dev[5 * C:8 * C].view(C, 3)
+    if idx is None:
+        enc = lambda: ext.encode_static(sym, rows, plan.scratch_bytes, tab.enc, tab.offset, tab.precision)  # noqa: E731
+    else:
+        enc = lambda: ext.encode_indexed(sym, rows, plan.scratch_bytes, tab.enc, tab.cdf, tab.base,  # noqa: E731
+                                         tab.offsets, tab.maxv, tab.bucket, idx, tab.precision, tab.bucket_bits)
+    scratch, start, size, _ = enc()
+    out = torch.empty(int(size.sum()) + plan.header_total, dtype=torch.uint8, device=sym.device)
+    return {"encode_estimate_s": timed(lambda: cuda._estimate_stats(tab, model, sym, idx, stride)),
+            "encode_kernel_s": timed(enc),
+            "encode_place_s": timed(lambda: ext.gather(scratch, start, size, torch.cumsum(size, 0), place, out))}
+
+
 def bench_static(mib: int, layout: str, precision: int = 16) -> dict:
     """precision: the static table's (16: the coder's default; 12: what DF11 uses for its
     exponent bytes -- 4.5 KB of decoder tables against 66.5 KB, so many more warps share
@@ -83,6 +106,7 @@ def bench_static(mib: int, layout: str, precision: int = 16) -> dict:
             blob, chunks, nsym, tab.enc, tab.slot_fb, tab.slot_val, tab.slot_sym, tab.sym_fs, tab.slot_entry,
             tab.offset, tab.precision, True, False)),
         "encode_s": timed(lambda: rans.encode(exps, model, layout=layout)),
+        **encode_phases(exps, model, layout),
         "copy_s": timed(lambda: exps.clone()),
         "cpu_identical_4M": cpu_same,
     }
@@ -127,6 +151,7 @@ def bench_indexed(n: int, model, idx: torch.Tensor, vals: torch.Tensor, layout: 
             blob, chunks, nsym, tab.enc, tab.cdf, tab.base, tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
             tab.bucket_bits, False)),
         "encode_s": timed(lambda: rans.encode(vals, model, idx, layout=layout)),
+        **encode_phases(vals, model, layout, idx),
         "cpu_identical": cpu_same,
     }
     assert torch.equal(rans.decode(blob, model, idx), vals)
@@ -229,6 +254,9 @@ def print_table(res):
         else float("nan"))
     row("static encode GB/s (>= 500)", "encode_s", lambda r, k: gb / r[k], gb / nv["encode_s"] if "encode_s" in nv
         else float("nan"))
+    for key, what in (("encode_estimate_s", "size estimate"), ("encode_kernel_s", "encode kernel"),
+                      ("encode_place_s", "placing (sum + gather)")):
+        print(f"{'  encode: ' + what + ' GB/s':36} {gb / s['compact'][key]:9.1f} {'':9} {gb / s['gpu'][key]:9.1f}")
     print(f"{'static decode, tables in global mem':36} {'':9} {gb / s['compact']['decode_kernel_global_tables_s']:9.1f}"
           f" {'':9} {gb / s['gpu']['decode_kernel_global_tables_s']:9.1f}")
     p12 = res["static_p12"]
@@ -246,6 +274,10 @@ def print_table(res):
           f"{l['compact']['symbols'] / 1e9 / l['compact']['decode_kernel_global_tables_s']:9.1f} {'':9} "
           f"{l['gpu']['symbols'] / 1e9 / l['gpu']['decode_kernel_global_tables_s']:9.1f}")
     row("learned encode Gsym/s", "encode_s", lambda r, k: r["symbols"] / 1e9 / r[k], src=l)
+    for key, what in (("encode_estimate_s", "size estimate"), ("encode_kernel_s", "encode kernel"),
+                      ("encode_place_s", "placing")):
+        print(f"{'  encode: ' + what + ' Gsym/s':36} {l['compact']['symbols'] / 1e9 / l['compact'][key]:9.1f} {'':9} "
+              f"{l['gpu']['symbols'] / 1e9 / l['gpu'][key]:9.1f}")
     row("kodak largest stream decode us", "decode_s", lambda r, k: 1e6 * r[k], src=k)
     row(f"kodak latent ({kl['gpu']['streams']} streams) decode us", "decode_s", lambda r, k: 1e6 * r[k], src=kl)
     print(f"{'  latent, tables in global mem, us':36} {'':9} {1e6 * kl['compact']['decode_kernel_global_tables_s']:9.1f}"

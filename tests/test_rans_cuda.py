@@ -69,31 +69,6 @@ def test_device_tables_match_the_cpu_semantics():
             assert bucket[c, b] == np.argmax(row[1:] > (b << shift))
 
 
-@pytest.mark.parametrize("n", [100, 5000, 70000, 300000])
-def test_layout_and_size_estimate_are_the_cpu_encoders(n):
-    rng = np.random.default_rng(n)
-    sym = np.clip(rng.normal(100, 20, n), 0, 255).astype(np.int32)
-    model = rans.StaticModel.from_symbols(sym)
-    info = rans.stream_info(rans.encode(sym, model))
-    tab = cuda.tables(model, "cpu")
-    assert cuda._layout(tab, model, torch.from_numpy(sym), None, None, None) == (info.lanes, info.chunk_symbols)
-    stride = stream.estimate_stride(n)
-    for s, cost_q8 in [(sym, model._native.cost_q8), (sym.astype(np.uint8), model._native.cost_q8_u8)]:
-        assert cuda._estimated_cost(tab, model, torch.from_numpy(s), None, stride) == cost_q8(s, stride, 1)
-    with pytest.raises(ValueError, match="outside the model's alphabet"):
-        cuda._estimated_cost(tab, model, torch.from_numpy(np.append(sym, 256).astype(np.int32)), None, 1)
-    gm = gaussian_model()[0]
-    vals = rng.laplace(0, 6, n).astype(np.int32)
-    vals[:20] = [10 ** 6, -10 ** 6] * 10  # escapes of every varint size
-    idx = rng.integers(0, gm.num_cdfs, n).astype(np.int32)
-    info = rans.stream_info(rans.encode(vals, gm, idx))
-    tab = cuda.tables(gm, "cpu")
-    got = cuda._layout(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), None, None)
-    assert got == (info.lanes, info.chunk_symbols)
-    assert cuda._estimated_cost(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), stride) == \
-        gm._native.cost_q8(vals, idx, stride, 1)
-
-
 def test_a_streams_layout_parses_from_its_first_bytes():
     rng = np.random.default_rng(2)
     for n, chunk in [(0, None), (10, None), (200000, 4096), (100000, 64)]:

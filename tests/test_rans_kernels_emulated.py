@@ -13,7 +13,7 @@ import torch
 from entrozip import rans
 from entrozip.codecs.weights import dfloat11
 from entrozip.errors import FormatError
-from entrozip.rans import cuda
+from entrozip.rans import cuda, stream
 
 import cuda_emu
 from conftest import DECODER_TABLE_MODES, gaussian_model, gpu_coder_cases, slot_table_case
@@ -91,6 +91,64 @@ def test_emulated_decoder_names_the_damaged_chunk_and_encoder_bad_symbols(kernel
         cuda.decode(_blob(ref[:-3]), model, dtype=torch.uint8)
     with pytest.raises(ValueError):
         cuda.encode(torch.full((10,), 9999, dtype=torch.int32), rans.StaticModel(np.arange(1, 17)))
+
+
+def test_emulated_encoder_places_escapes_states_and_index(kernels):
+    """Chunks whose escapes nearly fill their room (every value escapes with a 5-byte varint:
+    the encoder's upward move of the escapes then overlaps itself), a batch with empty and
+    one-symbol arrays between multi-chunk ones (each chunk index and prefix in its place),
+    and the size estimate's checks."""
+    gm = gaussian_model()[0]
+    rng = np.random.default_rng(5)
+    arrays, idxs = [], []
+    for n in (700, 0, 1, 1500, 0, 64):
+        v = rng.integers(2 ** 30, 2 ** 31 - 1, n).astype(np.int32)
+        v[::3] = rng.integers(-3, 4, v[::3].size)  # some coded in the table too
+        arrays.append(v)
+        idxs.append(rng.integers(0, gm.num_cdfs, n).astype(np.int32))
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    blobs = cuda.encode_batch([t(a) for a in arrays], gm, [t(i) for i in idxs], lanes=32, chunk_size=256)
+    for a, i, b in zip(arrays, idxs, blobs):
+        assert bytes(b.numpy()) == rans.encode(a, gm, i, lanes=32, chunk_size=256)
+    blobs = cuda.encode_batch([t(a) for a in arrays], gm, [t(i) for i in idxs], layout="latency")  # estimated
+    for a, i, b in zip(arrays, idxs, blobs):
+        assert bytes(b.numpy()) == rans.encode(a, gm, i, layout="latency")
+        np.testing.assert_array_equal(cuda.decode(b, gm, t(i)).numpy(), a)
+    with pytest.raises(ValueError, match="indexes must lie"):
+        cuda.encode(t(arrays[0]), gm, t(np.full(700, gm.num_cdfs, np.int32)))
+    with pytest.raises(ValueError, match="outside the model's alphabet"):
+        cuda.encode(torch.tensor([1, 2, 300], dtype=torch.int32), rans.StaticModel(np.ones(16, np.int64)))
+
+
+@pytest.mark.parametrize("n", [100, 5000, 70000, 300000])
+def test_emulated_size_estimate_and_layout_are_the_cpu_encoders(ext, n):
+    """estimate_*_cost against the CPU encoder's cost_q8, and the layouts chosen from it."""
+    rng = np.random.default_rng(n)
+    sym = np.clip(rng.normal(100, 20, n), 0, 255).astype(np.int32)
+    model = rans.StaticModel.from_symbols(sym)
+    gm = gaussian_model()[0]
+    vals = rng.laplace(0, 6, n).astype(np.int32)
+    vals[:20] = [10 ** 6, -10 ** 6] * 10  # escapes of every varint size
+    idx = rng.integers(0, gm.num_cdfs, n).astype(np.int32)
+    stride = stream.estimate_stride(n)
+    with cuda_emu.installed(ext):
+        tab = cuda.tables(model, "cpu")
+        info = rans.stream_info(rans.encode(sym, model))
+        assert cuda._layouts(tab, model, [torch.from_numpy(sym)], [None], None, None, "compact") == \
+            [(info.lanes, info.chunk_symbols)]
+        for s, cost_q8 in [(sym, model._native.cost_q8), (sym.astype(np.uint8), model._native.cost_q8_u8)]:
+            got = cuda._estimate_stats(tab, model, torch.from_numpy(s), None, stride).tolist()
+            assert got == [cost_q8(s, stride, 1), int(s[::stride].min()) - model.offset,
+                           int(s[::stride].max()) - model.offset]
+        with pytest.raises(ValueError, match="outside the model's alphabet"):
+            cuda._layouts(tab, model, [torch.from_numpy(np.append(sym, 256).astype(np.int32))], [None], None, None,
+                          "compact")
+        tab = cuda.tables(gm, "cpu")
+        info = rans.stream_info(rans.encode(vals, gm, idx, layout="gpu"))
+        got = cuda._layouts(tab, gm, [torch.from_numpy(vals)], [torch.from_numpy(idx)], None, None, "gpu")
+        assert got == [(info.lanes, info.chunk_symbols)]
+        assert cuda._estimate_stats(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), stride)[0] == \
+            gm._native.cost_q8(vals, idx, stride, 1)
 
 
 @pytest.mark.parametrize("dtype,torch_dtype", [("BF16", torch.bfloat16), ("F16", torch.float16),

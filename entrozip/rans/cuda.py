@@ -186,38 +186,42 @@ def static_model_from_symbols(symbols: torch.Tensor, precision: int = 16) -> Sta
 # ---------------------------------------------------------------- encode
 
 
-def _estimated_cost(tab, model, sym: torch.Tensor, idx, stride: int) -> int:
-    """The CPU encoder's size estimate, exactly: sum of Q8 costs over symbols 0, stride, ..."""
-    if idx is None:  # int32 throughout (a 256 MB array of bytes makes 64M samples: no int64 copies of them)
-        k = sym[::stride].to(torch.int32) - tab.offset
-        if k.numel():
-            lo, hi = torch.aminmax(k)
-            if int(lo) < 0 or int(hi) >= len(tab.cost):
-                raise ValueError("symbols include values outside the model's alphabet")
-        return int(tab.cost[k].sum(dtype=torch.int64).item())
-    s = sym[::stride].long()
-    c = idx[::stride].long()
-    if c.numel() and (c.min() < 0 or c.max() >= model.num_cdfs):
-        raise ValueError(f"indexes must lie in [0, {model.num_cdfs})")
-    mv = tab.maxv.long()[c]
-    k = s - tab.offsets.long()[c]
-    below, above = k < 0, k >= mv
-    raw = torch.where(below, -2 * k - 1, torch.where(above, 2 * (k - mv), torch.zeros_like(k)))
-    nbytes = 1 + sum((raw >= (1 << (7 * b))).long() for b in range(1, 5))
-    esc = (below | above).long()
-    cost = tab.cost[tab.base.long()[c] + torch.where(below | above, mv, k)] + esc * nbytes * 8 * 256
-    return int(cost.sum().item())
+def _estimate_stats(tab, model, sym: torch.Tensor, idx, stride: int) -> torch.Tensor:
+    """(Q8 cost, least key, greatest key) of symbols 0, stride, ... as a device int64 [3]:
+    the CPU encoder's size estimate, exactly (estimate_*_cost: one pass; keys as there)."""
+    if idx is None:
+        partial = _ext().estimate_static(sym, stride, tab.cost, tab.offset)
+    else:
+        partial = _ext().estimate_indexed(sym, idx, stride, tab.cost, tab.base, tab.offsets, tab.maxv)
+    return torch.stack([partial[:, 0].sum(), partial[:, 1].min(), partial[:, 2].max()])
 
 
-def _layout(tab, model, sym, idx, lanes, chunk_size, layout="compact"):
-    n = sym.numel()
-    if lanes is None or chunk_size is None:
-        stride = stream.estimate_stride(n)
-        cost = _estimated_cost(tab, model, sym, idx, stride) * stride
-        lanes = stream.auto_lanes(cost, layout) if lanes is None else lanes
-        chunk_size = stream.auto_chunk_symbols(n, cost, lanes, layout) if chunk_size is None else chunk_size
-    lanes = stream.check_lanes(lanes)
-    return lanes, stream.check_chunk_symbols(chunk_size, n, lanes)
+def _layouts(tab, model, arrays, idxs, lanes, chunk_size, layout) -> list[tuple[int, int]]:
+    """Each array's (lanes, symbols per chunk): as given, or chosen from the size estimate
+    as the CPU encoder chooses them (every array's estimate made, then one copy back)."""
+    n = [a.numel() for a in arrays]
+    need = [k for k in range(len(arrays)) if n[k] and (lanes is None or chunk_size is None)]
+    cost = {}
+    if need:
+        strides = [stream.estimate_stride(n[k]) for k in need]
+        stats = torch.stack([_estimate_stats(tab, model, arrays[k], idxs[k], st)
+                             for k, st in zip(need, strides)]).tolist()
+        limit = model.num_cdfs if idxs[need[0]] is not None else tab.cost.numel()
+        for k, st, (total, lo, hi) in zip(need, strides, stats):
+            if lo < 0 or hi >= limit:
+                raise ValueError(f"indexes must lie in [0, {model.num_cdfs})" if idxs[k] is not None
+                                 else "symbols include values outside the model's alphabet")
+            cost[k] = total * st
+    out = []
+    for k in range(len(arrays)):
+        if not n[k]:
+            out.append((stream.LANES, stream.LANES))
+            continue
+        w = stream.auto_lanes(cost[k], layout) if lanes is None else lanes
+        w = stream.check_lanes(w)
+        cs = stream.auto_chunk_symbols(n[k], cost[k], w, layout) if chunk_size is None else chunk_size
+        out.append((w, stream.check_chunk_symbols(cs, n[k], w)))
+    return out
 
 
 def _int32(x, name: str, device=None) -> torch.Tensor:
@@ -248,57 +252,86 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None, layou
         return []
     device = arrays[0].device
     idxs = [_int32(i, "indexes", device) for i in indexes] if indexed else [None] * len(arrays)
-    tab = tables(model, device)
-    ext = _ext()
-    # chunk rows (symbol begin, count, lanes, scratch slot, 0), vectorised per array: a large
-    # array has thousands of chunks
-    per_symbol = 4 + (5 if indexed else 0)  # scratch: two word copies (+ escapes)
-    rows, heads, begin = [], [], 0
     for a, i in zip(arrays, idxs):
         if i is not None and i.numel() != a.numel():
             raise ValueError(f"{a.numel()} symbols but {i.numel()} indexes")
-        n = a.numel()
-        w, cs = _layout(tab, model, a, i, lanes, chunk_size, layout) if n else (stream.LANES, stream.LANES)
-        heads.append((n, w, cs, stream.num_chunks(n, cs)))
-        first = np.arange(0, n, cs, dtype=np.int64)
-        cnt = np.minimum(cs, n - first)
-        rows.append(np.stack([begin + first, cnt, np.full_like(cnt, w), 10 + per_symbol * (cnt + 1) + 4 * w + 8,
-                              np.zeros_like(cnt)], 1))
-        begin += n
-    rows = np.concatenate(rows)
-    slot_end = np.cumsum(rows[:, 3])
-    rows[:, 3] = slot_end - rows[:, 3]  # each chunk's scratch offset
+    tab = tables(model, device)
+    ext = _ext()
+    plan = _EncodePlan(model, arrays, _layouts(tab, model, arrays, idxs, lanes, chunk_size, layout), indexed)
+    if not plan.num_chunks:  # empty arrays only: their prefixes
+        return [torch.from_numpy(np.frombuffer(p, np.uint8).copy()).to(device) for p in plan.prefixes]
+    # One copy up (every table the launches need, made before the encode so that nothing
+    # waits on it), the encode, the placing kernels queued behind it, one copy back.
+    dev = torch.from_numpy(plan.packed()).to(device)
+    C, S, P = plan.num_chunks, len(arrays), len(plan.prefix_bytes)
+    rows, place = dev[:5 * C].view(C, 5), dev[5 * C:8 * C].view(C, 3)
+    last, header_before, byte_stream, byte_at, byte_val = dev[8 * C:].split([S, S, P, P, P])
     sym = arrays[0] if len(arrays) == 1 else torch.cat(arrays)
-    chunks = torch.from_numpy(rows).to(device)
-    scratch_bytes = int(slot_end[-1]) if len(slot_end) else 0
     if indexed:
         idx = idxs[0] if len(idxs) == 1 else torch.cat(idxs)
-        scratch, start, size, status = ext.encode_indexed(sym, chunks, scratch_bytes, tab.enc, tab.cdf, tab.base,
+        scratch, start, size, status = ext.encode_indexed(sym, rows, plan.scratch_bytes, tab.enc, tab.cdf, tab.base,
                                                           tab.offsets, tab.maxv, tab.bucket, idx, tab.precision,
                                                           tab.bucket_bits)
     else:
-        scratch, start, size, status = ext.encode_static(sym, chunks, scratch_bytes, tab.enc, tab.offset,
+        scratch, start, size, status = ext.encode_static(sym, rows, plan.scratch_bytes, tab.enc, tab.offset,
                                                          tab.precision)
-    both = torch.stack([size, status.to(torch.int64)]).cpu().numpy()  # the one wait of the encode
-    sizes, bad = both[0], both[1]
-    if (bad != 0).any():
-        raise ValueError(f"cannot encode: {_ERRORS.get(int(bad[bad != 0][0]), 'error')}")
-    # prefix + chunk index of each stream on the host, chunk bytes placed on the device
-    head_bytes, head_pos, dest, out_len, spans, c = [], [], [], 0, [], 0
-    for n, w, cs, nch in heads:
-        h = stream.make_prefix(model.kind, model.fingerprint, n, w, cs)
-        h += sizes[c:c + nch - 1].astype("<u4").tobytes() if nch > 1 else b""
-        head_bytes.append(np.frombuffer(h, np.uint8))
-        head_pos.append(np.arange(out_len, out_len + len(h)))
-        ends = out_len + len(h) + np.cumsum(sizes[c:c + nch])
-        dest.append(ends - sizes[c:c + nch])
-        end = int(ends[-1]) if nch else out_len + len(h)
-        spans.append((out_len, end))
-        out_len, c = end, c + nch
-    out = torch.empty(out_len, dtype=torch.uint8, device=device)
-    out[torch.from_numpy(np.concatenate(head_pos)).to(device)] = torch.from_numpy(np.concatenate(head_bytes)).to(device)
-    ext.gather(scratch, start, size, torch.from_numpy(np.concatenate(dest).astype(np.int64)).to(device), out)
-    return [out[a:b] for a, b in spans]
+    ends = torch.cumsum(size, 0)  # payload bytes up to and including each chunk
+    payload_end = torch.where(last >= 0, ends[last.clamp(min=0)], 0)  # each stream's
+    stream_start = torch.cat([payload_end.new_zeros(1), payload_end[:-1]]) + header_before
+    prefix_at = stream_start[byte_stream] + byte_at
+    code = status[torch.argmax((status != 0).to(torch.int32))].to(torch.int64)  # the first bad chunk's
+    back = torch.cat([stream_start, payload_end[-1:], code.reshape(1)]).tolist()  # the one wait of the encode
+    if back[-1] != 0:
+        raise ValueError(f"cannot encode: {_ERRORS.get(int(back[-1]), 'error')}")
+    bounds = back[:S] + [back[S] + plan.header_total]
+    out = torch.empty(bounds[-1], dtype=torch.uint8, device=device)
+    out[prefix_at] = byte_val.to(torch.uint8)
+    ext.gather(scratch, start, size, ends, place, out)
+    return [out[bounds[k]:bounds[k + 1]] for k in range(S)]
+
+
+class _EncodePlan:
+    """Everything about a batch's streams that the chunk sizes do not decide, worked out on
+    the host before the launch: each stream's prefix and chunk-index length, and per chunk
+    (vectorised per array: a large array has thousands of chunks) its row (symbol begin,
+    count, lanes, scratch slot, 0) and its place for gather_chunks (header bytes of the
+    streams up to and including its own; its stream's first chunk; how far before that
+    chunk's offset its index entry goes, 0 for a stream's last chunk, whose size is implied)."""
+
+    def __init__(self, model, arrays, layouts, indexed: bool):
+        per_symbol = 2 + (5 if indexed else 0)  # scratch: a word (+ room for escapes) a symbol
+        rows, places, self.prefixes, header, last = [], [], [], [], []
+        begin = chunks = header_total = 0
+        for a, (w, cs) in zip(arrays, layouts):
+            n = a.numel()
+            nch = stream.num_chunks(n, cs)
+            self.prefixes.append(stream.make_prefix(model.kind, model.fingerprint, n, w, cs))
+            header.append(len(self.prefixes[-1]) + 4 * max(nch - 1, 0))
+            header_total += header[-1]
+            first = np.arange(0, n, cs, dtype=np.int64)
+            cnt = np.minimum(cs, n - first)
+            slot = 10 + per_symbol * (cnt + 1) + 4 * w + 8  # rans_kernels.cuh: slot_words_end + 8
+            rows.append(np.stack([begin + first, cnt, np.full_like(cnt, w), slot, np.zeros_like(cnt)], 1))
+            entry = 4 * (nch - 1 - np.arange(nch, dtype=np.int64))
+            places.append(np.stack([np.full(nch, header_total), np.full(nch, chunks), entry], 1))
+            begin, chunks = begin + n, chunks + nch
+            last.append(chunks - 1)  # -1: no chunk up to this stream
+        self.rows, self.places = np.concatenate(rows), np.concatenate(places)
+        slot_end = np.cumsum(self.rows[:, 3])
+        self.rows[:, 3] = slot_end - self.rows[:, 3]  # each chunk's scratch offset
+        self.scratch_bytes = int(slot_end[-1]) if len(slot_end) else 0
+        self.num_chunks = chunks
+        self.header_total = header_total
+        self.last = np.asarray(last, np.int64)
+        self.header_before = np.concatenate([[0], np.cumsum(header)[:-1]]).astype(np.int64)
+        self.prefix_bytes = np.frombuffer(b"".join(self.prefixes), np.uint8).astype(np.int64)
+        self.byte_stream = np.repeat(np.arange(len(arrays)), [len(p) for p in self.prefixes])
+        self.byte_at = np.concatenate([np.arange(len(p)) for p in self.prefixes])
+
+    def packed(self) -> np.ndarray:
+        """rows, places, last, header_before, byte_stream, byte_at, prefix_bytes: one int64 array."""
+        return np.concatenate([self.rows.reshape(-1), self.places.reshape(-1), self.last, self.header_before,
+                               self.byte_stream, self.byte_at, self.prefix_bytes]).astype(np.int64)
 
 
 def encode(symbols: torch.Tensor, model, indexes=None, lanes=None, chunk_size=None, layout="compact") -> torch.Tensor:

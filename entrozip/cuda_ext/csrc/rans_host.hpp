@@ -325,14 +325,58 @@ std::vector<torch::Tensor> encode_indexed(torch::Tensor sym, torch::Tensor chunk
                        chunks, scratch_bytes);
 }
 
-void gather(torch::Tensor scratch, torch::Tensor start, torch::Tensor size, torch::Tensor dest, torch::Tensor out) {
+// ends: the running sum of size; place: int64 [C, 3] (gather_chunks).
+void gather(torch::Tensor scratch, torch::Tensor start, torch::Tensor size, torch::Tensor ends, torch::Tensor place,
+            torch::Tensor out) {
   check_device(scratch, "scratch", torch::kUInt8);
   check_device(out, "out", torch::kUInt8);
-  for (const torch::Tensor* t : {&start, &size, &dest}) check_device(*t, "chunk offsets", torch::kInt64);
+  for (const torch::Tensor* t : {&start, &size, &ends, &place}) check_device(*t, "chunk offsets", torch::kInt64);
   const int64_t C = start.numel();
+  TORCH_CHECK(size.numel() == C && ends.numel() == C && place.numel() == 3 * C, "one size, end and place a chunk");
   if (!C) return;
   launch(gather_chunks, C, 256, 0, scratch.data_ptr<uint8_t>(), start.data_ptr<int64_t>(), size.data_ptr<int64_t>(),
-         dest.data_ptr<int64_t>(), out.data_ptr<uint8_t>());
+         ends.data_ptr<int64_t>(), place.data_ptr<int64_t>(), out.data_ptr<uint8_t>());
+}
+
+// The size estimate's per-warp (sum, min, max) triples (estimate_*_cost) over `samples`
+// symbols a `stride` apart: enough blocks to fill the device, at most a block per 2048 samples.
+int64_t estimate_blocks(int64_t samples) {
+  return std::max<int64_t>(1, std::min<int64_t>((samples + 2047) / 2048, 8 * sm_count()));
+}
+
+torch::Tensor estimate_static(torch::Tensor sym, int64_t stride, torch::Tensor cost, int64_t offset) {
+  check_device(sym, "symbols", sym.scalar_type() == torch::kUInt8 ? torch::kUInt8 : torch::kInt32);
+  check_device(cost, "cost", torch::kInt32);
+  TORCH_CHECK(stride >= 1, "stride must be positive");
+  const int64_t samples = (sym.numel() + stride - 1) / stride, blocks = estimate_blocks(samples);
+  torch::Tensor partial = torch::empty({blocks * 8, 3}, sym.options().dtype(torch::kInt64));
+  auto run = [&](auto* symbols) {
+    using Sym = std::remove_pointer_t<decltype(symbols)>;
+    launch(estimate_static_cost<Sym>, blocks, 256, 0, symbols, samples, stride, cost.data_ptr<int32_t>(),
+           cost.numel(), offset, blocks * 256, partial.data_ptr<int64_t>());
+  };
+  if (sym.scalar_type() == torch::kUInt8)
+    run(sym.data_ptr<uint8_t>());
+  else
+    run(sym.data_ptr<int32_t>());
+  return partial;
+}
+
+torch::Tensor estimate_indexed(torch::Tensor sym, torch::Tensor idx, int64_t stride, torch::Tensor cost,
+                               torch::Tensor base, torch::Tensor offsets, torch::Tensor maxv) {
+  check_device(sym, "symbols", torch::kInt32);
+  check_device(idx, "indexes", torch::kInt32);
+  check_device(cost, "cost", torch::kInt64);
+  for (const torch::Tensor* t : {&base, &offsets, &maxv}) check_device(*t, "model rows", torch::kInt32);
+  TORCH_CHECK(stride >= 1, "stride must be positive");
+  TORCH_CHECK(idx.numel() == sym.numel(), "one index a symbol");
+  TORCH_CHECK(offsets.numel() == base.numel() && maxv.numel() == base.numel(), "one offset and maxv a row");
+  const int64_t samples = (sym.numel() + stride - 1) / stride, blocks = estimate_blocks(samples);
+  torch::Tensor partial = torch::empty({blocks * 8, 3}, sym.options().dtype(torch::kInt64));
+  launch(estimate_indexed_cost, blocks, 256, 0, sym.data_ptr<int32_t>(), idx.data_ptr<int32_t>(), samples, stride,
+         cost.data_ptr<int64_t>(), base.data_ptr<int32_t>(), offsets.data_ptr<int32_t>(), maxv.data_ptr<int32_t>(),
+         base.numel(), blocks * 256, partial.data_ptr<int64_t>());
+  return partial;
 }
 
 // The module's functions (the including file's PYBIND11_MODULE calls this).
@@ -344,5 +388,7 @@ void define_rans_functions(pybind11::module_& mod) {
   mod.def("encode_static", &encode_static);
   mod.def("encode_indexed", &encode_indexed);
   mod.def("gather", &gather);
+  mod.def("estimate_static", &estimate_static);
+  mod.def("estimate_indexed", &estimate_indexed);
   mod.attr("ENC_SYMBOL_BYTES") = int64_t(sizeof(EncSymbol));
 }

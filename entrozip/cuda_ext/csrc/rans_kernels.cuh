@@ -701,8 +701,23 @@ __global__ void decode_chunks(Model m, const uint8_t* __restrict__ data, const i
 // (scripts/kernel_report.py).
 constexpr int kEncodeThreads = 256;
 
-// Scratch slot of a chunk (offset `slot`): [10 headroom][escapes <= 5 count][states 4W]
-// [words, decoder order, <= count + 1][words, encoder order, <= count + 1].
+// Where a chunk's words end in its scratch slot (base): above the varint headroom, the
+// escapes' room (indexed models) and the states, room for count + 1 words, on an even
+// address. The host sizes slots to hold this plus 8 bytes (encode_batch: slot_bytes).
+template <class Model>
+__device__ __forceinline__ uint16_t* slot_words_end(uint8_t* base, int32_t count, int W) {
+  const int64_t room = kEscHeadroom + (Model::kEscapes ? int64_t(kEscMaxBytes) * (int64_t(count) + 1) : 0) + 4 * W +
+                       2 * (int64_t(count) + 1) + 1;
+  uint8_t* const end = base + room;  // rounded down to even by pointer arithmetic (keeps it global to the compiler)
+  return reinterpret_cast<uint16_t*>(end - (reinterpret_cast<uintptr_t>(end) & 1));
+}
+
+// Scratch slot of a chunk (offset `slot`): [10 headroom][escapes, <= 5 (count + 1) bytes,
+// indexed models only][4W][words, <= count + 1, ending at a fixed place: slot_words_end].
+// The encoder meets its words last to first, so it writes them from that end down, in
+// decoder order already; its states then go just below the first word, the escapes below
+// them (moved up from where pass 1 wrote them), varint(E) below those: the chunk's bytes
+// come out contiguous in one pass, for gather_chunks to place.
 template <class Model, class Sym>
 __global__ void __launch_bounds__(kEncodeThreads, Model::kEncodeBlocks) encode_chunks(Model m, const Sym* __restrict__ sym, const int64_t* __restrict__ sym_begin,
                               const int32_t* __restrict__ sym_count, const int32_t* __restrict__ chunk_lanes,
@@ -743,18 +758,16 @@ __global__ void __launch_bounds__(kEncodeThreads, Model::kEncodeBlocks) encode_c
       esc_bytes += __shfl_sync(kFull, incl, 31);
     }
   }
-  uint8_t* states = esc + esc_bytes;
-  uint8_t* words_dec = states + 4 * used;
-  // encoder-order words, 16 bits each on an even address (the slot keeps 8 bytes of slack)
-  uint8_t* wenc_at = words_dec + 2 * (int64_t(count) + 1);
-  uint16_t* wenc = reinterpret_cast<uint16_t*>(wenc_at + (reinterpret_cast<uintptr_t>(wenc_at) & 1));
+  // words, 16 bits each on even addresses: the k-th word the encoder emits lands at
+  // wend[-1 - k]; wnext: where the next one goes (room for count + 1 below wend)
+  uint16_t* const wend = slot_words_end<Model>(base, count, W);
+  uint16_t* wnext = wend - 1;
   // pass 2: the rANS encoder, rows last to first. A full-width chunk's (W = 32) full rows go
   // in groups of kAhead: each group's symbols (and contexts) are read while the group before
   // it codes, each row's table entry is loaded while the row before it codes (it does not
   // depend on the state), and no lane needs a bounds test; the other rows (the partial last
   // row, chunks of fewer lanes) go one at a time first. Symbol i = begin + r * W + lane.
   uint32_t x = kStateLow;
-  int32_t nw = 0;  // words written (at most one a symbol)
   const int64_t first = begin + lane;  // this lane's symbol of row 0
   const Sym* const lane_sym = sym + first;
   // The row's entry (always a loadable one: two 16-byte loads through the read-only cache;
@@ -779,14 +792,15 @@ __global__ void __launch_bounds__(kEncodeThreads, Model::kEncodeBlocks) encode_c
   };
   // One row: the lanes at or above x_max flush a word, in descending lane order (the CPU
   // appends lanes W-1 .. 0: my place = the flushing lanes above me), then every lane steps.
+  const unsigned above = ~((2u << lane) - 1);  // the lanes above mine
   auto code = [&](const bool has, const EncSymbol& e) {
     const bool flush = has && x > uint32_t(e.x_max);  // e.x_max holds x_max - 1 (entry)
     const unsigned fm = __ballot_sync(kFull, flush);
     if (flush) {
-      wenc[nw + __popc(fm & ~((2u << lane) - 1))] = uint16_t(x);
+      wnext[-__popc(fm & above)] = uint16_t(x);
       x >>= 16;
     }
-    nw += __popc(fm);
+    wnext -= __popc(fm);
     if (has) x = ez::enc_step(x, e);
   };
   const int full = W == 32 ? count / 32 : 0;  // rows coded in groups
@@ -851,41 +865,128 @@ __global__ void __launch_bounds__(kEncodeThreads, Model::kEncodeBlocks) encode_c
       }
   }
   const int worst = __reduce_min_sync(kFull, rc);
+  const int32_t nw = int32_t(wend - 1 - wnext);
+  uint8_t* const words = reinterpret_cast<uint8_t*>(wnext + 1);
+  uint8_t* const states = words - 4 * used;
+  uint8_t* const esc_at = states - esc_bytes;  // >= esc: the slot leaves 5 (count + 1) + 4W below wend's lowest word
   if (lane < used) {
     states[4 * lane] = uint8_t(x);
     states[4 * lane + 1] = uint8_t(x >> 8);
     states[4 * lane + 2] = uint8_t(x >> 16);
     states[4 * lane + 3] = uint8_t(x >> 24);
   }
-  __syncwarp();  // the words other lanes wrote are read back below
-#pragma unroll 4
-  for (int32_t t = lane; t < nw; t += 32) {  // decoder order = encoder order reversed
-    const uint32_t w = wenc[nw - 1 - t];
-    words_dec[2 * t] = uint8_t(w);
-    words_dec[2 * t + 1] = uint8_t(w >> 8);
+  // escapes up to esc_at (a memmove upwards: 32 bytes a step from the top, each step read
+  // in full before it is written, so no step overwrites bytes still to be read)
+  for (int64_t top = esc_bytes; top > 0; top -= 32) {
+    const int64_t i = top - 32 + lane;
+    const uint8_t b = i >= 0 ? esc[i] : 0;
+    __syncwarp();
+    if (i >= 0) esc_at[i] = b;
+    __syncwarp();
   }
   if (lane == 0) {
-    uint64_t E = uint64_t(esc_bytes);
-    int vl = 1;
-    while (E >= 0x80) {
-      E >>= 7;
-      ++vl;
-    }
-    put_varint(esc - vl, uint64_t(esc_bytes));
-    chunk_start[chunk] = slot[chunk] + kEscHeadroom - vl;
-    chunk_size[chunk] = vl + esc_bytes + 4 * used + 2 * nw;
+    const int vl = varint_len(uint64_t(esc_bytes));
+    put_varint(esc_at - vl, uint64_t(esc_bytes));
+    chunk_start[chunk] = slot[chunk] + ((esc_at - vl) - base);
+    chunk_size[chunk] = vl + esc_bytes + 4 * used + 2 * int64_t(nw);
     status[chunk] = worst;
   }
 }
 
-// Copy every chunk's bytes to its place in the output (one block per chunk).
+// Every chunk's bytes to its place in the output, and its entry of its stream's chunk index
+// (one block per chunk). ends: the running sum of the chunk sizes (so ends[c] - size[c]
+// payload bytes come before chunk c); place[c] = (header bytes of the streams up to and
+// including c's: with the payload before it, c's offset; f, the first chunk of c's stream;
+// e, how far before f's offset c's index entry goes, 0 for a stream's last chunk, which has
+// none). Four bytes a thread: aligned stores, the source's bytes pieced together from two
+// aligned loads (a chunk's source may be read up to 4 bytes past its end: the slot's slack).
 __global__ void gather_chunks(const uint8_t* __restrict__ scratch, const int64_t* __restrict__ chunk_start,
-                              const int64_t* __restrict__ chunk_size, const int64_t* __restrict__ dest,
-                              uint8_t* __restrict__ out) {
+                              const int64_t* __restrict__ chunk_size, const int64_t* __restrict__ ends,
+                              const int64_t* __restrict__ place, uint8_t* __restrict__ out) {
   const int64_t c = blockIdx.x;
+  const int64_t n = chunk_size[c];
   const uint8_t* src = scratch + chunk_start[c];
-  uint8_t* dst = out + dest[c];
-  for (int64_t t = threadIdx.x; t < chunk_size[c]; t += blockDim.x) dst[t] = src[t];
+  uint8_t* dst = out + (ends[c] - n) + place[3 * c];
+  if (threadIdx.x == 0 && place[3 * c + 2] > 0) {  // the chunk index: u32 little-endian sizes
+    const int64_t f = place[3 * c + 1];
+    uint8_t* at = out + (ends[f] - chunk_size[f]) + place[3 * f] - place[3 * c + 2];
+    for (int b = 0; b < 4; ++b) at[b] = uint8_t(uint64_t(n) >> (8 * b));
+  }
+  const int64_t lead = (4 - int64_t(reinterpret_cast<uintptr_t>(dst) & 3)) & 3;  // bytes before dst is 4-aligned
+  const int64_t head = lead < n ? lead : n;
+  if (threadIdx.x < head) dst[threadIdx.x] = src[threadIdx.x];
+  const int64_t words = (n - head) / 4;
+  const uint8_t* s = src + head;
+  const uint32_t* s4 = reinterpret_cast<const uint32_t*>(reinterpret_cast<uintptr_t>(s) & ~uintptr_t(3));
+  const uint32_t shift = uint32_t(reinterpret_cast<uintptr_t>(s) & 3) * 8;
+  uint32_t* d4 = reinterpret_cast<uint32_t*>(dst + head);
+  for (int64_t t = threadIdx.x; t < words; t += blockDim.x) {
+    const uint64_t pair = __ldg(s4 + t) | (shift ? uint64_t(__ldg(s4 + t + 1)) << 32 : 0);
+    d4[t] = uint32_t(pair >> shift);
+  }
+  for (int64_t t = head + 4 * words + threadIdx.x; t < n; t += blockDim.x) dst[t] = src[t];
+}
+
+// ------------------------------------------------------------------ size estimate
+
+// The encoder's size estimate, which sizes chunks (rans/stream.py: auto_layout), in one pass:
+// over the sampled symbols i = 0, stride, 2 stride, ... (samples of them) the sum of their
+// Q8 costs and the least and greatest "key" met, written as one (sum, min, max) int64
+// triple a warp for the caller to reduce (integer sums: the same total in any order).
+//   static:  key = v - offset; cost[key] (a key outside [0, alphabet) costs 0 here: the
+//            caller rejects the stream by its min and max);
+//   indexed: key = the context c; the CPU encoder's estimate of symbol v under c (an
+//            escape costs its table entry plus 8 bits a varint byte), cost 0 for a c
+//            outside [0, rows), rejected likewise.
+// `threads`: how many threads the launch has (a grid-stride loop).
+__device__ __forceinline__ void put_partial(int64_t sum, int64_t lo, int64_t hi, int64_t* partial) {
+  const int lane = threadIdx.x % 32;
+  for (int d = 16; d >= 1; d >>= 1) {
+    const int64_t s2 = __shfl_sync(kFull, sum, lane ^ d), l2 = __shfl_sync(kFull, lo, lane ^ d),
+                  h2 = __shfl_sync(kFull, hi, lane ^ d);
+    sum += s2;
+    lo = l2 < lo ? l2 : lo;
+    hi = h2 > hi ? h2 : hi;
+  }
+  if (lane == 0) {
+    int64_t* p = partial + 3 * ((int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32);
+    p[0] = sum;
+    p[1] = lo;
+    p[2] = hi;
+  }
+}
+
+template <class Sym>
+__global__ void estimate_static_cost(const Sym* __restrict__ sym, int64_t samples, int64_t stride,
+                                     const int32_t* __restrict__ cost, int64_t alphabet, int64_t offset,
+                                     int64_t threads, int64_t* __restrict__ partial) {
+  int64_t sum = 0, lo = INT64_MAX, hi = INT64_MIN;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < samples; i += threads) {
+    const int64_t k = int64_t(sym[i * stride]) - offset;
+    lo = k < lo ? k : lo;
+    hi = k > hi ? k : hi;
+    if (k >= 0 && k < alphabet) sum += __ldg(cost + k);
+  }
+  put_partial(sum, lo, hi, partial);
+}
+
+__global__ void estimate_indexed_cost(const int32_t* __restrict__ sym, const int32_t* __restrict__ idx,
+                                      int64_t samples, int64_t stride, const int64_t* __restrict__ cost,
+                                      const int32_t* __restrict__ base, const int32_t* __restrict__ offsets,
+                                      const int32_t* __restrict__ maxv, int64_t rows, int64_t threads,
+                                      int64_t* __restrict__ partial) {
+  int64_t sum = 0, lo = INT64_MAX, hi = INT64_MIN;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < samples; i += threads) {
+    const int64_t c = idx[i * stride];
+    lo = c < lo ? c : lo;
+    hi = c > hi ? c : hi;
+    if (c < 0 || c >= rows) continue;
+    const int64_t mv = maxv[c], k = int64_t(sym[i * stride]) - offsets[c];
+    const bool escape = k < 0 || k >= mv;
+    sum += __ldg(cost + base[c] + (escape ? mv : k));
+    if (escape) sum += int64_t(varint_len(uint64_t(k < 0 ? -2 * k - 1 : 2 * (k - mv)))) * 8 * 256;
+  }
+  put_partial(sum, lo, hi, partial);
 }
 
 // ------------------------------------------------------------------ launch shapes

@@ -56,6 +56,34 @@ def nvcomp_ans(data: torch.Tensor):
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def api_profile(fn) -> dict:
+    """Where one API call's time goes (torch.profiler, after a warm-up): its wall time, the
+    GPU time of each kernel and copy it ran (microseconds, summed by name), and the rest:
+    the host work and waits that the GPU sat idle through."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        fn()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            wall = time.perf_counter() - t0
+        device = {}
+        for e in prof.key_averages():
+            us = getattr(e, "self_device_time_total", None)
+            if us is None:
+                us = getattr(e, "self_cuda_time_total", 0)
+            if us > 0:
+                device[e.key[:60]] = round(float(us), 1)
+        busy = sum(device.values())
+        return {"wall_us": round(wall * 1e6, 1), "device_us": dict(sorted(device.items(), key=lambda kv: -kv[1])),
+                "idle_us": round(wall * 1e6 - busy, 1)}
+    except Exception as exc:  # the profile is diagnostic: the bench's numbers stand without it
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def encode_phases(sym: torch.Tensor, model, layout: str, idx=None) -> dict:
     """The encode call's GPU work, phase by phase (each timed alone, its inputs prepared once):
     the size estimate (one pass over the sampled symbols), the encode kernel, the placing
@@ -107,6 +135,8 @@ def bench_static(mib: int, layout: str, precision: int = 16) -> dict:
             tab.offset, tab.precision, True, False)),
         "encode_s": timed(lambda: rans.encode(exps, model, layout=layout)),
         **encode_phases(exps, model, layout),
+        "encode_profile": api_profile(lambda: rans.encode(exps, model, layout=layout)),
+        "decode_profile": api_profile(lambda: rans.decode(blob, model, dtype=np.uint8)),
         "copy_s": timed(lambda: exps.clone()),
         "cpu_identical_4M": cpu_same,
     }
@@ -152,6 +182,8 @@ def bench_indexed(n: int, model, idx: torch.Tensor, vals: torch.Tensor, layout: 
             tab.bucket_bits, False)),
         "encode_s": timed(lambda: rans.encode(vals, model, idx, layout=layout)),
         **encode_phases(vals, model, layout, idx),
+        "encode_profile": api_profile(lambda: rans.encode(vals, model, idx, layout=layout)),
+        "decode_profile": api_profile(lambda: rans.decode(blob, model, idx)),
         "cpu_identical": cpu_same,
     }
     assert torch.equal(rans.decode(blob, model, idx), vals)
@@ -287,6 +319,12 @@ def print_table(res):
     same = all(r[lay][key] for r, key in ((s, "cpu_identical_4M"), (l, "cpu_identical"), (k, "cpu_identical"))
                for lay in ("compact", "gpu")) and p12["cpu_identical_4M"]
     print(f"{'bytes identical to the CPU coder':36} {str(same):>9}")
+    for name, r in (("static gpu", s["gpu"]), ("learned gpu", l["gpu"])):
+        for what in ("encode", "decode"):
+            p = r.get(f"{what}_profile", {})
+            if "wall_us" in p:
+                top = ", ".join(f"{k.split('(')[0][:28]} {v:.0f}" for k, v in list(p["device_us"].items())[:4])
+                print(f"  {name} {what} call: {p['wall_us']:.0f} us wall, GPU idle {p['idle_us']:.0f} us; {top}")
     if "error" in nv:
         print(f"nvCOMP did not run: {nv['error']}")
 

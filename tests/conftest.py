@@ -164,3 +164,36 @@ def gpu_coder_cases(scale: int = 1):
     peaked = random_cdf_rows(rng, 8, 30, peaked=True)
     n = 9000 * scale
     yield "peaked", rng.integers(-20, 40, n).astype(np.int32), peaked, rng.integers(0, 8, n).astype(np.int32)
+
+
+def check_size_estimate(device: str, n: int) -> None:
+    """The GPU coder's size estimate (estimate_*_cost) equals the CPU encoder's cost_q8, and
+    the layouts chosen from it are the CPU encoder's: on a GPU, or through the emulator."""
+    import torch
+
+    from entrozip.rans import cuda, stream
+
+    rng = np.random.default_rng(n)
+    sym = np.clip(rng.normal(100, 20, n), 0, 255).astype(np.int32)
+    model = rans.StaticModel.from_symbols(sym)
+    stride = stream.estimate_stride(n)
+    t = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+    tab = cuda.tables(model, device)
+    info = rans.stream_info(rans.encode(sym, model))
+    assert cuda._layouts(tab, model, [t(sym)], [None], None, None, "compact") == [(info.lanes, info.chunk_symbols)]
+    for s, cost_q8 in [(sym, model._native.cost_q8), (sym.astype(np.uint8), model._native.cost_q8_u8)]:
+        got = cuda._estimate_stats(tab, model, t(s), None, stride).tolist()
+        assert got == [cost_q8(s, stride, 1), int(s[::stride].min()) - model.offset,
+                       int(s[::stride].max()) - model.offset]
+    with pytest.raises(ValueError, match="outside the model's alphabet"):
+        cuda._layouts(tab, model, [t(np.append(sym, 256).astype(np.int32))], [None], None, None, "compact")
+    gm = gaussian_model()[0]
+    vals = rng.laplace(0, 6, n).astype(np.int32)
+    vals[:20] = [10 ** 6, -10 ** 6] * 10  # escapes of every varint size
+    idx = rng.integers(0, gm.num_cdfs, n).astype(np.int32)
+    tab = cuda.tables(gm, device)
+    info = rans.stream_info(rans.encode(vals, gm, idx, layout="gpu"))
+    assert cuda._layouts(tab, gm, [t(vals)], [t(idx)], None, None, "gpu") == [(info.lanes, info.chunk_symbols)]
+    assert cuda._estimate_stats(tab, gm, t(vals), t(idx), stride)[0] == gm._native.cost_q8(vals, idx, stride, 1)
+    with pytest.raises(ValueError, match="indexes must lie"):
+        cuda._layouts(tab, gm, [t(vals)], [t(idx + gm.num_cdfs)], None, None, "gpu")

@@ -8,7 +8,7 @@ from entrozip import rans
 from entrozip.errors import FormatError
 from entrozip.rans import cuda, stream
 
-from conftest import DECODER_TABLE_MODES, gaussian_model, gpu_coder_cases, random_cdf_rows, slot_table_case
+from conftest import DECODER_TABLE_MODES, check_size_estimate, gaussian_model, gpu_coder_cases, random_cdf_rows, slot_table_case
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -67,6 +67,12 @@ def test_device_tables_match_the_cpu_semantics():
         row = m.cdfs[c, :m.cdf_lengths[c]]
         for b in range(1 << t.bucket_bits):
             assert bucket[c, b] == np.argmax(row[1:] > (b << shift))
+
+
+@gpu
+@pytest.mark.parametrize("n", [100, 70000, 300000])
+def test_size_estimate_and_layout_are_the_cpu_encoders(n):
+    check_size_estimate("cuda", n)
 
 
 def test_a_streams_layout_parses_from_its_first_bytes():

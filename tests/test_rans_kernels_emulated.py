@@ -13,10 +13,10 @@ import torch
 from entrozip import rans
 from entrozip.codecs.weights import dfloat11
 from entrozip.errors import FormatError
-from entrozip.rans import cuda, stream
+from entrozip.rans import cuda
 
 import cuda_emu
-from conftest import DECODER_TABLE_MODES, gaussian_model, gpu_coder_cases, slot_table_case
+from conftest import DECODER_TABLE_MODES, check_size_estimate, gaussian_model, gpu_coder_cases, slot_table_case
 
 
 @pytest.fixture(scope="module")
@@ -122,33 +122,8 @@ def test_emulated_encoder_places_escapes_states_and_index(kernels):
 
 @pytest.mark.parametrize("n", [100, 5000, 70000, 300000])
 def test_emulated_size_estimate_and_layout_are_the_cpu_encoders(ext, n):
-    """estimate_*_cost against the CPU encoder's cost_q8, and the layouts chosen from it."""
-    rng = np.random.default_rng(n)
-    sym = np.clip(rng.normal(100, 20, n), 0, 255).astype(np.int32)
-    model = rans.StaticModel.from_symbols(sym)
-    gm = gaussian_model()[0]
-    vals = rng.laplace(0, 6, n).astype(np.int32)
-    vals[:20] = [10 ** 6, -10 ** 6] * 10  # escapes of every varint size
-    idx = rng.integers(0, gm.num_cdfs, n).astype(np.int32)
-    stride = stream.estimate_stride(n)
     with cuda_emu.installed(ext):
-        tab = cuda.tables(model, "cpu")
-        info = rans.stream_info(rans.encode(sym, model))
-        assert cuda._layouts(tab, model, [torch.from_numpy(sym)], [None], None, None, "compact") == \
-            [(info.lanes, info.chunk_symbols)]
-        for s, cost_q8 in [(sym, model._native.cost_q8), (sym.astype(np.uint8), model._native.cost_q8_u8)]:
-            got = cuda._estimate_stats(tab, model, torch.from_numpy(s), None, stride).tolist()
-            assert got == [cost_q8(s, stride, 1), int(s[::stride].min()) - model.offset,
-                           int(s[::stride].max()) - model.offset]
-        with pytest.raises(ValueError, match="outside the model's alphabet"):
-            cuda._layouts(tab, model, [torch.from_numpy(np.append(sym, 256).astype(np.int32))], [None], None, None,
-                          "compact")
-        tab = cuda.tables(gm, "cpu")
-        info = rans.stream_info(rans.encode(vals, gm, idx, layout="gpu"))
-        got = cuda._layouts(tab, gm, [torch.from_numpy(vals)], [torch.from_numpy(idx)], None, None, "gpu")
-        assert got == [(info.lanes, info.chunk_symbols)]
-        assert cuda._estimate_stats(tab, gm, torch.from_numpy(vals), torch.from_numpy(idx), stride)[0] == \
-            gm._native.cost_q8(vals, idx, stride, 1)
+        check_size_estimate("cpu", n)
 
 
 @pytest.mark.parametrize("dtype,torch_dtype", [("BF16", torch.bfloat16), ("F16", torch.float16),

@@ -19,7 +19,8 @@
 //     rows ahead, the words segments ahead.
 //   encoder, per row, rows last to first: the lanes at or above x_max flush a word
 //     in descending lane order (the CPU appends lanes 31..0), then all step.
-//     Words land in encoder order in scratch and are copied reversed.
+//     Words are written from the top of the chunk's scratch slot down, so they land
+//     in decoder order; gather_chunks then places every chunk in the output.
 //   escapes (indexed model): varints in symbol order; the decoder reads them in
 //     lane order within a row (rare: a serial loop over the escaping lanes).
 //

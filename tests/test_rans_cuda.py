@@ -90,6 +90,30 @@ def test_a_streams_layout_parses_from_its_first_bytes():
         stream.parse(blob[:40], total_len=len(blob) - 1000)
 
 
+@pytest.mark.parametrize("head_bytes", [32, 64, 1 << 16])
+def test_a_batchs_layouts_parse_from_one_copy_of_their_starts(monkeypatch, head_bytes):
+    """_layouts_of copies every stream's first HEAD_COPY_BYTES at once and copies again only
+    the streams whose prefix and chunk index are longer: the layouts are the full parse's
+    whichever way each stream went, and each stream's own checks still hold."""
+    monkeypatch.setattr(cuda, "HEAD_COPY_BYTES", head_bytes)
+    rng = np.random.default_rng(3)
+    model = rans.StaticModel(np.ones(9, np.int64))
+    blobs = [rans.encode(rng.integers(0, 9, n), model, chunk_size=c)
+             for n, c in [(0, None), (10, None), (200000, 4096), (3, None), (100000, 64)]]
+    t = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+    got = cuda._layouts_of(t, model, [None] * len(t))
+    for blob, lay in zip(blobs, got):
+        full = stream.parse(blob)
+        assert (lay.n, lay.lanes, lay.chunk_symbols) == (full.n, full.lanes, full.chunk_symbols)
+        np.testing.assert_array_equal(lay.bounds, full.bounds)
+    with pytest.raises(FormatError, match="holds 10 symbols but 11"):
+        cuda._layouts_of(t[:2], model, [None, 11])
+    with pytest.raises(FormatError, match="fingerprint"):
+        cuda._layouts_of(t, rans.StaticModel(np.ones(10, np.int64)), [None] * len(t))
+    with pytest.raises(FormatError):
+        cuda._layouts_of([t[2][:40]], model, [None])  # truncated inside its chunk index
+
+
 def test_a_device_streams_claimed_count_is_bounded_as_on_the_cpu():
     """A static stream may claim at most 512 symbols a byte unless the caller allows more,
     on the GPU path as on the CPU's: a hostile count never sizes an allocation."""

@@ -341,25 +341,43 @@ def encode(symbols: torch.Tensor, model, indexes=None, lanes=None, chunk_size=No
 # ---------------------------------------------------------------- decode
 
 
+# A stream's first bytes copied to the host at once (>= 32: the longest prefix, 25 bytes, and
+# what head_length reads): prefix + chunk index of up to 16k chunks.
+HEAD_COPY_BYTES = 1 << 16
+
+
+def _layouts_of(blobs, model, n_expected, max_symbols=None) -> list:
+    """The checked layouts of device-resident streams, parsed from small copies of their
+    starts: the first HEAD_COPY_BYTES of every stream in one copy (one wait for a whole
+    batch), a stream whose prefix and chunk index are longer copied again in full.
+    n_expected: per stream, the symbol count it must hold (indexes given) or None; it may
+    then claim at most max_symbols, by default what the CPU decoder allows
+    (stream.MAX_SYMBOLS_PER_BYTE a byte): a hostile count never sizes an allocation."""
+    totals = [b.numel() for b in blobs]
+    first = [min(t, HEAD_COPY_BYTES) for t in totals]
+    heads = torch.cat([b[:k] for b, k in zip(blobs, first)]).cpu().numpy().tobytes() if blobs else b""
+    out, at = [], 0
+    for blob, total, k, n in zip(blobs, totals, first, n_expected):
+        head = heads[at:at + k]
+        at += k
+        need = min(total, max(len(head), stream.head_length(head[:32])))
+        if need > len(head):
+            head = blob[:need].cpu().numpy().tobytes()
+        layout = stream.parse(head, max_symbols=n if n is not None else max_symbols, total_len=total)
+        if layout.kind != model.kind:
+            raise FormatError(f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
+                              f"but a {stream.KIND_NAMES[model.kind]} model was given")
+        if layout.fingerprint != model.fingerprint:
+            raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
+        if n is not None and layout.n != n:
+            raise FormatError(f"the stream holds {layout.n} symbols but {n} indexes were given")
+        out.append(layout)
+    return out
+
+
 def _layout_of(blob: torch.Tensor, model, n_expected, max_symbols=None):
-    """The checked layout of a device-resident stream, parsed from a small copy of its start.
-    n_expected: the symbol count it must hold (indexes given); otherwise it may claim at most
-    max_symbols, by default what the CPU decoder allows (stream.MAX_SYMBOLS_PER_BYTE a byte):
-    a hostile count never sizes an allocation."""
-    total = blob.numel()
-    head = blob[:min(total, 32)].cpu().numpy().tobytes()
-    need = min(total, max(len(head), stream.head_length(head)))
-    if need > len(head):
-        head = blob[:need].cpu().numpy().tobytes()
-    layout = stream.parse(head, max_symbols=n_expected if n_expected is not None else max_symbols, total_len=total)
-    if layout.kind != model.kind:
-        raise FormatError(f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
-                          f"but a {stream.KIND_NAMES[model.kind]} model was given")
-    if layout.fingerprint != model.fingerprint:
-        raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
-    if n_expected is not None and layout.n != n_expected:
-        raise FormatError(f"the stream holds {layout.n} symbols but {n_expected} indexes were given")
-    return layout
+    """The checked layout of one device-resident stream (_layouts_of)."""
+    return _layouts_of([blob.reshape(-1)], model, [n_expected], max_symbols)[0]
 
 
 def chunk_rows(lay, byte0: int = 0, sym0: int = 0) -> np.ndarray:
@@ -398,11 +416,13 @@ def decode_batch(blobs, model, indexes=None, dtype=torch.int32, max_symbols=None
         return []
     device = blobs[0].device
     idxs = [_int32(i, "indexes", device) for i in indexes] if indexed else [None] * len(blobs)
-    rows, spans, byte0, sym0 = [], [], 0, 0
-    for blob, i in zip(blobs, idxs):
+    for blob in blobs:
         if blob.dtype != torch.uint8 or blob.device.type != _EXTENSION_DEVICE:
             raise TypeError(f"streams must be uint8 {_EXTENSION_DEVICE.upper()} tensors")
-        lay = _layout_of(blob.reshape(-1), model, None if i is None else i.numel(), max_symbols)
+    layouts = _layouts_of([b.reshape(-1) for b in blobs], model, [None if i is None else i.numel() for i in idxs],
+                          max_symbols)
+    rows, spans, byte0, sym0 = [], [], 0, 0
+    for blob, lay in zip(blobs, layouts):
         rows.append(chunk_rows(lay, byte0, sym0))
         spans.append((sym0, sym0 + lay.n))
         byte0 += blob.numel()

@@ -6,9 +6,11 @@
     outs = rans.cuda.decode_batch(blobs, model)
 
 Layout (lanes, chunk size) is chosen from the same integer size estimate as the
-CPU encoder (computed here with torch on the GPU), so both write the same bytes.
-The prefix and chunk index are a few bytes per chunk: they are built on the host
-from the chunk sizes (one small copy), the chunk bytes never leave the GPU.
+CPU encoder (one pass of a kernel on the GPU), so both write the same bytes. An
+encode waits twice (the estimate; the streams' lengths): the prefixes are made on
+the host before the launch, the chunk index on the device by the kernel that places
+the chunks, and no chunk byte leaves the GPU. A decode parses every stream's prefix
+and chunk index from one small copy of the streams' starts.
 A static table is built from a GPU histogram (`static_model_from_symbols`); its
 integer quantiser (priority-queue exchanges, serial by nature) runs on the host,
 the same function as the CPU's, so the table is the same.

@@ -197,3 +197,29 @@ def test_emulated_decoders_survive_random_damage(ext):
                     assert back.numel() == (v.size if t_idx is not None else sym.size)
                 except (FormatError, ValueError):
                     pass
+
+
+def test_emulated_bench_encode_phases_run(ext, monkeypatch):
+    """bench/bench_rans_gpu.py's encode split (estimate, kernel, placing) runs the extension's
+    calls as the API does: checked here so that a GPU session does not spend its minutes on
+    a broken bench (timings replaced by one plain call each)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    bench = importlib.import_module("bench_rans_gpu")
+    calls = []
+    monkeypatch.setattr(bench, "timed", lambda fn: calls.append(fn()) or 1.0)
+    rng = np.random.default_rng(1)
+    with cuda_emu.installed(ext):
+        exps = torch.from_numpy(np.minimum(rng.geometric(0.3, 70_000), 255).astype(np.uint8))
+        model = rans.StaticModel.from_symbols(exps.numpy())
+        assert bench.encode_phases(exps, model, "gpu") == \
+            {"encode_estimate_s": 1.0, "encode_kernel_s": 1.0, "encode_place_s": 1.0}
+        gm = gaussian_model()[0]
+        idx = torch.from_numpy(rng.integers(0, gm.num_cdfs, 9_000).astype(np.int32))
+        vals = torch.from_numpy(rng.laplace(0, 3, 9_000).astype(np.int32))
+        assert len(bench.encode_phases(vals, gm, "gpu", idx)) == 3
+    assert len(calls) == 6
+    sys.modules.pop("bench_rans_gpu", None)

@@ -92,9 +92,7 @@ def encode_phases(sym: torch.Tensor, model, layout: str, idx=None) -> dict:
     ext, tab = cuda._ext(), cuda.tables(model, sym.device)
     stride = rans.stream.estimate_stride(sym.numel())
     plan = cuda._EncodePlan(model, [sym], cuda._layouts(tab, model, [sym], [idx], None, None, layout), idx is not None)
-    dev = torch.from_numpy(plan.packed()).to(sym.device)
-    C = plan.num_chunks
-    rows, place = dev[:5 * C].view(C, 5), dev[5 * C:8 * C].view(C, 3)
+    rows, place = plan.upload(sym.device)[:2]
     if idx is None:
         enc = lambda: ext.encode_static(sym, rows, plan.scratch_bytes, tab.enc, tab.offset, tab.precision)  # noqa: E731
     else:

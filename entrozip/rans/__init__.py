@@ -170,17 +170,7 @@ def check_stream(blob, model, indexes=None, max_symbols=None) -> stream.StreamLa
     otherwise). For decoders that fuse their own work into chunk decoding."""
     if indexes is not None:
         max_symbols = len(indexes)
-    layout = stream.parse(blob, max_symbols)
-    if layout.kind != model.kind:
-        raise FormatError(
-            f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
-            f"but a {stream.KIND_NAMES[model.kind]} model was given"
-        )
-    if layout.fingerprint != model.fingerprint:
-        raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
-    if indexes is not None and len(indexes) != layout.n:
-        raise FormatError(f"the stream holds {layout.n} symbols but {len(indexes)} indexes were given")
-    return layout
+    return stream.check_model(stream.parse(blob, max_symbols), model, None if indexes is None else len(indexes))
 
 
 @dataclass(frozen=True)

@@ -208,11 +208,13 @@ def _layouts(tab, model, arrays, idxs, lanes, chunk_size, layout) -> list[tuple[
         strides = [stream.estimate_stride(n[k]) for k in need]
         stats = torch.stack([_estimate_stats(tab, model, arrays[k], idxs[k], st)
                              for k, st in zip(need, strides)]).tolist()
-        limit = model.num_cdfs if idxs[need[0]] is not None else tab.cost.numel()
+        if isinstance(model, IndexedModel):  # the keys are indexes, else symbol values
+            limit, what = model.num_cdfs, f"indexes must lie in [0, {model.num_cdfs})"
+        else:
+            limit, what = tab.cost.numel(), "symbols include values outside the model's alphabet"
         for k, st, (total, lo, hi) in zip(need, strides, stats):
             if lo < 0 or hi >= limit:
-                raise ValueError(f"indexes must lie in [0, {model.num_cdfs})" if idxs[k] is not None
-                                 else "symbols include values outside the model's alphabet")
+                raise ValueError(what)
             cost[k] = total * st
     out = []
     for k in range(len(arrays)):
@@ -264,10 +266,8 @@ def encode_batch(arrays, model, indexes=None, lanes=None, chunk_size=None, layou
         return [torch.from_numpy(np.frombuffer(p, np.uint8).copy()).to(device) for p in plan.prefixes]
     # One copy up (every table the launches need, made before the encode so that nothing
     # waits on it), the encode, the placing kernels queued behind it, one copy back.
-    dev = torch.from_numpy(plan.packed()).to(device)
-    C, S, P = plan.num_chunks, len(arrays), len(plan.prefix_bytes)
-    rows, place = dev[:5 * C].view(C, 5), dev[5 * C:8 * C].view(C, 3)
-    last, header_before, byte_stream, byte_at, byte_val = dev[8 * C:].split([S, S, P, P, P])
+    rows, place, last, header_before, byte_stream, byte_at, byte_val = plan.upload(device)
+    S = len(arrays)
     sym = arrays[0] if len(arrays) == 1 else torch.cat(arrays)
     if indexed:
         idx = idxs[0] if len(idxs) == 1 else torch.cat(idxs)
@@ -330,10 +330,14 @@ class _EncodePlan:
         self.byte_stream = np.repeat(np.arange(len(arrays)), [len(p) for p in self.prefixes])
         self.byte_at = np.concatenate([np.arange(len(p)) for p in self.prefixes])
 
-    def packed(self) -> np.ndarray:
-        """rows, places, last, header_before, byte_stream, byte_at, prefix_bytes: one int64 array."""
-        return np.concatenate([self.rows.reshape(-1), self.places.reshape(-1), self.last, self.header_before,
-                               self.byte_stream, self.byte_at, self.prefix_bytes]).astype(np.int64)
+    def upload(self, device):
+        """rows [C, 5], places [C, 3], last, header_before [streams], byte_stream, byte_at,
+        prefix_bytes [prefix bytes]: int64 views of one array copied to `device` at once."""
+        C, S, P = self.num_chunks, len(self.last), len(self.prefix_bytes)
+        dev = torch.from_numpy(np.concatenate([self.rows.reshape(-1), self.places.reshape(-1), self.last,
+                                               self.header_before, self.byte_stream, self.byte_at,
+                                               self.prefix_bytes]).astype(np.int64)).to(device)
+        return (dev[:5 * C].view(C, 5), dev[5 * C:8 * C].view(C, 3), *dev[8 * C:].split([S, S, P, P, P]))
 
 
 def encode(symbols: torch.Tensor, model, indexes=None, lanes=None, chunk_size=None, layout="compact") -> torch.Tensor:
@@ -366,14 +370,7 @@ def _layouts_of(blobs, model, n_expected, max_symbols=None) -> list:
         if need > len(head):
             head = blob[:need].cpu().numpy().tobytes()
         layout = stream.parse(head, max_symbols=n if n is not None else max_symbols, total_len=total)
-        if layout.kind != model.kind:
-            raise FormatError(f"this is a {stream.KIND_NAMES[layout.kind]}-model stream, "
-                              f"but a {stream.KIND_NAMES[model.kind]} model was given")
-        if layout.fingerprint != model.fingerprint:
-            raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
-        if n is not None and layout.n != n:
-            raise FormatError(f"the stream holds {layout.n} symbols but {n} indexes were given")
-        out.append(layout)
+        out.append(stream.check_model(layout, model, n))
     return out
 
 

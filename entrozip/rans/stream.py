@@ -209,6 +209,19 @@ def parse(blob, max_symbols: int | None = None, total_len: int | None = None) ->
     return StreamLayout(version, kind, fingerprint, n, lanes, chunk_symbols, payload, bounds, pos + index_bytes)
 
 
+def check_model(layout: StreamLayout, model, n_expected: int | None = None) -> StreamLayout:
+    """`layout`, if it was coded with `model` (its kind and fingerprint) and, where n_expected
+    is given (one index a symbol), holds that many symbols; FormatError otherwise."""
+    if layout.kind != model.kind:
+        raise FormatError(f"this is a {KIND_NAMES[layout.kind]}-model stream, but a {KIND_NAMES[model.kind]} "
+                          "model was given")
+    if layout.fingerprint != model.fingerprint:
+        raise FormatError("this stream was coded with a different model (fingerprint mismatch)")
+    if n_expected is not None and layout.n != n_expected:
+        raise FormatError(f"the stream holds {layout.n} symbols but {n_expected} indexes were given")
+    return layout
+
+
 def head_length(head) -> int:
     """How many leading bytes of a stream `parse` needs (prefix and chunk index),
     read from its first 32 bytes or fewer; malformed input gives a small number and

@@ -163,7 +163,7 @@ def cmd_compress(args) -> int:
                 from PIL import Image
 
                 with Image.open(src) as im:
-                    extra = f", {8 * dst_size / (im.width * im.height):.4f} bpp"
+                    extra = f", {8 * dst_size / (im.width * im.height):.4f} bpp, {codec.model_name} q{codec.quality}"
         ratio = src_size / dst_size if dst_size else float("inf")
         _report(f"{name} -> {out}: {_size(src_size)} -> {_size(dst_size)} (ratio {ratio:.3f}{extra}, {codec_id}, "
                 f"{dt:.2f} s)", out == "-")
@@ -226,14 +226,17 @@ def cmd_train_video(args) -> int:
 
 
 def cmd_models(args) -> int:
+    from .codecs.image.default import default_models
     from .codecs.image.models import MODELS, QUALITIES
     from .codecs.image.weights import manifest
 
     shipped = manifest()
+    default = default_models(shipped)
     rows = []
     for name, spec in MODELS.items():
         entry = shipped.get(name, {})
         rows.append({"codec": "image", "model": name, "qualities": list(range(1, QUALITIES + 1)),
+                     "default_at": [q for q, m in default.items() if m == name],
                      "trained": bool(entry), "summary": spec.summary, "weights": entry})
     from .codecs.splat import QUALITIES as SPLAT_QUALITIES
 
@@ -254,6 +257,9 @@ def cmd_models(args) -> int:
         state = {True: "shipped", False: "none shipped (untrained init)", None: "none needed (fitted per scene)"}[
             r["trained"]]
         print(f"{r['codec']:6} {r['model']:14} {'1..' + str(len(r['qualities'])):10} {state:34} {r['summary']}")
+    print("\nimage model used when none is named (the smallest Kodak RD cost bpp + lambda x 255^2 x MSE at "
+          "each quality's training lambda, measured with the shipped weights):")
+    print("  " + ", ".join(f"q{q} {m}" for q, m in default.items()))
     return 0
 
 
@@ -482,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--codec", default=None,
                    help="codec id: image, splat, video or bytes (default: image for images, splat for 3DGS .ply "
                         "scenes, video for .mp4/.mkv/.y4m/..., else bytes)")
-    c.add_argument("--model", default=None, help="image model (entrozip info --models; default elic)")
+    c.add_argument("--model", default=None, help="image model (default: per quality, the shipped model with the smallest Kodak "
+                                                "RD cost; entrozip info --models lists it)")
     c.add_argument("--quality", type=int, default=None, help="image and video quality 1 (smallest) .. 8 (best), default 4; splat quality 1 .. 6, default 3")
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     c.add_argument("--intra-period", type=_positive_int, default=None, help="video: an intra frame every N (default 32)")
@@ -639,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "image codec (bpp, PSNR, times), then code its pixels through the rANS coder "
                                    "alone (size vs ideal, MB/s).")
     m.add_argument("--image", default=None, help="use this image instead of the bundled one")
-    m.add_argument("--model", default=None, help="image model (default elic)")
+    m.add_argument("--model", default=None, help="image model (default: per quality, as compress)")
     m.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     m.set_defaults(func=cmd_demo)
     return p

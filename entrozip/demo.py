@@ -51,25 +51,27 @@ def run_image(path=None, model=None, qualities=(1, 4, 8), device=None, threads=N
 
     pixels, name = load_image(path)
     h, w, _ = pixels.shape
-    rows = []
+    rows, described = [], set()
     for q in qualities:
         codec = open_codec("image", model=model, quality=q, device=device, threads=threads)
-        if not rows:
-            info = codec.info()
+        info = codec.info()
+        if info["model"] not in described:  # without a model named, qualities may differ in model
+            described.add(info["model"])
             state = "trained" if info["trained"] else "UNTRAINED (seeded initialisation, no shipped weights yet)"
             out(f"image codec: model {info['model']} ({info['summary']}), weights {info['weights']}: {state}; "
                 f"device {info['device']}")
-            out(f"{'quality':>7} {'bytes':>9} {'bpp':>7} {'PSNR dB':>8} {'encode s':>9} {'decode s':>9}")
+        if not rows:
+            out(f"{'quality':>7} {'model':>8} {'bytes':>9} {'bpp':>7} {'PSNR dB':>8} {'encode s':>9} {'decode s':>9}")
         t = time.perf_counter()
         blob = codec.compress(pixels)
         t_enc = time.perf_counter() - t
         t = time.perf_counter()
         back = codec.decompress(blob)
         t_dec = time.perf_counter() - t
-        row = {"quality": q, "bytes": len(blob), "bpp": 8 * len(blob) / (h * w), "psnr": psnr(pixels, back),
+        row = {"quality": q, "model": info["model"], "bytes": len(blob), "bpp": 8 * len(blob) / (h * w), "psnr": psnr(pixels, back),
                "encode_s": t_enc, "decode_s": t_dec, "shape_ok": back.shape == pixels.shape}
         rows.append(row)
-        out(f"{q:7d} {len(blob):9,} {row['bpp']:7.3f} {row['psnr']:8.2f} {t_enc:9.2f} {t_dec:9.2f}")
+        out(f"{q:7d} {info['model']:>8} {len(blob):9,} {row['bpp']:7.3f} {row['psnr']:8.2f} {t_enc:9.2f} {t_dec:9.2f}")
     return rows
 
 

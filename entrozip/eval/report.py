@@ -74,14 +74,14 @@ def rd_cost_table(results: dict) -> str:
     trains for (models.LAMBDAS; MSE from the curve's mean PSNR, [0, 1] scale). Models that
     train the same lambdas compare here where each is meant to stand: at a quality the
     smaller cost is the better trade (bold). "" when `results` holds no learned model."""
-    from ..codecs.image.models import LAMBDAS, MODELS
+    from ..codecs.image.default import rd_costs
+    from ..codecs.image.models import MODELS
 
     learned = {n: r["results"] for n, r in results.items() if n in MODELS}
     if not learned:
         return ""
     qualities = sorted({q for r in learned.values() for q in r["quality"]})
-    cost = {n: {q: b + LAMBDAS[q - 1] * 255 ** 2 * 10 ** (-p / 10)
-                for q, b, p in zip(r["quality"], r["bpp"], r["psnr-rgb"])} for n, r in learned.items()}
+    cost = {n: rd_costs(r["quality"], r["bpp"], r["psnr-rgb"]) for n, r in learned.items()}
     rows = ["RD cost bpp + lambda x 255^2 x MSE at each quality's training lambda (lower is better)", "",
             "| model | " + " | ".join(f"q{q}" for q in qualities) + " |", "|---|" + "---:|" * len(qualities)]
     for name, c in cost.items():

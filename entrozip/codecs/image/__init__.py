@@ -1,8 +1,12 @@
 """`image`: learned lossy image coding (models.py), one .ezc file per image.
 
-    codec = entrozip.open_codec("image", model="elic", quality=4)
+    codec = entrozip.open_codec("image", quality=4)     # model: default.py picks per quality
     blob = codec.compress(pil_image_or_uint8_array)     # a complete .ezc file
     array = codec.decompress(blob)                      # H x W x 3 uint8 (H x W for grayscale)
+
+Without a model named, each quality uses the shipped model with the smallest measured
+Kodak rate-distortion cost at that quality's lambda (default.py; `entrozip info --models`
+lists the choice). The file names its model, so decoding never depends on the choice.
 
 File (docs/FORMAT.md, "image"):
     header   {"model", "quality", "weights": weights_id, "size": [H, W], "mode"}
@@ -21,10 +25,10 @@ from ... import rans
 from ...container import pack, pack_parts, parse, read_file, unpack_parts
 from ...errors import EntrozipError, FormatError
 from .. import register
+from .default import default_model
 from .io import MAX_PIXELS, restore, to_pil, to_rgb
 from .models import MODELS, QUALITIES, to_input, z_shape
 
-DEFAULT_MODEL = "elic"
 DEFAULT_QUALITY = 4
 
 
@@ -51,13 +55,24 @@ class ImageCodec:
     def __init__(self, model=None, quality=None, device=None, threads=None, weights=None):
         """weights: a folder of exported weights for `model` (entrozip train image --out)
         instead of the shipped ones; files written with them decode only with them."""
-        self.model_name = DEFAULT_MODEL if model is None else model
         self.weights = None if weights is None else str(weights)
+        self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
+        self.model_named = model is not None
+        self.model_name = model if model is not None else self._unnamed_model()
         if self.model_name not in MODELS:
             raise ValueError(f"unknown image model {self.model_name!r}; available: {', '.join(MODELS)}")
-        self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
         self.device = pick_device(device)
         self.threads = threads
+
+    def _unnamed_model(self) -> str:
+        """The shipped default at this quality, or the one model an exported folder holds."""
+        if self.weights is None:
+            return default_model(self.quality)
+        held = [name for name in MODELS if (Path(self.weights) / f"{name}.json").is_file()]
+        if len(held) != 1:
+            raise ValueError(f"{self.weights} holds exported weights of {', '.join(held) or 'no image model'}: "
+                             "name the model")
+        return held[0]
 
     def _model(self, name: str):
         from .weights import load_model
@@ -69,8 +84,10 @@ class ImageCodec:
 
     def info(self) -> dict:
         model, wid, entry = self._model(self.model_name)
-        return {"codec": self.codec_id, "model": self.model_name, "quality": self.quality, "device": self.device,
-                "weights": wid, "trained": bool(entry), "summary": MODELS[self.model_name].summary}
+        chosen = ("named" if self.model_named else "the one in --weights" if self.weights
+                  else "default: the smallest Kodak RD cost at this quality")
+        return {"codec": self.codec_id, "model": self.model_name, "model_choice": chosen, "quality": self.quality,
+                "device": self.device, "weights": wid, "trained": bool(entry), "summary": MODELS[self.model_name].summary}
 
     # ---------------------------------------------------------------- compress
     def compress(self, image) -> bytes:

@@ -166,6 +166,27 @@ def ship(src_dir, name: str) -> dict:
     return entry
 
 
+def record_kodak(name: str, results_file) -> dict:
+    """Store a Kodak measurement of the shipped `name` (its `entrozip eval image` JSON, all
+    24 images and qualities) in manifest.json as the model's `kodak` record, which picks
+    the default model per quality (default.py). ValueError when the run measured other
+    weights than the shipped ones."""
+    from .default import kodak_record
+
+    record = kodak_record(json.loads(Path(results_file).read_text()))
+    path = WEIGHTS_DIR / "manifest.json"
+    data = json.loads(path.read_text())
+    entry = data["models"].get(name)
+    if not entry:
+        raise ValueError(f"no shipped weights of {name} to record a Kodak run for")
+    if record["weights_id"] != entry["weights_id"]:
+        raise ValueError(f"{results_file} measured {name} weights {record['weights_id']}; "
+                         f"the shipped ones are {entry['weights_id']}")
+    entry["kodak"] = {**record, "results": Path(results_file).as_posix()}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return entry["kodak"]
+
+
 def _check_name(name: str) -> None:
     if name not in MODELS:
         raise ValueError(f"unknown image model {name!r}; available: {', '.join(MODELS)}")

@@ -450,7 +450,9 @@ def cmd_train(args) -> int:
         from .codecs.image.weights import ship
 
         ship(args.out, args.model)
-        print(f"shipped as the package's {args.model} weights")
+        print(f"shipped as the package's {args.model} weights; they count toward the default model per quality once "
+              f"a Kodak run of them is recorded (entrozip eval image --codec {args.model} ..., then "
+              f"scripts/record_kodak.py {args.model} RESULTS.json)")
     return 0
 
 

@@ -1,4 +1,5 @@
 """The command line: round trips, readable info, and one-line errors with exit status 2."""
+import json
 import subprocess
 import sys
 
@@ -97,6 +98,12 @@ def test_image_files_folders_and_models(tmp_path, capsys):
     assert (tmp_path / "back" / "notes.txt").read_bytes() == (src / "notes.txt").read_bytes()
     rc, out, _ = run(capsys, "info", "--models")
     assert rc == 0 and "elic" in out and "mbt2018-mean" in out and "1..8" in out
+    from entrozip.codecs.image.default import default_models
+
+    assert "  " + ", ".join(f"q{q} {m}" for q, m in default_models().items()) in out.splitlines()
+    rc, out, _ = run(capsys, "info", "--models", "--json")
+    by_model = {r["model"]: r.get("default_at") for r in json.loads(out) if r["codec"] == "image"}
+    assert sorted(q for qs in by_model.values() for q in qs) == list(range(1, 9))
     rc, _, err = run(capsys, "compress", str(src / "a.png"), str(tmp_path / "q.ezc"), "--quality", "11")
     assert rc == 2 and "quality" in err
 

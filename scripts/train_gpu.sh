@@ -11,7 +11,10 @@
 #   mkdir -p .kodak-check && cp ../shared/data/kodak/kodim0[1-4].png .kodak-check/   (the checkpoints' Kodak check)
 #   grep -qx /.data/ .git/info/exclude || echo /.data/ >> .git/info/exclude   (and /.kodak-check/)
 # Writes the exported weights (bf16 safetensors, < 16 MiB each), NAME.json and the log to $OUT;
-# back here: python -c "from entrozip.codecs.image.weights import ship; ship('FILES_AT', 'elic')"
+# back here: python -c "from entrozip.codecs.image.weights import ship; ship('FILES_AT', 'elic')",
+# then measure and record them, or no quality picks them by default (codecs/image/default.py):
+#   entrozip eval image --dataset ../shared/data/kodak --codec elic --out docs/results/kodak-NEW
+#   python scripts/record_kodak.py elic docs/results/kodak-NEW/elic.json
 # (stem: python -c "from entrozip.codecs.video.weights import ship; ship('FILES_AT')")
 # A run resumes from the package's weights (elic, s2lic, stem ship); runs not yet worth shipping
 # accumulate through .weights/MODEL (git-ignored):

@@ -17,7 +17,7 @@ curves = {m: json.loads((run / f"{m}.json").read_text())["results"] for m in CAN
 table = default_models()
 print("default model:", ", ".join(f"q{q} {m}" for q, m in table.items()))
 keys = ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
-default = {k: [curves[m][k][q - 1] for q, m in table.items()] for k in keys}
+default = {k: [curves[m][k][curves[m]["quality"].index(q)] for q, m in table.items()] for k in keys}
 for k in keys:
     print(f"{k:14}", " ".join(f"{v:7.4f}" for v in default[k]))
 

@@ -32,12 +32,13 @@ def resolve_codec(name: str, weights=None):
     entrozip's image models (learned.py), with its weights from the folder `weights`
     when that folder holds NAME.json (else the shipped ones)."""
     from ..codecs.image.models import MODELS
+    from ..codecs.image.weights import exported_models
     from .learned import LearnedImageCodec
 
     if name in IMAGE_BASELINES:
         return IMAGE_BASELINES[name]
     if name in MODELS:
-        use = weights is not None and (Path(weights) / f"{name}.json").is_file()
+        use = weights is not None and name in exported_models(weights)
         return LearnedImageCodec(name, weights=str(weights) if use else None)
     raise ValueError(f"unknown image codec {name!r}; available: {', '.join(sorted(IMAGE_BASELINES) + sorted(MODELS))}")
 

@@ -15,7 +15,6 @@ File (docs/FORMAT.md, "image"):
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -66,20 +65,22 @@ class ImageCodec:
 
     def _unnamed_model(self) -> str:
         """The shipped default at this quality, or the one model an exported folder holds."""
+        from .weights import exported_models
+
         if self.weights is None:
             return default_model(self.quality)
-        held = [name for name in MODELS if (Path(self.weights) / f"{name}.json").is_file()]
+        held = exported_models(self.weights)
         if len(held) != 1:
             raise ValueError(f"{self.weights} holds exported weights of {', '.join(held) or 'no image model'}: "
                              "name the model")
         return held[0]
 
     def _model(self, name: str):
-        from .weights import load_model
+        from .weights import exported_models, load_model
 
         # the exported weights serve this codec's model (load_model says so if they are missing)
         # and any other model they hold (a file may name another model)
-        own = self.weights is not None and (name == self.model_name or (Path(self.weights) / f"{name}.json").is_file())
+        own = self.weights is not None and (name == self.model_name or name in exported_models(self.weights))
         return load_model(name, self.device, self.weights if own else None)
 
     def info(self) -> dict:

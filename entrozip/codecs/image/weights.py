@@ -200,6 +200,11 @@ def initial_model(name: str) -> ImageModel:
         return ImageModel(MODELS[name])
 
 
+def exported_models(folder) -> list[str]:
+    """The image models `folder` holds exported weights of (a NAME.json each), in MODELS order."""
+    return [name for name in MODELS if (Path(folder) / f"{name}.json").is_file()]
+
+
 def exported_entry(folder, name: str) -> dict:
     """The entry export_weights wrote for model `name` in `folder` (NAME.json)."""
     path = Path(folder) / f"{name}.json"

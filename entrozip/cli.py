@@ -494,11 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "RD cost; entrozip info --models lists it)")
     c.add_argument("--quality", type=int, default=None, help="image and video quality 1 (smallest) .. 8 (best), default 4; splat quality 1 .. 6, default 3")
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    c.add_argument("--intra-period", type=_positive_int, default=None, help="video: an intra frame every N (default 32)")
+    c.add_argument("--intra-period", type=_positive_int, default=None, help="video: intra frames at most N apart (default 32)")
     c.add_argument("--inter-kinds", default=None,
-                   help="video: how P frames may be coded, each tried as a chain over every group of pictures, the "
-                        "chain of least rate + lambda x distortion kept: P (spatiotemporal model), R (latent "
-                        "residual, intra model); default P,R; one kind alone encodes faster")
+                   help="video: how frames between intra periods may be coded: P (spatiotemporal model) and R "
+                        "(latent residual, intra model), each tried as a chain over every group of pictures, the "
+                        "chain of least rate + lambda x distortion kept; I: intra wherever that costs less (intra "
+                        "refresh; I alone codes every frame intra); default P,R,I; fewer kinds encode faster")
     c.add_argument("--frames", type=_positive_int, default=None, help="video: code at most this many frames")
     c.add_argument("--weights", default=None, help="image: a folder of exported weights (entrozip train image --out) "
                                                    "instead of the shipped ones")

@@ -241,13 +241,19 @@ def test_eval_video_over_a_dataset_folder(tmp_path, capsys):
     assert "no video files" in err and len(err.splitlines()) == 1
 
 
-def test_logged_stem_rows_are_reused_only_with_the_same_weights():
+def test_logged_stem_rows_are_reused_only_with_the_same_weights_and_options():
     """A video eval resumes a logged stem row only when it was coded with the weights the
-    package has now: new weights are measured again instead of mixed in."""
+    package has now and the same encoder options: anything else is measured again instead
+    of mixed in (rows from before intra refresh name no inter kinds)."""
     from entrozip.eval.video import LearnedVideo
 
     codec, wid = LearnedVideo(), LearnedVideo.weights_id()
-    row = {"quality": 3, "command": "entrozip.open_codec('video', quality=3, intra_period=32) (CPU)"}
+    row = {"quality": 3, "command": "entrozip.open_codec('video', quality=3, intra_period=32, "
+                                    "inter_kinds='P,R,I') (CPU)"}
     assert codec.made({**row, "weights_id": wid})
     assert not codec.made({**row, "weights_id": "0" * 16}) and not codec.made(row)
     assert not LearnedVideo(intra_period=8).made({**row, "weights_id": wid})
+    assert not LearnedVideo(inter_kinds="P,R").made({**row, "weights_id": wid})
+    before = {"quality": 3, "weights_id": wid,
+              "command": "entrozip.open_codec('video', quality=3, intra_period=32) (CPU)"}
+    assert not codec.made(before)

@@ -1,4 +1,5 @@
 """The video codec (STEM): bit-exact latents, real round trips, seeking, odd sizes, damage."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 
 import entrozip
 from conftest import moving_frames
-from entrozip.container import ContainerWriter, parse
+from entrozip.container import ContainerWriter, parse, unpack_parts
 from entrozip.errors import FormatError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -88,7 +89,7 @@ def test_each_group_of_pictures_keeps_its_cheaper_chain(monkeypatch):
         return c
 
     monkeypatch.setattr(VideoModel, "frame_cost", recording)
-    both = parse(entrozip.open_codec("video", quality=7, intra_period=3).compress(frames))
+    both = parse(entrozip.open_codec("video", quality=7, intra_period=3, inter_kinds=["P", "R"]).compress(frames))
     assert set(costs) == {b"P", b"R"} and all(len(v) == 4 for v in costs.values())  # 2 GOPs x 2 P frames
     for gop, frames_of_gop in enumerate(((1, 2), (4, 5))):
         best = min("PR", key=lambda k: sum(costs[k.encode()][2 * gop:2 * gop + 2]))
@@ -96,13 +97,63 @@ def test_each_group_of_pictures_keeps_its_cheaper_chain(monkeypatch):
         for i in frames_of_gop:
             name = f"f{i:06d}"
             assert bytes(both.sections[name]) == bytes(single.sections[name]), (gop, i)
-    with pytest.raises(ValueError, match="inter_kinds"):
-        entrozip.open_codec("video", inter_kinds=["X"])
+    for bad in (["X"], [], ["P", "P"]):
+        with pytest.raises(ValueError, match="inter_kinds"):
+            entrozip.open_codec("video", inter_kinds=bad)
+
+
+def scene_cut(n_before: int, n_after: int):
+    """A still shot of one photo crop, then a cut to a still shot of another."""
+    a, b = moving_frames(64, 128, 1, seed=1)[0], moving_frames(64, 128, 1, seed=9)[0]
+    return [a] * n_before + [b] * n_after
+
+
+def test_intra_refresh_codes_a_frame_intra_where_that_costs_less(monkeypatch):
+    """With I among the kinds, a chain codes a frame intra exactly where the intra coding's
+    rate + lambda x distortion is below its inter kind's; that frame is listed as intra."""
+    from entrozip.codecs.video.model import VideoModel
+
+    costs = []
+    real_cost = VideoModel.frame_cost
+
+    def recording(self, out, x, quality, size=None):
+        c = real_cost(self, out, x, quality, size)
+        costs.append((out["kind"], c))
+        return c
+
+    monkeypatch.setattr(VideoModel, "frame_cost", recording)
+    frames = moving_frames(64, 128, 3, seed=4) + scene_cut(0, 3)
+    codec = entrozip.open_codec("video", quality=5, intra_period=32, inter_kinds=["P", "I"])
+    c = parse(codec.compress(frames))
+    assert [k for k, _ in costs] == [b"I", b"P"] * 5  # frames 1..5: intra, then the chain's P
+    want = [b"I"] + [b"I" if ci < cp else b"P" for (_, ci), (_, cp) in zip(costs[::2], costs[1::2])]
+    got = [bytes(unpack_parts(c.sections[f"f{i:06d}"], None, "frame")[0]) for i in range(6)]
+    assert got == want and want[3] == b"I" and want[4:] == [b"P", b"P"], (got, costs)  # the cut
+    assert codec.describe(c)["intra_frames"] == want.count(b"I")
+    out = list(codec.decompress(c))
+    assert all(psnr(a, b) > 25 for a, b in zip(frames, out))
+
+
+def test_a_refresh_every_chain_takes_starts_a_group_of_pictures():
+    """At a scene cut both chains take the intra frame: a new GOP starts there (seekable, and
+    the next forced intra frame is intra_period after it); I alone codes every frame intra."""
+    frames = scene_cut(2, 6)
+    codec = entrozip.open_codec("video", quality=5, intra_period=4)
+    blob = codec.compress(frames)
+    c = parse(blob)
+    index = json.loads(bytes(c.section("index")))
+    assert index["intra"] == [0, 2, 6], index
+    out = list(codec.decompress(blob))
+    tail = list(codec.decompress(blob, start=2))
+    assert len(tail) == 6 and all(np.array_equal(a, b) for a, b in zip(tail, out[2:]))
+    every = entrozip.open_codec("video", quality=5, inter_kinds=["I"])
+    c = parse(every.compress(frames))
+    assert every.describe(c)["frame_kinds"] == {"I": 8} and every.describe(c)["intra_frames"] == 8
 
 
 def test_a_real_clip_round_trips(carphone):
     meta, frames = carphone
-    codec = entrozip.open_codec("video", quality=5, intra_period=2)
+    codec = entrozip.open_codec("video", quality=5, intra_period=2, inter_kinds=["P", "R"])
     blob = codec.compress(frames, fps=meta["fps"])
     c = parse(blob)
     assert [n for n in c.sections][:4] == ["f000000", "f000001", "f000002", "f000003"]
@@ -165,7 +216,7 @@ def test_hostile_headers_and_sections_are_format_errors():
         with pytest.raises(FormatError):
             list(codec.decompress(_rewrite(blob, header={**c.header, **bad})))
     secs = [(n, bytes(p)) for n, p in c.sections.items()]
-    from entrozip.container import pack_parts, unpack_parts
+    from entrozip.container import pack_parts
 
     parts = [bytes(x) for x in unpack_parts(secs[0][1], None)]
     for kind in (b"P", b"R", b"X"):  # an inter (or unknown) kind where the index says intra

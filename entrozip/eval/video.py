@@ -206,13 +206,19 @@ class LearnedVideo:
     qualities = (1, 3, 5, 7)
     suffix = ".ezc"
 
-    def __init__(self, intra_period: int = 32):
+    def __init__(self, intra_period: int = 32, inter_kinds: str | None = None):
+        from ..codecs.video import CODING_KINDS
+
         self.intra_period = intra_period
+        self.inter_kinds = inter_kinds or ",".join(k.decode() for k in CODING_KINDS)
+
+    def options(self, q) -> str:
+        return f"quality={q}, intra_period={self.intra_period}, inter_kinds={self.inter_kinds!r}"
 
     def measure(self, src: Source, q, workdir: Path) -> dict:
         from ..codecs.video import VideoCodec
 
-        codec = VideoCodec(quality=q, intra_period=self.intra_period)
+        codec = VideoCodec(quality=q, intra_period=self.intra_period, inter_kinds=self.inter_kinds.split(","))
         ya, ua, va = src.planes(src.frames)
         rgb = [_rgb(src, ya[i], ua[i], va[i]) for i in range(len(src.frames))]
         t0 = time.perf_counter()
@@ -230,7 +236,7 @@ class LearnedVideo:
             per_frame.append((metrics.weighted_yuv_psnr(py, pu, pv), py, pu, pv, metrics.psnr(rgb[i], d),
                               metrics.ms_ssim(rgb[i], d)))
         row = summarize(src, q, per_frame, len(blob), t1 - t0, t2 - t1,
-                        f"entrozip.open_codec('video', quality={q}, intra_period={self.intra_period}) (CPU)")
+                        f"entrozip.open_codec('video', {self.options(q)}) (CPU)")
         row["weights_id"] = self.weights_id()
         return row
 
@@ -242,7 +248,7 @@ class LearnedVideo:
 
     def made(self, row: dict) -> bool:
         """Whether a logged row was coded by this codec with the weights the package has now."""
-        return row.get("weights_id") == self.weights_id() and f"intra_period={self.intra_period})" in row["command"]
+        return row.get("weights_id") == self.weights_id() and f"{self.options(row['quality'])})" in row["command"]
 
 
 def codec_named(name: str):

@@ -37,6 +37,8 @@ MODEL = "stem"
 DEFAULT_QUALITY = 4
 DEFAULT_INTRA_PERIOD = 32
 FRAME_KINDS = {b"I": True, **{k: False for k in INTER_KINDS}}  # intra or not
+REFRESH = b"I"  # among the encoder's kinds: a frame may be coded intra where that costs less
+CODING_KINDS = (*INTER_KINDS, REFRESH)
 
 
 def frame_name(i: int) -> str:
@@ -51,12 +53,14 @@ class VideoCodec:
                  inter_kinds=None):
         if model not in (None, MODEL):
             raise ValueError(f"unknown video model {model!r}; available: {MODEL}")
-        # how P frames may be coded: each tried as a chain over the group of pictures, the
-        # chain of least rate + lambda x distortion kept (compress_to)
-        self.inter_kinds = INTER_KINDS if inter_kinds is None else tuple(
+        # how a frame between intra periods may be coded: P and R are each tried as a chain
+        # over the group of pictures, the chain of least rate + lambda x distortion kept; with
+        # I (intra refresh) a frame is coded intra wherever that costs less (compress_to)
+        self.inter_kinds = CODING_KINDS if inter_kinds is None else tuple(
             k.encode() if isinstance(k, str) else k for k in inter_kinds)
-        if not self.inter_kinds or any(k not in INTER_KINDS for k in self.inter_kinds):
-            raise ValueError(f"inter_kinds must be among {[k.decode() for k in INTER_KINDS]}")
+        if not self.inter_kinds or any(k not in CODING_KINDS for k in self.inter_kinds) \
+                or len(set(self.inter_kinds)) != len(self.inter_kinds):
+            raise ValueError(f"inter_kinds must be distinct kinds among {[k.decode() for k in CODING_KINDS]}")
         self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
         self.intra_period = DEFAULT_INTRA_PERIOD if intra_period is None else int(intra_period)
         if self.intra_period < 1:
@@ -88,18 +92,35 @@ class VideoCodec:
                   "sar": meta.get("sar", "1:1")}
         writer = ContainerWriter(fileobj, self.codec_id, header)
         q, intra, n = self.quality - 1, [], 0
-        # One chain of P frames per inter kind, side by side (each frame's latent is computed
-        # once); at the next I frame the group of pictures keeps the chain of least total
-        # rate + lambda x distortion. Per GOP, not per frame: a frame's reference shapes
-        # every later frame's cost, and a greedy per-frame choice was measured worse (BENCHMARKS).
-        chains = {}  # kind -> [previous decoded latent, buffered sections, cost]
+        # One chain of inter frames per inter kind, side by side (each frame's latent is
+        # computed once); at the next intra frame the group of pictures keeps the chain of
+        # least total rate + lambda x distortion. Per GOP, not per frame: a frame's reference
+        # shapes every later frame's cost, and a greedy per-frame choice between P and R was
+        # measured worse (BENCHMARKS). With intra refresh, a chain codes a frame intra where
+        # that costs less than its inter kind (the latent residual fails under large motion:
+        # BENCHMARKS, "intra refresh"); where every chain would, a new GOP starts there, as
+        # at a forced intra frame, since nothing after it depends on the chains before it.
+        kinds = [k for k in self.inter_kinds if k != REFRESH]
+        refresh = REFRESH in self.inter_kinds
+        costed = refresh or len(kinds) > 1
+        chains = {}  # kind -> [previous decoded latent, buffered sections, cost, intra frames]
+        last_intra = 0
 
         def flush():
             if chains:
                 best = min(chains.values(), key=lambda c: c[2])
                 for name, payload in best[1]:
                     writer.add(name, payload)
+                intra.extend(best[3])
                 chains.clear()
+
+        def start_gop(out):
+            nonlocal last_intra
+            flush()
+            writer.add(frame_name(n), pack_parts([b"I", out["z"][0], *out["y"]]))
+            intra.append(n)
+            last_intra = n
+            chains.update({k: [out["y_hat_q"], [], 0.0, []] for k in kinds})
 
         bar = tqdm(frames, desc="video compress", unit="frame", disable=not progress)
         for n, rgb in enumerate(bar):
@@ -108,19 +129,26 @@ class VideoCodec:
                 raise ValueError(f"frame {n}: expected {h}x{w}x3 uint8, got {rgb.shape} {rgb.dtype}")
             x = to_input(rgb, self.device)
             y = model.latent(x, q)
-            if n % self.intra_period == 0:
-                flush()
-                out = model.code_latent(y, None, threads=self.threads)
-                writer.add(frame_name(n), pack_parts([b"I", out["z"][0], *out["y"]]))
-                intra.append(n)
-                chains.update({k: [out["y_hat_q"], [], 0.0] for k in self.inter_kinds})
+            if n == 0 or n - last_intra >= self.intra_period:
+                start_gop(model.code_latent(y, None, threads=self.threads))
                 continue
+            i_out = model.code_latent(y, None, threads=self.threads) if refresh else None
+            i_cost = model.frame_cost(i_out, x, q, (h, w)) if refresh else None
+            tried = {}
             for kind, chain in chains.items():
                 out = model.code_latent(y, chain[0], kind, threads=self.threads)
+                tried[kind] = out, model.frame_cost(out, x, q, (h, w)) if costed else 0.0
+            if refresh and all(i_cost < cost for _, cost in tried.values()):
+                start_gop(i_out)
+                continue
+            for kind, (out, cost) in tried.items():
+                chain = chains[kind]
+                if refresh and i_cost < cost:
+                    out, cost = i_out, i_cost
+                    chain[3].append(n)
                 chain[0] = out["y_hat_q"]
-                chain[1].append((frame_name(n), pack_parts([kind, out["z"][0], *out["y"]])))
-                if len(chains) > 1:
-                    chain[2] += model.frame_cost(out, x, q, (h, w))
+                chain[1].append((frame_name(n), pack_parts([out["kind"], out["z"][0], *out["y"]])))
+                chain[2] += cost
         flush()
         if not intra:
             raise ValueError("no frames to compress")

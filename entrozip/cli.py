@@ -92,7 +92,8 @@ def _codec_for_input(path: str, named: str | None) -> str:
 def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
     options = {"threads": args.threads}
     if codec_id == "image":
-        options.update(model=args.model, quality=args.quality, device=args.device, weights=args.weights)
+        options.update(model=args.model, quality=args.quality, device=args.device, weights=args.weights,
+                       rdoq=args.rdoq)
     elif codec_id == "splat":
         options.update(quality=args.quality)
         if args.model is not None and not in_folder:
@@ -100,13 +101,16 @@ def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
     elif codec_id == "video":
         options.update(quality=args.quality, device=args.device, intra_period=args.intra_period,
                        max_frames=args.frames,
-                       inter_kinds=None if args.inter_kinds is None else args.inter_kinds.split(","))
+                       inter_kinds=None if args.inter_kinds is None else args.inter_kinds.split(","),
+                       rdoq=args.rdoq)
         if args.model is not None and not in_folder:
             raise ValueError("--model applies to the image codec, not video")
     elif (args.model is not None or args.quality is not None) and not in_folder:
         raise ValueError(f"--model and --quality apply to the image, splat and video codecs, not {codec_id!r}")
     if codec_id != "image" and args.weights is not None and not in_folder:
         raise ValueError("--weights applies to the image codec")
+    if codec_id not in ("image", "video") and args.rdoq is not None and not in_folder:
+        raise ValueError("--rdoq applies to the image and video codecs")
     video_only = (args.intra_period, args.frames, args.inter_kinds)
     if codec_id != "video" and any(v is not None for v in video_only) and not in_folder:
         raise ValueError("--intra-period, --frames and --inter-kinds apply to the video codec")
@@ -501,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "chain of least rate + lambda x distortion kept; I: intra wherever that costs less (intra "
                         "refresh; I alone codes every frame intra); default P,R,I; fewer kinds encode faster")
     c.add_argument("--frames", type=_positive_int, default=None, help="video: code at most this many frames")
+    c.add_argument("--rdoq", type=float, default=None,
+                   help="image and video: rate-distortion optimised rounding of the latents, the bits one unit of "
+                        "squared latent error is worth (0 rounds to nearest; default: measured per model, 20 for "
+                        "elic and video, 0 for s2lic)")
     c.add_argument("--weights", default=None, help="image: a folder of exported weights (entrozip train image --out) "
                                                    "instead of the shipped ones")
     c.set_defaults(func=cmd_compress)

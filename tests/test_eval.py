@@ -249,11 +249,12 @@ def test_logged_stem_rows_are_reused_only_with_the_same_weights_and_options():
 
     codec, wid = LearnedVideo(), LearnedVideo.weights_id()
     row = {"quality": 3, "command": "entrozip.open_codec('video', quality=3, intra_period=32, "
-                                    "inter_kinds='P,R,I') (CPU)"}
+                                    "inter_kinds='P,R,I', rdoq=20) (CPU)"}
     assert codec.made({**row, "weights_id": wid})
     assert not codec.made({**row, "weights_id": "0" * 16}) and not codec.made(row)
     assert not LearnedVideo(intra_period=8).made({**row, "weights_id": wid})
     assert not LearnedVideo(inter_kinds="P,R").made({**row, "weights_id": wid})
+    assert not LearnedVideo(rdoq=0).made({**row, "weights_id": wid})
     before = {"quality": 3, "weights_id": wid,
               "command": "entrozip.open_codec('video', quality=3, intra_period=32) (CPU)"}
     assert not codec.made(before)

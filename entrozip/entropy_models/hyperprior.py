@@ -71,16 +71,17 @@ class Hyperprior(nn.Module):
 
     @torch.no_grad()
     def compress(self, y: torch.Tensor, threads: int | None = None, backend: str | None = None,
-                 context_q: torch.Tensor | None = None, mean_prior_q: torch.Tensor | None = None) -> dict:
+                 context_q: torch.Tensor | None = None, mean_prior_q: torch.Tensor | None = None,
+                 rdoq: float = 0.0) -> dict:
         """{"z": [bytes] per item, "y": [bytes] per step, "z_shape": (h, w),
-        "steps": [(symbols, indexes)], "y_hat": float y_hat}."""
+        "steps": [(symbols, indexes)], "y_hat": float y_hat}. rdoq: y's rounding (rdoq.py; 0 rounds)."""
         z = self.analyse(y, None if mean_prior_q is None else from_fixed(mean_prior_q, FRAC))
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         hyper_q = self._hyper_q(z_hat, context_q)
         if hyper_q.shape[-2:] != y.shape[-2:]:
             raise ValueError(f"h_s gives {tuple(hyper_q.shape[-2:])}, y is {tuple(y.shape[-2:])}")
-        steps, y_hat_q = self.y_model.compress(y, hyper_q, mean_prior_q)
+        steps, y_hat_q = self.y_model.compress(y, hyper_q, mean_prior_q, rdoq=rdoq)
         model = self.y_model.gaussian_conditional._coding_model()
         y_strings = [rans.encode(s, model, i, threads=threads, backend=backend) for s, i in steps]
         return {"z": z_strings, "y": y_strings, "z_shape": tuple(z.shape[-2:]), "steps": steps,

@@ -84,6 +84,7 @@ def provenance(codec, dataset: Path, n_images: int) -> dict:
         meta["weights_sha256"] = versions.pop("weights_id")
         meta["weights_trained"] = versions.pop("trained")
         meta["device"] = versions.pop("device")
+        meta["rdoq"] = versions.pop("rdoq")  # the encoder's rounding of the latent (entropy_models/rdoq.py)
     meta["libraries"].update(versions)
     return {**meta, "dataset": dataset.name, "images": n_images}
 

@@ -45,8 +45,10 @@ class LearnedImageCodec:
 
     def describe(self, quality: int) -> str:
         extra = f", weights={self.weights!r}" if self.weights else ""
-        return f"entrozip.open_codec('image', model={self.model!r}, quality={quality}{extra}).compress(rgb)"
+        return (f"entrozip.open_codec('image', model={self.model!r}, quality={quality}{extra}).compress(rgb)"
+                f"  # rdoq={self._codec(quality).rdoq:g}")
 
     def versions(self) -> dict:
         info = self._codec(self.qualities[0]).info()
-        return {"weights_id": info["weights"], "trained": info["trained"], "device": info["device"]}
+        return {"weights_id": info["weights"], "trained": info["trained"], "device": info["device"],
+                "rdoq": info["rdoq"]}

@@ -202,23 +202,26 @@ class LearnedVideo:
     4:2:0-subsampled, in YUV. bpp counts the whole .ezc file."""
 
     name = "stem"
-    description = "entrozip video: STEM (elic transforms for every frame + spatiotemporal entropy model), low delay"
+    description = ("entrozip video: STEM (elic transforms for every frame + spatiotemporal entropy model), low delay, "
+                   "intra refresh, rate-distortion optimised rounding")
     qualities = (1, 3, 5, 7)
     suffix = ".ezc"
 
-    def __init__(self, intra_period: int = 32, inter_kinds: str | None = None):
-        from ..codecs.video import CODING_KINDS
+    def __init__(self, intra_period: int = 32, inter_kinds: str | None = None, rdoq: float | None = None):
+        from ..codecs.video import CODING_KINDS, VIDEO_RDOQ
 
         self.intra_period = intra_period
         self.inter_kinds = inter_kinds or ",".join(k.decode() for k in CODING_KINDS)
+        self.rdoq = VIDEO_RDOQ if rdoq is None else float(rdoq)
 
     def options(self, q) -> str:
-        return f"quality={q}, intra_period={self.intra_period}, inter_kinds={self.inter_kinds!r}"
+        return f"quality={q}, intra_period={self.intra_period}, inter_kinds={self.inter_kinds!r}, rdoq={self.rdoq:g}"
 
     def measure(self, src: Source, q, workdir: Path) -> dict:
         from ..codecs.video import VideoCodec
 
-        codec = VideoCodec(quality=q, intra_period=self.intra_period, inter_kinds=self.inter_kinds.split(","))
+        codec = VideoCodec(quality=q, intra_period=self.intra_period, inter_kinds=self.inter_kinds.split(","),
+                           rdoq=self.rdoq)
         ya, ua, va = src.planes(src.frames)
         rgb = [_rgb(src, ya[i], ua[i], va[i]) for i in range(len(src.frames))]
         t0 = time.perf_counter()

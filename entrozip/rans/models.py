@@ -232,16 +232,22 @@ class IndexedModel:
         freq = self.cdfs[idx, k + 1] - self.cdfs[idx, k]
         return float(np.sum(self.precision - np.log2(freq.astype(np.float64))))
 
-    def estimated_bits(self, symbols, indexes) -> float:
-        """The payload a stream of these symbols should take, in bits: ideal_bits plus
-        the escape payloads (8 bits per varint byte). Framing is extra (docs/FORMAT.md)."""
+    def symbol_bits(self, symbols, indexes) -> np.ndarray:
+        """Each symbol's cost in bits (float64, one per symbol): -log2 p of its coded CDF
+        entry, plus 8 per varint byte of an escape's payload."""
         s = as_int32(symbols, "symbols").astype(np.int64)
         k, escaped, idx = self.coded_indexes(symbols, indexes)
+        bits = self.precision - np.log2((self.cdfs[idx, k + 1] - self.cdfs[idx, k]).astype(np.float64))
         distance = s[escaped] - self.offsets[idx[escaped]]
         max_value = self.cdf_lengths[idx[escaped]].astype(np.int64) - 2
         raw = np.where(distance < 0, -2 * distance - 1, 2 * (distance - max_value))
-        varint_bytes = 1 + sum((raw >= (1 << (7 * b))).astype(np.int64) for b in range(1, 5))
-        return self.ideal_bits(symbols, indexes) + 8.0 * float(np.sum(varint_bytes))
+        bits[escaped] += 8.0 * (1 + sum((raw >= (1 << (7 * b))).astype(np.int64) for b in range(1, 5)))
+        return bits
+
+    def estimated_bits(self, symbols, indexes) -> float:
+        """The payload a stream of these symbols should take, in bits: ideal_bits plus
+        the escape payloads (8 bits per varint byte). Framing is extra (docs/FORMAT.md)."""
+        return float(np.sum(self.symbol_bits(symbols, indexes)))
 
     def __repr__(self) -> str:
         return f"IndexedModel(cdfs={self.num_cdfs}, max_length={self.cdfs.shape[1]}, precision={self.precision})"

@@ -51,9 +51,11 @@ def check_quality(quality) -> int:
 class ImageCodec:
     codec_id = "image"
 
-    def __init__(self, model=None, quality=None, device=None, threads=None, weights=None):
+    def __init__(self, model=None, quality=None, device=None, threads=None, weights=None, rdoq=None):
         """weights: a folder of exported weights for `model` (entrozip train image --out)
-        instead of the shipped ones; files written with them decode only with them."""
+        instead of the shipped ones; files written with them decode only with them.
+        rdoq: the encoder's rounding of the latent (entropy_models/rdoq.py's kappa; 0 rounds
+        to nearest; None: the model's measured default, ModelSpec.rdoq)."""
         self.weights = None if weights is None else str(weights)
         self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
         self.model_named = model is not None
@@ -62,6 +64,9 @@ class ImageCodec:
             raise ValueError(f"unknown image model {self.model_name!r}; available: {', '.join(MODELS)}")
         self.device = pick_device(device)
         self.threads = threads
+        self.rdoq = MODELS[self.model_name].rdoq if rdoq is None else float(rdoq)
+        if not (np.isfinite(self.rdoq) and self.rdoq >= 0):
+            raise ValueError(f"rdoq must be a finite number >= 0, got {rdoq!r}")
 
     def _unnamed_model(self) -> str:
         """The shipped default at this quality, or the one model an exported folder holds."""
@@ -88,14 +93,15 @@ class ImageCodec:
         chosen = ("named" if self.model_named else "the one in --weights" if self.weights
                   else "default: the smallest Kodak RD cost at this quality")
         return {"codec": self.codec_id, "model": self.model_name, "model_choice": chosen, "quality": self.quality,
-                "device": self.device, "weights": wid, "trained": bool(entry), "summary": MODELS[self.model_name].summary}
+                "device": self.device, "weights": wid, "trained": bool(entry), "rdoq": self.rdoq,
+                "summary": MODELS[self.model_name].summary}
 
     # ---------------------------------------------------------------- compress
     def compress(self, image) -> bytes:
         rgb, mode, alpha = to_rgb(image)
         model, wid, _ = self._model(self.model_name)
         h, w = rgb.shape[:2]
-        out = model.compress(to_input(rgb, self.device), self.quality - 1, threads=self.threads)
+        out = model.compress(to_input(rgb, self.device), self.quality - 1, threads=self.threads, rdoq=self.rdoq)
         header = {"model": self.model_name, "quality": self.quality, "weights": wid, "size": [h, w], "mode": mode}
         sections = [("z", out["z"][0]), ("y", pack_parts(out["y"]))]
         if alpha is not None:

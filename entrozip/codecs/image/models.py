@@ -64,13 +64,18 @@ class ModelSpec:
     context: str = "slices"  # "slices" (conv channel context) or "acgc" (+ latent residual prediction)
     depths: tuple = ()  # SwinV2 blocks per resolution (swinv2 transforms)
     mlp_ratio: float = 2.0
+    # the encoder's rounding of y: entropy_models/rdoq.py's kappa, 0 = round to nearest.
+    # Measured per model (BENCHMARKS.md, "Rate-distortion optimised rounding"): elic 20
+    # (3 Kodak images: rate + lambda x distortion -4.9 / -1.1 / -0.1 % at q2 / q5 / q8),
+    # s2lic none (+1.9 % at kappa 20, -0.2 % at 96: its entropy model leaves nothing to take)
+    rdoq: float = 0.0
 
 
 MODELS = {
     "mbt2018-mean": ModelSpec("mbt2018-mean", 128, 192, (192,), False,
                               "mean-scale hyperprior (Minnen et al. 2018, no autoregression)"),
     "elic": ModelSpec("elic", 128, 192, (16, 16, 32, 64, 64), True,
-                      "ELIC-style space-channel context: uneven slices + checkerboard (He et al. 2022)"),
+                      "ELIC-style space-channel context: uneven slices + checkerboard (He et al. 2022)", rdoq=20.0),
     "s2lic": ModelSpec("s2lic", 96, 160, (32,) * 5, True,
                        "S2LIC (Wang et al. 2024), small: SwinV2 transforms + ACGC channel/global-inter attention "
                        "context, checkerboard, LRP", "swinv2", "acgc", (1, 1, 2, 1)),
@@ -158,10 +163,11 @@ class ImageModel(nn.Module):
         return tiled(self.g_s, y_hat, 16, 1, self.SYNTHESIS_TILE, self.SYNTHESIS_HALO)
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: int, threads=None) -> dict:
-        """x: 1 x 3 x H x W (H, W multiples of PAD) -> Hyperprior.compress's dict."""
+    def compress(self, x: torch.Tensor, quality: int, threads=None, rdoq: float | None = None) -> dict:
+        """x: 1 x 3 x H x W (H, W multiples of PAD) -> Hyperprior.compress's dict. rdoq: y's
+        rounding (entropy_models/rdoq.py), None: the model's own (ModelSpec.rdoq)."""
         y = self.analysis(x) * self.gain(quality)
-        return self.entropy.compress(y, threads=threads)
+        return self.entropy.compress(y, threads=threads, rdoq=self.spec.rdoq if rdoq is None else rdoq)
 
     @torch.no_grad()
     def synthesize(self, y_hat: torch.Tensor, quality: int) -> torch.Tensor:

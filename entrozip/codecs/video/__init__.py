@@ -1,6 +1,6 @@
 """`video`: learned video coding with STEM (model.py), one .ezc file per clip.
 
-    codec = entrozip.open_codec("video", quality=4, intra_period=32)
+    codec = entrozip.open_codec("video", quality=4, intra_period=32)   # inter_kinds "P,R,I"
     codec.compress_file("clip.mp4", "clip.ezc")          # frames stream through
     codec.decompress_file("clip.ezc", "clip.y4m")        # or .mp4 (lossless) / a PNG folder
     blob = codec.compress(frames, fps="25")              # frames: iterable of H x W x 3 uint8
@@ -13,9 +13,10 @@ File (docs/FORMAT.md, "video"):
              [b"I", b"P" or b"R", the z stream, one rANS stream per y coding step]
              "audio" (optional: the source's audio stream, untouched, Matroska)
              "index" (last): JSON {"frames": n, "intra": [frame numbers]}
-Low-delay order: a P frame is coded against the previous frame's decoded latent; an I
-frame (every intra_period frames, and the first) against nothing, so decoding can
-start at any I frame (`decompress(..., start=k)`).
+Low-delay order: a P (or R) frame is coded against the previous frame's decoded latent;
+an I frame (the first, at most intra_period frames after the last one, and wherever
+coding intra costs less: intra refresh) against nothing, so decoding can start at any
+I frame (`decompress(..., start=k)`).
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ DEFAULT_INTRA_PERIOD = 32
 FRAME_KINDS = {b"I": True, **{k: False for k in INTER_KINDS}}  # intra or not
 REFRESH = b"I"  # among the encoder's kinds: a frame may be coded intra where that costs less
 CODING_KINDS = (*INTER_KINDS, REFRESH)
+# rd_round's kappa for every frame kind: on carphone (33 frames, P,R,I) rate + lambda x
+# distortion fell 9.7 / 7.1 / 1.8 % at q1 / q4 / q7 against plain rounding (BENCHMARKS.md)
+VIDEO_RDOQ = 20.0
 
 
 def frame_name(i: int) -> str:
@@ -50,7 +54,7 @@ class VideoCodec:
     codec_id = "video"
 
     def __init__(self, model=None, quality=None, device=None, threads=None, intra_period=None, max_frames=None,
-                 inter_kinds=None):
+                 inter_kinds=None, rdoq=None):
         if model not in (None, MODEL):
             raise ValueError(f"unknown video model {model!r}; available: {MODEL}")
         # how a frame between intra periods may be coded: P and R are each tried as a chain
@@ -61,6 +65,10 @@ class VideoCodec:
         if not self.inter_kinds or any(k not in CODING_KINDS for k in self.inter_kinds) \
                 or len(set(self.inter_kinds)) != len(self.inter_kinds):
             raise ValueError(f"inter_kinds must be distinct kinds among {[k.decode() for k in CODING_KINDS]}")
+        # the latents' rounding: rate-distortion optimised (entropy_models/rdoq.py), 0 rounds
+        self.rdoq = VIDEO_RDOQ if rdoq is None else float(rdoq)
+        if not (np.isfinite(self.rdoq) and self.rdoq >= 0):
+            raise ValueError(f"rdoq must be a finite number >= 0, got {rdoq!r}")
         self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
         self.intra_period = DEFAULT_INTRA_PERIOD if intra_period is None else int(intra_period)
         if self.intra_period < 1:
@@ -77,7 +85,8 @@ class VideoCodec:
     def info(self) -> dict:
         _, wid, entry = self._model()
         return {"codec": self.codec_id, "model": MODEL, "quality": self.quality, "device": self.device,
-                "weights": wid, "trained": bool(entry), "intra_period": self.intra_period}
+                "weights": wid, "trained": bool(entry), "intra_period": self.intra_period,
+                "inter_kinds": ",".join(k.decode() for k in self.inter_kinds), "rdoq": self.rdoq}
 
     # ---------------------------------------------------------------- compress
     def compress_to(self, fileobj, frames, meta: dict, audio: bytes | None = None, progress: bool = False) -> int:
@@ -130,13 +139,13 @@ class VideoCodec:
             x = to_input(rgb, self.device)
             y = model.latent(x, q)
             if n == 0 or n - last_intra >= self.intra_period:
-                start_gop(model.code_latent(y, None, threads=self.threads))
+                start_gop(model.code_latent(y, None, threads=self.threads, rdoq=self.rdoq))
                 continue
-            i_out = model.code_latent(y, None, threads=self.threads) if refresh else None
+            i_out = model.code_latent(y, None, threads=self.threads, rdoq=self.rdoq) if refresh else None
             i_cost = model.frame_cost(i_out, x, q, (h, w)) if refresh else None
             tried = {}
             for kind, chain in chains.items():
-                out = model.code_latent(y, chain[0], kind, threads=self.threads)
+                out = model.code_latent(y, chain[0], kind, threads=self.threads, rdoq=self.rdoq)
                 tried[kind] = out, model.frame_cost(out, x, q, (h, w)) if costed else 0.0
             if refresh and all(i_cost < cost for _, cost in tried.values()):
                 start_gop(i_out)

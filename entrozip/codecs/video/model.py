@@ -136,22 +136,24 @@ class VideoModel(nn.Module):
         return self.image.analysis(x) * self.image.gain(quality)
 
     @torch.no_grad()
-    def code_latent(self, y: torch.Tensor, prev_q: torch.Tensor | None, kind: bytes = b"P", threads=None) -> dict:
+    def code_latent(self, y: torch.Tensor, prev_q: torch.Tensor | None, kind: bytes = b"P", threads=None,
+                    rdoq: float = 0.0) -> dict:
         """Code latent y given the previous decoded latent (int64 FRAC fixed point; None: an
         intra frame). Returns Hyperprior.compress's dict (with "y_hat_q") and "kind":
             b"I"  intra: the image model's own entropy model
             b"P"  the spatiotemporal entropy model (temporal prior + hyperprior + context)
             b"R"  the latent residual y - y_prev coded with the intra model: its hyperprior
-                  then describes where the frame changed (wins at high rates)."""
+                  then describes where the frame changed (wins at high rates).
+        rdoq: the latent's rounding (entropy_models/rdoq.py; 0 rounds)."""
         if prev_q is None:
-            return {**self.image.entropy.compress(y, threads=threads), "kind": b"I"}
+            return {**self.image.entropy.compress(y, threads=threads, rdoq=rdoq), "kind": b"I"}
         if kind == b"P":
             out = self.inter.compress(y, threads=threads, context_q=self.temporal.forward_int(prev_q),
-                                      mean_prior_q=prev_q)
+                                      mean_prior_q=prev_q, rdoq=rdoq)
         elif kind == b"R":
             from ...entropy_models.integer import from_fixed
 
-            out = self.image.entropy.compress(y - from_fixed(prev_q, FRAC), threads=threads)
+            out = self.image.entropy.compress(y - from_fixed(prev_q, FRAC), threads=threads, rdoq=rdoq)
             out["y_hat_q"] = prev_q + out["y_hat_q"]
         else:
             raise ValueError(f"inter frame kinds are {INTER_KINDS}, not {kind!r}")
@@ -159,9 +161,9 @@ class VideoModel(nn.Module):
 
     @torch.no_grad()
     def compress_frame(self, x: torch.Tensor, quality: int, prev_q: torch.Tensor | None, threads=None,
-                       kind: bytes = b"P") -> dict:
+                       kind: bytes = b"P", rdoq: float = 0.0) -> dict:
         """x: 1 x 3 x H x W: latent() then code_latent()."""
-        return self.code_latent(self.latent(x, quality), prev_q, kind, threads)
+        return self.code_latent(self.latent(x, quality), prev_q, kind, threads, rdoq)
 
     @torch.no_grad()
     def frame_cost(self, out: dict, x: torch.Tensor, quality: int, size=None) -> float:

@@ -31,6 +31,7 @@ from torch import nn
 
 from ..gaussian import GaussianConditional
 from ..integer import IntegerNet, from_fixed
+from ..rdoq import rd_round
 from .checkerboard import anchor_mask, keep
 
 FRAC = 8
@@ -194,15 +195,18 @@ class SliceContextGaussian(nn.Module):
         return y_hat_q
 
     @torch.no_grad()
-    def compress(self, y: torch.Tensor, hyper_q: torch.Tensor, mean_prior_q: torch.Tensor | None = None):
+    def compress(self, y: torch.Tensor, hyper_q: torch.Tensor, mean_prior_q: torch.Tensor | None = None,
+                 rdoq: float = 0.0):
+        """rdoq: kappa of rdoq.rd_round (bits a unit of squared latent error is worth); 0 rounds."""
         if not torch.isfinite(y).all():
             raise ValueError("the latent holds NaN or Inf")
         steps = []
         slices = y.split(self.groups, dim=1)
+        model = self.gaussian_conditional._coding_model() if rdoq else None
 
         def encode_step(i, k, mask, indexes, mean_q):
-            symbols = torch.round(slices[k][:, :, mask].double() - from_fixed(mean_q, FRAC, torch.float64))
-            symbols = symbols.clamp(-(2**31) + 1, 2**31 - 1).to(torch.int64)
+            residual = slices[k][:, :, mask].double() - from_fixed(mean_q, FRAC, torch.float64)
+            symbols = rd_round(residual.clamp(-(2**31) + 1, 2**31 - 1), indexes, model, rdoq)
             steps.append((symbols.to(torch.int32).reshape(-1).cpu().numpy(), indexes.reshape(-1).cpu().numpy()))
             return symbols
 

@@ -2,7 +2,7 @@
 
 A Gaussian-conditional latent is coded as symbols s = round(r) of its residual r = y - mean.
 Rounding minimises the latent's error, not rate + lambda x distortion: where r lies just past
-a half, the value one step toward zero often costs bits more than the error it adds. rd_round
+a half, the value one step toward zero often saves more bits than its added error costs. rd_round
 chooses, element by element (greedy: the effect of a choice on later elements' contexts is not
 followed), between s0 = round(r) and s1 = s0 - sign(s0):
 
@@ -11,7 +11,8 @@ followed), between s0 = round(r) and s1 = s0 - sign(s0):
 with bits from the very CDF rows the coder uses (IndexedModel.symbol_bits) and kappa the bits
 one unit of squared latent error is worth. Latents are in each quality's gained units, where
 the training objective's quantisation step is 1 at every quality, so one kappa serves every
-quality of a model; it is measured per model (codecs/video: VIDEO_RDOQ, BENCHMARKS.md).
+quality of a model; it is measured per model (image: ModelSpec.rdoq; video: VIDEO_RDOQ;
+BENCHMARKS.md, "Encoder decisions").
 Cost: two table look-ups per element. Any integer decodes, so files stay valid either way.
 """
 from __future__ import annotations

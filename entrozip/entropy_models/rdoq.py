@@ -17,17 +17,27 @@ Cost: two table look-ups per element. Any integer decodes, so files stay valid e
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from .. import rans
 
 
+def check_kappa(value) -> float:
+    """value as a kappa (the codecs' `rdoq` option): a finite number >= 0, else ValueError."""
+    kappa = float(value)
+    if not (math.isfinite(kappa) and kappa >= 0):
+        raise ValueError(f"rdoq (kappa) must be a finite number >= 0, got {value!r}")
+    return kappa
+
+
 def rd_round(residual: torch.Tensor, indexes: torch.Tensor, model: rans.IndexedModel, kappa: float) -> torch.Tensor:
     """residual: float64 (any shape), indexes: the CDF row of each element (same shape) ->
-    int64 symbols (same shape, on residual's device). kappa = 0 is plain rounding."""
-    if not kappa >= 0:
-        raise ValueError(f"kappa must be >= 0, got {kappa!r}")
+    int64 symbols (same shape, on residual's device), clamped to the int32 range the coder
+    takes. kappa = 0 is plain rounding."""
+    kappa = check_kappa(kappa)
     lim = 2**31 - 1
     s0 = torch.round(residual).clamp(-lim, lim)
     if kappa == 0 or residual.numel() == 0:

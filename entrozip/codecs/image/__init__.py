@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ... import rans
 from ...container import pack, pack_parts, parse, read_file, unpack_parts
+from ...entropy_models.rdoq import check_kappa
 from ...errors import EntrozipError, FormatError
 from .. import register
 from .default import default_model
@@ -64,9 +65,7 @@ class ImageCodec:
             raise ValueError(f"unknown image model {self.model_name!r}; available: {', '.join(MODELS)}")
         self.device = pick_device(device)
         self.threads = threads
-        self.rdoq = MODELS[self.model_name].rdoq if rdoq is None else float(rdoq)
-        if not (np.isfinite(self.rdoq) and self.rdoq >= 0):
-            raise ValueError(f"rdoq must be a finite number >= 0, got {rdoq!r}")
+        self.rdoq = MODELS[self.model_name].rdoq if rdoq is None else check_kappa(rdoq)
 
     def _unnamed_model(self) -> str:
         """The shipped default at this quality, or the one model an exported folder holds."""

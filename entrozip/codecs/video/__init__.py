@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ...container import ContainerWriter, pack_parts, parse, read_file, unpack_parts
+from ...entropy_models.rdoq import check_kappa
 from ...errors import FormatError
 from .. import register
 from ..image import check_quality, pick_device
@@ -66,9 +67,7 @@ class VideoCodec:
                 or len(set(self.inter_kinds)) != len(self.inter_kinds):
             raise ValueError(f"inter_kinds must be distinct kinds among {[k.decode() for k in CODING_KINDS]}")
         # the latents' rounding: rate-distortion optimised (entropy_models/rdoq.py), 0 rounds
-        self.rdoq = VIDEO_RDOQ if rdoq is None else float(rdoq)
-        if not (np.isfinite(self.rdoq) and self.rdoq >= 0):
-            raise ValueError(f"rdoq must be a finite number >= 0, got {rdoq!r}")
+        self.rdoq = VIDEO_RDOQ if rdoq is None else check_kappa(rdoq)
         self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
         self.intra_period = DEFAULT_INTRA_PERIOD if intra_period is None else int(intra_period)
         if self.intra_period < 1:

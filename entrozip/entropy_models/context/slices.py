@@ -206,7 +206,7 @@ class SliceContextGaussian(nn.Module):
 
         def encode_step(i, k, mask, indexes, mean_q):
             residual = slices[k][:, :, mask].double() - from_fixed(mean_q, FRAC, torch.float64)
-            symbols = rd_round(residual.clamp(-(2**31) + 1, 2**31 - 1), indexes, model, rdoq)
+            symbols = rd_round(residual, indexes, model, rdoq)
             steps.append((symbols.to(torch.int32).reshape(-1).cpu().numpy(), indexes.reshape(-1).cpu().numpy()))
             return symbols
 

@@ -22,7 +22,7 @@ entrozip: learned compression on one rANS entropy layer.
 
   entrozip demo                       compress a bundled Kodak photo: bpp, PSNR, times
   entrozip compress IN OUT.ezc        compress an image or a video (learned codecs), a 3DGS .ply scene,
-                                      or any file (lossless)
+                                      a 4DGS scene folder, or any file (lossless)
   entrozip info --models              the image models and their qualities
   entrozip decompress IN.ezc OUT      restore it (the codec is read from the file)
   entrozip info FILE.ezc              show what a file holds
@@ -80,10 +80,15 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".y4m", ".avi", ".mov", ".webm", ".m4v"}
 
 
 def _codec_for_input(path: str, named: str | None) -> str:
-    """The codec named, else "image" for images, "splat" for 3DGS .ply scenes, "video" for
+    """The codec named, else "splat4d" for 4DGS scene folders (point_cloud.ply +
+    deformation.safetensors), "image" for images, "splat" for 3DGS .ply scenes, "video" for
     video files (by suffix) and folders of PNG frames, else "bytes"."""
     if named:
         return named
+    from .codecs.splat.scene4d import is_scene_folder
+
+    if is_scene_folder(path):
+        return "splat4d"
     if os.path.splitext(path)[1].lower() in VIDEO_SUFFIXES:
         return "video"
     return "splat" if _is_splat(path) else "image" if _is_image(path) else "bytes"
@@ -94,10 +99,10 @@ def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
     if codec_id == "image":
         options.update(model=args.model, quality=args.quality, device=args.device, weights=args.weights,
                        rdoq=args.rdoq)
-    elif codec_id == "splat":
+    elif codec_id in ("splat", "splat4d"):
         options.update(quality=args.quality)
         if args.model is not None and not in_folder:
-            raise ValueError("--model applies to the image codec, not splat")
+            raise ValueError(f"--model applies to the image codec, not {codec_id}")
     elif codec_id == "video":
         options.update(quality=args.quality, device=args.device, intra_period=args.intra_period,
                        max_frames=args.frames,
@@ -118,8 +123,11 @@ def _codec_options(args, codec_id: str, in_folder: bool) -> dict:
 
 
 def _pairs(src: str, dst: str, new_name) -> list[tuple[str, str]]:
-    """(input, output) pairs: one file, or every file of folder `src` into folder `dst`."""
-    if not os.path.isdir(src):
+    """(input, output) pairs: one file (or one 4DGS scene folder), or every file of folder
+    `src` into folder `dst`."""
+    from .codecs.splat.scene4d import is_scene_folder
+
+    if not os.path.isdir(src) or is_scene_folder(src):
         return [(src, dst)]
     if os.path.exists(dst) and not os.path.isdir(dst):
         raise ValueError(f"{src} is a folder, so OUT must be a folder too ({dst} is a file)")
@@ -147,21 +155,31 @@ def _files(src: str, dst: str):
             sys.stdout.buffer.flush()
 
 
+def _path_size(path: str) -> int:
+    """Bytes of a file, or of every file in a folder (a 4DGS scene)."""
+    if not os.path.isdir(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path)
+               if os.path.isfile(os.path.join(path, n)))
+
+
 def _report(line: str, piped: bool) -> None:
     print(line, file=sys.stderr if piped else sys.stdout)  # never mix a report into piped data
 
 
 def cmd_compress(args) -> int:
     from .codecs import open_codec
+    from .codecs.splat.scene4d import is_scene_folder
 
+    in_folder = os.path.isdir(args.input) and not is_scene_folder(args.input)  # every file in it
     for name, out in _pairs(args.input, args.output, lambda n: n + ".ezc"):
         with _files(name, out) as (src, dst):
             codec_id = _codec_for_input(src, args.codec)
-            codec = open_codec(codec_id, **_codec_options(args, codec_id, os.path.isdir(args.input)))
+            codec = open_codec(codec_id, **_codec_options(args, codec_id, in_folder))
             t = time.perf_counter()
             codec.compress_file(src, dst)
             dt = time.perf_counter() - t
-            src_size, dst_size = os.path.getsize(src), os.path.getsize(dst)
+            src_size, dst_size = _path_size(src), os.path.getsize(dst)
             extra = ""
             if codec_id == "image":
                 from PIL import Image
@@ -182,6 +200,8 @@ def _decompressed_name(name: str, codec_id: str) -> str:
     if codec_id == "splat":
         base = base[:-len(".compressed")] if base.endswith(".compressed") else base
         return base + ".ply"
+    if codec_id == "splat4d":  # a folder: point_cloud.ply + deformation.safetensors
+        return stem
     if codec_id == "video":  # y4m, or a lossless mp4 / mkv when the source was one
         return stem if ext.lower() in (".mp4", ".mkv", ".y4m") else base + ".y4m"
     return base + ".png" if codec_id == "image" and ext.lower() != ".png" else stem
@@ -200,12 +220,14 @@ def cmd_decompress(args) -> int:
                     raise ValueError(f"{name}: --weights applies to image files")
                 options["weights"] = args.weights
             codec = codec_for_file(src, **options)
+            if codec.codec_id == "splat4d" and out == "-":
+                raise ValueError(f"{name}: a 4DGS scene decompresses to a folder; give OUT as a folder path")
             if folder:  # the output name depends on what the file holds
                 out = dst = os.path.join(args.output, _decompressed_name(os.path.basename(name), codec.codec_id))
             t = time.perf_counter()
             codec.decompress_file(src, dst)
             dt = time.perf_counter() - t
-            size = os.path.getsize(dst)
+            size = _path_size(dst)
         _report(f"{name} -> {out}: {_size(size)} ({codec.codec_id}, {dt:.2f} s)", out == "-")
     return 0
 
@@ -492,11 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", metavar="IN", help="a file, a folder (every file in it), or - for stdin")
     c.add_argument("output", metavar="OUT", help="a file, a folder (when IN is one), or - for stdout")
     c.add_argument("--codec", default=None,
-                   help="codec id: image, splat, video or bytes (default: image for images, splat for 3DGS .ply "
-                        "scenes, video for .mp4/.mkv/.y4m/..., else bytes)")
+                   help="codec id: image, splat, splat4d, video or bytes (default: image for images, splat for 3DGS "
+                        ".ply scenes, splat4d for 4DGS scene folders, video for .mp4/.mkv/.y4m/..., else bytes)")
     c.add_argument("--model", default=None, help="image model (default: per quality, the shipped model with the smallest Kodak "
                                                 "RD cost; entrozip info --models lists it)")
-    c.add_argument("--quality", type=int, default=None, help="image and video quality 1 (smallest) .. 8 (best), default 4; splat quality 1 .. 6, default 3")
+    c.add_argument("--quality", type=int, default=None, help="image and video quality 1 (smallest) .. 8 (best), default 4; splat and splat4d quality 1 .. 6, default 3")
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     c.add_argument("--intra-period", type=_positive_int, default=None, help="video: intra frames at most N apart (default 32)")
     c.add_argument("--inter-kinds", default=None,

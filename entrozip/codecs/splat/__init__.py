@@ -118,3 +118,6 @@ class SplatCodec:
         if inria:
             out["ratio_vs_inria_ply"] = inria / container.size
         return out
+
+
+from . import codec4d  # noqa: E402,F401  (registers "splat4d": dynamic 4DGS scenes)

@@ -30,6 +30,7 @@ entrozip: learned compression on one rANS entropy layer.
   entrozip eval image --dataset DIR --codec jpeg,webp,avif --out OUT   RD curves + BD-rates
   entrozip eval video --dataset DIR --codec stem,x264,x265,svtav1,vvenc --out OUT   (low delay, GOP 32)
   entrozip eval splat --dataset ../shared/data/splat --out OUT          size vs rendered PSNR
+  entrozip eval splat4d --scene DIR --out OUT                           a 4DGS scene: size vs PSNR over time
   entrozip train image|video|splat ...                                  variable-rate training
 """
 
@@ -269,6 +270,12 @@ def cmd_models(args) -> int:
     rows.append({"codec": "splat", "model": "gs3d", "qualities": list(range(1, SPLAT_QUALITIES + 1)),
                  "trained": None, "weights": {},
                  "summary": "3DGS .ply: pruning, Morton-block positions, context-coded attribute grids, SH codebook"})
+    from .codecs.splat.codec4d import QUALITIES as SPLAT4D_QUALITIES
+
+    rows.append({"codec": "splat4d", "model": "gs4d", "qualities": list(range(1, SPLAT4D_QUALITIES + 1)),
+                 "trained": None, "weights": {},
+                 "summary": "4DGS folder (Light4GS-style): spatio-temporal pruning, gs3d canonical Gaussians, "
+                            "footprint-only HexPlane coding with coarse-to-fine prediction, quantised MLP"})
     from .codecs.video.weights import manifest as video_manifest
 
     ventry = video_manifest().get("stem", {})
@@ -419,6 +426,22 @@ def cmd_eval_splat(args) -> int:
     splat.plot(result, out)
     print(text)
     print(f"results: {out}/splat.json, splat.md, splat_rd.png (raw records: {out}/raw/splat.jsonl)")
+    return 0
+
+
+def cmd_eval_splat4d(args) -> int:
+    from pathlib import Path
+
+    from .codecs.splat.scene4d import Scene4D
+    from .eval import splat4d
+
+    scene = Scene4D.read(args.scene)
+    qualities = [int(q) for q in args.qualities.split(",")] if args.qualities else None
+    result = splat4d.evaluate(scene, Path(args.scene).name, qualities, times=args.times, views=args.views,
+                              size=args.size)
+    out = splat4d.save(result, args.out)
+    print(splat4d.table(result))
+    print(f"results: {out}/splat4d.json, splat4d.md")
     return 0
 
 
@@ -619,6 +642,14 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--views", type=_positive_int, default=4, help="orbit views rendered per scene (default 4)")
     es.add_argument("--size", type=_positive_int, default=256, help="rendered image side in pixels (default 256)")
     es.set_defaults(func=cmd_eval_splat)
+    e4 = esub.add_parser("splat4d", help="the splat4d codec on a 4DGS scene folder: size vs rendered PSNR over time")
+    e4.add_argument("--scene", required=True, help="a 4DGS scene folder (point_cloud.ply + deformation.safetensors)")
+    e4.add_argument("--out", required=True, help="output folder")
+    e4.add_argument("--qualities", default=None, help="comma-separated qualities (default: all)")
+    e4.add_argument("--times", type=_positive_int, default=5, help="instants rendered in [0, 1) (default 5)")
+    e4.add_argument("--views", type=_positive_int, default=4, help="orbit views per instant (default 4)")
+    e4.add_argument("--size", type=_positive_int, default=192, help="rendered image side in pixels (default 192)")
+    e4.set_defaults(func=cmd_eval_splat4d)
 
     t = sub.add_parser("train", help="train a model (variable rate: one set of weights for all qualities)",
                        description="Train an image model on random crops of image folders for a time budget; "

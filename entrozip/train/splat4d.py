@@ -21,7 +21,7 @@ from ..codecs.splat.scene4d import Scene4D
 
 
 def fit_field(cloud: GaussianCloud, times, targets: dict, config: FieldConfig = FieldConfig(), steps: int = 600,
-              batch: int = 8192, lr_planes: float = 5e-2, lr_mlp: float = 1e-2, tv: float = 1e-3, seed: int = 0,
+              batch: int = 8192, lr_planes: float = 5e-2, lr_mlp: float = 1e-2, tv: float = 1e-4, seed: int = 0,
               progress: bool = True, device: str = "cpu") -> tuple[Scene4D, dict]:
     """(scene, log) with the field fitted to `targets` at `times` (T floats in [0, 1])."""
     times = np.asarray(times, np.float32)

@@ -6,7 +6,8 @@
     codec.compress_file("scene_dir", "scene.ezc")  # a folder: point_cloud.ply + deformation.safetensors
 
 File (docs/FORMAT.md, "splat4d"): header {canonical: a splat header, field: {config,
-bounds}, plane_steps, plane_footprint_cells, preset4d, quality, source}; sections
+bounds}, plane_steps, mlp_steps, plane_footprint_cells, field_choice, preset4d, quality,
+source}; sections
 "canonical.*" (the splat codec's), "planes.centre", "planes.NN" (one per pass), "mlp".
 """
 from __future__ import annotations

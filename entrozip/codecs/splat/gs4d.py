@@ -9,15 +9,20 @@ Stages (every choice a field of the preset, recorded in the header):
    has no cameras, as gs3d's own pruning.)
 2. canonical Gaussians: the gs3d codec at the preset's quality (its pruning off);
    sections "canonical.*".
-3. planes: only the cells some decoded canonical centre reads (the footprint, a
-   function of what the decoder already has) are coded. Each plane is quantised with
-   the step `plane_step` x its RMS over the footprint (features multiply across the six
-   planes, so a relative step keeps every factor's relative error alike), and the
-   integers are coded losslessly by planes.py (coarse-to-fine intra prediction,
-   fitted contexts); sections "planes.centre", "planes.NN".
-4. the MLP (tensors in the order of DeformationField.mlp_arrays), section "mlp": each
-   tensor on a grid of `mlp_step` x its RMS, coded with one fitted table per tensor
-   (semistatic): 8-10 bits a weight at the presets' steps, against 16 as float16.
+3. the field's steps: each plane is quantised with the step rel x its RMS over the
+   footprint (features multiply across the six planes, so a relative step keeps every
+   factor's relative error alike), each MLP tensor with rel / MLP_FINER x its RMS. The
+   encoder takes the coarsest rel in REL_STEPS whose quantised field, evaluated at the
+   decoded centres, errs by at most `field_error` x what the canonical coding already
+   errs: RMS of dx against the centres' own RMS error, of ds and dq against the scale
+   and rotation grids' (step / sqrt 12). So the field never costs more bits than the
+   canonical's own precision warrants, whatever the scene's motion (a scene that moves
+   far needs finer planes than one that barely moves: measured on both bench scenes).
+4. planes: only the cells some decoded canonical centre reads (the footprint, a
+   function of what the decoder already has) are coded, losslessly, by planes.py
+   (coarse-to-fine intra prediction, fitted contexts); sections "planes.centre", "planes.NN".
+5. the MLP (tensors in the order of DeformationField.mlp_arrays), section "mlp": each
+   tensor's integers coded with one fitted table per tensor (semistatic).
 
 The field is evaluated at the decoded canonical centres, so the encoder takes its
 footprint from them (closed loop).
@@ -27,6 +32,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import torch
 
 from ...errors import FormatError
 from ...entropy_models import semistatic as ss
@@ -43,20 +49,24 @@ FOOTPRINT_SLACK = 1e-3  # cells: a lookup within this of a cell edge marks both 
 class Preset4D:
     canonical: int      # gs3d quality of the canonical Gaussians (their pruning replaced by stage 1)
     prune: float        # fraction of Gaussians dropped by spatio-temporal significance
-    plane_step: float   # planes' step, a fraction of each plane's RMS over its footprint
-    mlp_step: float     # MLP tensors' step, a fraction of each tensor's RMS
+    field_error: float  # the field's error budget, a fraction of the canonical coding's own (stage 3)
 
 
 PRESETS = {
-    # the canonical Gaussians dominate the rendered error; the field's steps are chosen to cost
-    # well under its loss at each quality (fruit_drops, BENCHMARKS.md "4DGS")
-    1: Preset4D(1, 0.30, 1 / 8, 1 / 8),
-    2: Preset4D(2, 0.20, 1 / 8, 1 / 8),
-    3: Preset4D(3, 0.10, 1 / 12, 1 / 12),
-    4: Preset4D(4, 0.05, 1 / 16, 1 / 16),
-    5: Preset4D(5, 0.02, 1 / 24, 1 / 24),
-    6: Preset4D(6, 0.00, 1 / 48, 1 / 32),
+    # field_error 8: BD-rate against budgets 0.5 / 1 / 2 / 4 / 16 (bench scenes, q1-q6): fruit -35 %
+    # against 0.5 and still falling (-5 % more at 16), guitar -14 % against 0.5, best at 4-8 (+5 % at 16)
+    1: Preset4D(1, 0.30, 8.0),
+    2: Preset4D(2, 0.20, 8.0),
+    3: Preset4D(3, 0.10, 8.0),
+    4: Preset4D(4, 0.05, 8.0),
+    5: Preset4D(5, 0.02, 8.0),
+    6: Preset4D(6, 0.00, 8.0),
 }
+REL_STEPS = tuple(2.0 ** -k for k in range(2, 11))  # 1/4 .. 1/1024 of a tensor's RMS, coarsest first
+MLP_FINER = 4  # MLP steps are the planes' / 4: 2 bits a weight buy more than 2 bits a plane cell
+# (guitar, canonical q6: MLP 1/32 -> 1/256 +2.6 dB for +5.6 KiB; planes 1/48 -> 1/256 +3.0 dB for +52 KiB)
+ERROR_SAMPLE = 20000  # Gaussians (every k-th) and
+ERROR_TIMES = 4       # instants at which the field's error is measured
 DEFAULT_QUALITY = 3
 CANONICAL_PREFIX = "canonical."
 
@@ -123,6 +133,47 @@ def _steps(values: list[np.ndarray], masks: list[np.ndarray], rel: float) -> lis
     return out
 
 
+def _mlp_steps(tensors: dict, rel: float) -> list[float]:
+    return [float(np.float32(rel * (float(np.sqrt(np.mean(a.astype(np.float64) ** 2))) or 1.0)))
+            for a in tensors.values()]
+
+
+def _quantised(values, masks, plane_steps, tensors, mlp_steps) -> dict:
+    """The field's arrays as the decoder will rebuild them."""
+    out = {f"planes.{k // 6}.{k % 6}": np.where(m, np.round(v / st) * st, 0).astype(np.float32)
+           for k, (v, m, st) in enumerate(zip(values, masks, plane_steps))}
+    for (name, a), st in zip(tensors.items(), mlp_steps):
+        out[name] = (np.round(a / st) * st).astype(np.float32)
+    return out
+
+
+def field_errors(field: DeformationField, other: DeformationField, means: np.ndarray) -> np.ndarray:
+    """RMS per coordinate of (dx, ds, dq) between two fields at `means` (sampled) and ERROR_TIMES instants."""
+    x = torch.from_numpy(np.ascontiguousarray(means[::max(1, -(-len(means) // ERROR_SAMPLE))]))
+    sq = np.zeros(3)
+    with torch.no_grad():
+        for t in np.linspace(0, 1, ERROR_TIMES):
+            a, b = field(x, float(t)), other(x, float(t))
+            sq += [float((a[k] - b[k]).double().pow(2).mean()) for k in ("dx", "ds", "dq")]
+    return np.sqrt(sq / ERROR_TIMES)
+
+
+def choose_steps(field: DeformationField, values, masks, decoded: GaussianCloud, source: GaussianCloud,
+                 canonical: gs3d.Preset, budget: float):
+    """(rel, plane steps, MLP steps, field errors, allowed errors): stage 3's search."""
+    pos = float(np.sqrt(np.mean((decoded.means.astype(np.float64) - source.means) ** 2)))
+    allowed = budget * np.array([pos, canonical.scale_step / np.sqrt(12), canonical.rotation_step / np.sqrt(12)])
+    tensors = field.mlp_arrays()
+    for rel in REL_STEPS:
+        plane_steps, mlp_steps = _steps(values, masks, rel), _mlp_steps(tensors, rel / MLP_FINER)
+        approx = DeformationField.from_arrays(field.config, field.bounds.numpy(),
+                                              _quantised(values, masks, plane_steps, tensors, mlp_steps))
+        err = field_errors(field, approx, decoded.means)
+        if (err <= allowed).all():
+            break
+    return rel, plane_steps, mlp_steps, err, allowed
+
+
 def encode(scene: Scene4D, preset: Preset4D, seed: int = 0, threads=None):
     """(header, [(section, bytes)], kept: input indices of the decoded Gaussians in order)."""
     check_scene(scene)
@@ -136,28 +187,28 @@ def encode(scene: Scene4D, preset: Preset4D, seed: int = 0, threads=None):
     config, bounds = field.config, field.bounds.numpy()
     masks = footprint(config, bounds, decoded.means)
     values = [field.plane(s, p).detach().numpy() for s in range(len(config.multires)) for p in range(6)]
-    steps = _steps(values, masks, preset.plane_step)
+    rel, steps, mlp_steps, err, allowed = choose_steps(field, values, masks, decoded, scene.canonical.take(kept),
+                                                       base, preset.field_error)
     ints = [np.where(m, np.round(v / st), 0).astype(np.int64) for v, m, st in zip(values, masks, steps)]
     time_planes = [b == 3 for _ in config.multires for _, b in PAIRS]
     streams = planes.encode(ints, masks, time_planes, threads=threads)
 
-    mlp_steps, mlp_bytes = encode_mlp(field.mlp_arrays(), preset.mlp_step, threads)
+    mlp_bytes = encode_mlp(field.mlp_arrays(), mlp_steps, threads)
     sections = [(CANONICAL_PREFIX + name, data) for name, data in sections3]
     sections.append(("planes.centre", streams[0]))
     sections += [(f"planes.{k:02d}", s) for k, s in enumerate(streams[1:])]
     sections.append(("mlp", mlp_bytes))
     header = {"canonical": head3, "field": field.metadata(), "plane_steps": steps, "mlp_steps": mlp_steps,
-              "plane_footprint_cells": int(sum(m.sum() for m in masks)), "preset4d": asdict(preset)}
+              "plane_footprint_cells": int(sum(m.sum() for m in masks)), "preset4d": asdict(preset),
+              "field_choice": {"rel_step": rel, "errors": err.tolist(), "allowed": allowed.tolist()}}
     return header, sections, kept
 
 
-def encode_mlp(tensors: dict, rel: float, threads=None) -> tuple[list, bytes]:
-    """(steps, section bytes) of the MLP's tensors, in their order."""
-    steps = [float(np.float32(rel * (float(np.sqrt(np.mean(a.astype(np.float64) ** 2))) or 1.0)))
-             for a in tensors.values()]
+def encode_mlp(tensors: dict, steps: list[float], threads=None) -> bytes:
+    """The "mlp" section: the MLP's tensors, in their order, on grids of `steps`."""
     ints = [np.round(a / st).astype(np.int64).ravel() for a, st in zip(tensors.values(), steps)]
     ctx = np.concatenate([np.full(len(q), k) for k, q in enumerate(ints)])
-    return steps, ss.encode_ints(np.concatenate(ints), ctx, len(ints), threads=threads)
+    return ss.encode_ints(np.concatenate(ints), ctx, len(ints), threads=threads)
 
 
 def decode_mlp(raw, template: dict, steps, threads=None) -> dict:

@@ -53,8 +53,8 @@ class Preset4D:
 
 
 PRESETS = {
-    # field_error 8: BD-rate against budgets 0.5 / 1 / 2 / 4 / 16 (bench scenes, q1-q6): fruit -35 %
-    # against 0.5 and still falling (-5 % more at 16), guitar -14 % against 0.5, best at 4-8 (+5 % at 16)
+    # field_error 8, from a sweep of 0.5 / 1 / 2 / 4 / 8 / 16 on the bench scenes (BD-rate, q1-q6):
+    # fruit -35 % against 0.5 and still falling (-5 % more at 16); guitar -14 %, best at 4-8 (BENCHMARKS.md)
     1: Preset4D(1, 0.30, 8.0),
     2: Preset4D(2, 0.20, 8.0),
     3: Preset4D(3, 0.10, 8.0),

@@ -20,7 +20,8 @@ row, so nothing is ever unrepresentable); raw bits are packed MSB first.
 
 Stream: varint contexts, per context a table (varint length n, 0 = unused;
 zigzag varint first token; n varint frequencies at PRECISION bits, the escape
-slot takes the rest), varint rANS length, rANS stream, raw bits.
+slot takes the rest), varint rANS length, rANS stream, raw bits. Streams that
+share their tables (fit_tables / write_tables, `tables=`) start at the rANS length.
 Cost: tables are ~1.5 bytes per used token kind per context; the payload is
 within ~0.1 bit per value of the tokens' empirical entropy plus the raw bits.
 """
@@ -154,38 +155,38 @@ def _check(values, contexts, num_contexts, signed=True):
     return values, ctx
 
 
-def encode_ints(values, contexts=None, num_contexts: int = 1, signed: bool = True, threads=None) -> bytes:
-    """Code int values (|v| < 2^62) with one fitted table per context id in [0, num_contexts).
-    signed=False (values >= 0) saves the sign bit of every value."""
+def fit_tables(values, contexts=None, num_contexts: int = 1, signed: bool = True) -> list:
+    """One fitted table per context of these values, to share between streams
+    (`encode_ints(..., tables=)`): each stream then pays only its payload. The values
+    of every stream that uses them belong in the fit, so that all their tokens are in range
+    (a token out of range is still coded exactly, through the escape slot, at ~14 bits)."""
     values, ctx = _check(values, contexts, num_contexts, signed)
-    tokens, widths, extra = tokenize(values, signed)
-    out = bytearray()
-    put_varint(out, num_contexts)
-    tables = []
+    tokens, _, _ = tokenize(values, signed)
+    out = []
     for c in range(num_contexts):
         t = tokens[ctx == c]
-        if t.size == 0:
-            put_varint(out, 0)
-            tables.append((0, np.zeros(0, np.int64)))
-            continue
-        lo, freqs = _fit(t)
-        tables.append((lo, freqs))
+        out.append(_fit(t) if t.size else (0, np.zeros(0, np.int64)))
+    return out
+
+
+def write_tables(tables: list) -> bytes:
+    """varint number of contexts, then per context: varint n (0 = unused), varint 2 x first
+    token, n varint frequencies."""
+    out = bytearray()
+    put_varint(out, len(tables))
+    for lo, freqs in tables:
         put_varint(out, len(freqs))
-        put_varint(out, 2 * lo)
-        for f in freqs.tolist():
-            put_varint(out, f)
-    stream = rans.encode(tokens.astype(np.int32), _model(tables), indexes=ctx.astype(np.int32), threads=threads)
-    put_varint(out, len(stream))
-    out += stream
-    out += pack_bits(extra, widths)
+        if len(freqs):
+            put_varint(out, 2 * lo)
+            for f in freqs.tolist():
+                put_varint(out, f)
     return bytes(out)
 
 
-def decode_ints(buf, count: int, contexts=None, num_contexts: int = 1, signed: bool = True, threads=None) -> np.ndarray:
-    """The `count` int64 values of an encode_ints stream (contexts as at encode time)."""
+def read_tables(buf, num_contexts: int, pos: int = 0) -> tuple[list, int]:
+    """(tables, position after them) of write_tables' bytes; FormatError if invalid."""
     buf = memoryview(buf).cast("B")
-    _, ctx = _check(np.zeros(count, np.int64), contexts, num_contexts)
-    n_ctx, pos = get_varint(buf, 0, len(buf), 2, "the context count")
+    n_ctx, pos = get_varint(buf, pos, len(buf), 2, "the context count")
     if n_ctx != num_contexts:
         raise FormatError(f"stream has {n_ctx} context tables; its decoder expects {num_contexts}")
     tables = []
@@ -203,6 +204,43 @@ def decode_ints(buf, count: int, contexts=None, num_contexts: int = 1, signed: b
         if lo2 % 2 or lo2 // 2 + n > MAX_TOKEN + 1 or (freqs < 1).any() or freqs.sum() >= 1 << PRECISION:
             raise FormatError("a context table is invalid")
         tables.append((lo2 // 2, freqs))
+    return tables, pos
+
+
+def encode_ints(values, contexts=None, num_contexts: int = 1, signed: bool = True, threads=None,
+                tables: list | None = None) -> bytes:
+    """Code int values (|v| < 2^62) with one fitted table per context id in [0, num_contexts).
+    signed=False (values >= 0) saves the sign bit of every value. With `tables` (fit_tables
+    of these values and others) the stream holds no tables of its own."""
+    values, ctx = _check(values, contexts, num_contexts, signed)
+    tokens, widths, extra = tokenize(values, signed)
+    out = bytearray()
+    if tables is None:
+        tables = fit_tables(values, ctx, num_contexts, signed)
+        out += write_tables(tables)
+    elif len(tables) != num_contexts:
+        raise ValueError(f"{len(tables)} tables for {num_contexts} contexts")
+    used = np.unique(ctx)
+    if used.size and any(len(tables[c][1]) == 0 for c in used.tolist()):
+        raise ValueError("values fall in a context whose shared table is empty")
+    stream = rans.encode(tokens.astype(np.int32), _model(tables), indexes=ctx.astype(np.int32), threads=threads)
+    put_varint(out, len(stream))
+    out += stream
+    out += pack_bits(extra, widths)
+    return bytes(out)
+
+
+def decode_ints(buf, count: int, contexts=None, num_contexts: int = 1, signed: bool = True, threads=None,
+                tables: list | None = None) -> np.ndarray:
+    """The `count` int64 values of an encode_ints stream (contexts, and shared tables, as at
+    encode time)."""
+    buf = memoryview(buf).cast("B")
+    _, ctx = _check(np.zeros(count, np.int64), contexts, num_contexts)
+    pos = 0
+    if tables is None:
+        tables, pos = read_tables(buf, num_contexts)
+    elif len(tables) != num_contexts:
+        raise ValueError(f"{len(tables)} tables for {num_contexts} contexts")
     used = np.unique(ctx)
     if used.size and any(len(tables[c][1]) == 0 for c in used.tolist()):
         raise FormatError("values fall in a context whose table is empty")

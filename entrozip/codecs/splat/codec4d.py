@@ -8,7 +8,8 @@
 File (docs/FORMAT.md, "splat4d"): header {canonical: a splat header, field: {config,
 bounds}, plane_steps, mlp_steps, plane_footprint_cells, field_choice, preset4d, quality,
 source}; sections
-"canonical.*" (the splat codec's), "planes.centre", "planes.NN" (one per pass), "mlp".
+"canonical.*" (the splat codec's), "planes.centre", "planes.tables", "planes.NN" (one per
+pass), "mlp".
 """
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ Stages (every choice a field of the preset, recorded in the header):
    far needs finer planes than one that barely moves: measured on both bench scenes).
 4. planes: only the cells some decoded canonical centre reads (the footprint, a
    function of what the decoder already has) are coded, losslessly, by planes.py
-   (coarse-to-fine intra prediction, fitted contexts); sections "planes.centre", "planes.NN".
+   (coarse-to-fine intra prediction, fitted contexts); sections "planes.centre",
+   "planes.tables", "planes.NN".
 5. the MLP (tensors in the order of DeformationField.mlp_arrays), section "mlp": each
    tensor's integers coded with one fitted table per tensor (semistatic).
 
@@ -195,8 +196,8 @@ def encode(scene: Scene4D, preset: Preset4D, seed: int = 0, threads=None):
 
     mlp_bytes = encode_mlp(field.mlp_arrays(), mlp_steps, threads)
     sections = [(CANONICAL_PREFIX + name, data) for name, data in sections3]
-    sections.append(("planes.centre", streams[0]))
-    sections += [(f"planes.{k:02d}", s) for k, s in enumerate(streams[1:])]
+    sections += [("planes.centre", streams[0]), ("planes.tables", streams[1])]
+    sections += [(f"planes.{k:02d}", s) for k, s in enumerate(streams[2:])]
     sections.append(("mlp", mlp_bytes))
     header = {"canonical": head3, "field": field.metadata(), "plane_steps": steps, "mlp_steps": mlp_steps,
               "plane_footprint_cells": int(sum(m.sum() for m in masks)), "preset4d": asdict(preset),
@@ -256,7 +257,7 @@ def decode(header: dict, sections: dict, threads=None) -> Scene4D:
     masks = footprint(config, bounds, cloud.means)
     shapes = [config.plane_shape(s, p) for s in range(len(config.multires)) for p in range(6)]
     n_pass = len(planes.passes(planes.top_stride(shapes)))
-    names = ["planes.centre"] + [f"planes.{k:02d}" for k in range(n_pass)]
+    names = ["planes.centre", "planes.tables"] + [f"planes.{k:02d}" for k in range(n_pass)]
     missing = [n for n in names + ["mlp"] if n not in sections]
     if missing:
         raise FormatError(f"splat4d file lacks sections {', '.join(missing[:3])}")

@@ -255,6 +255,34 @@ def test_semistatic_coder_is_exact_and_near_the_entropy():
         ss.encode_ints(np.array([-1]), signed=False)
 
 
+def test_semistatic_shared_tables():
+    """Streams that share one table set: exact, the inline layout is tables + payload, a value
+    outside the fitted range still codes (escape), an unused context is refused."""
+    from entrozip.entropy_models import semistatic as ss
+
+    rng = np.random.default_rng(1)
+    parts = [rng.laplace(0, s, 4000).astype(np.int64) for s in (3, 30)]
+    ctxs = [np.zeros(4000, np.int64), np.ones(4000, np.int64)]
+    tables = ss.fit_tables(np.concatenate(parts), np.concatenate(ctxs), 3)
+    head = ss.write_tables(tables)
+    back, end = ss.read_tables(head, 3)
+    assert end == len(head) and all(a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(back, tables))
+    for v, c in zip(parts, ctxs):
+        blob = ss.encode_ints(v, c, 3, tables=tables)
+        np.testing.assert_array_equal(ss.decode_ints(blob, len(v), c, 3, tables=tables), v)
+        own = ss.fit_tables(v, c, 3)  # inline = its own tables + the payload under them
+        assert ss.write_tables(own) + ss.encode_ints(v, c, 3, tables=own) == ss.encode_ints(v, c, 3)
+    far = np.array([10**6, -(10**7)])
+    blob = ss.encode_ints(far, np.zeros(2, np.int64), 3, tables=tables)
+    np.testing.assert_array_equal(ss.decode_ints(blob, 2, np.zeros(2, np.int64), 3, tables=tables), far)
+    with pytest.raises(ValueError, match="empty"):
+        ss.encode_ints(np.array([1]), np.array([2]), 3, tables=tables)
+    with pytest.raises(FormatError, match="empty"):
+        ss.decode_ints(blob, 2, np.full(2, 2), 3, tables=tables)
+    with pytest.raises(FormatError):
+        ss.read_tables(head[:-1], 3)
+
+
 def test_container_parts_reject_bad_lengths():
     blob = pack_parts([b"ab", b"", b"cde"])
     assert [bytes(p) for p in unpack_parts(blob, 3)] == [b"ab", b"", b"cde"]

@@ -1,7 +1,7 @@
 """4DGS scenes: the splat4d codec next to the lossless peers and frame-by-frame 3DGS coding, same run.
 
     python bench/bench_splat4d.py [--scenes fruit_drops_minimal,guitar.compressed] [--frames 24]
-                                  [--steps 1500] [--cap 40000] [--out docs/results/splat4d] [--save DIR]
+                                  [--steps 1500] [--cap 40000] [--out docs/results/splat4d] [--save DIR | --load DIR]
 
 No trained 4DGS scene exists in ../shared/data, so each real 3DGS scene is set in
 motion (eval.splat4d.animate: a twist and a travelling wave over `frames` frames of
@@ -38,6 +38,7 @@ from entrozip.codecs.splat import SplatCodec, gs3d, gs4d, planes
 from entrozip.codecs.splat.deform import PAIRS, FieldConfig
 from entrozip.codecs.splat.ply import inria_bytes, read_ply
 from entrozip.codecs.splat.render import orbit_cameras, render
+from entrozip.codecs.splat.scene4d import Scene4D
 from entrozip.entropy_models import semistatic as ss
 from entrozip.eval import metrics
 from entrozip.eval.bdrate import bd_rate
@@ -107,6 +108,8 @@ def main():
     ap.add_argument("--out", default="docs/results/splat4d")
     ap.add_argument("--save", default=None, help="also write each fitted scene as a 4DGS folder here "
                                                  "(input for entrozip compress / eval splat4d)")
+    ap.add_argument("--load", default=None, help="read the fitted scenes a --save run wrote here instead of "
+                                                 "fitting them again (same scenes: the fit is seeded)")
     args = ap.parse_args()
     qualities = [int(q) for q in args.qualities.split(",")]
     out = Path(args.out)
@@ -124,7 +127,13 @@ def main():
         times = np.linspace(0, 1, args.frames, endpoint=False)
         targets = animate(cloud, times)
         t0 = time.perf_counter()
-        scene, log = fit_field(cloud, times, targets, steps=args.steps)
+        if args.load:
+            scene = Scene4D.read(Path(args.load) / name)
+            moved = np.array([scene.at(t).means - cloud.means for t in times])
+            log = {"log": [{"position_rms": float(np.sqrt(((moved - targets["dx"]) ** 2).sum(-1).mean()))}],
+                   "extent": float((cloud.means.max(0) - cloud.means.min(0)).max())}
+        else:
+            scene, log = fit_field(cloud, times, targets, steps=args.steps)
         fit_s = time.perf_counter() - t0
         if args.save:
             scene.write(Path(args.save) / name)
@@ -135,7 +144,7 @@ def main():
         cams = orbit_cameras(scene.canonical, VIEWS, SIZE)
         reference = [[render(scene.at(t), cam) for cam in cams] for t in np.linspace(0, 1, INSTANTS, endpoint=False)]
         entry = {"scene": name, "source_gaussians": source_n, "gaussians": len(cloud),
-                 "fit": {"seconds": fit_s, "motion_rms": motion, "position_rms": log["log"][-1]["position_rms"],
+                 "fit": {"seconds": None if args.load else fit_s, "loaded_from": args.load, "motion_rms": motion, "position_rms": log["log"][-1]["position_rms"],
                          "extent": log["extent"]},
                  "peers": peers, "records": rd["records"],
                  "framewise_3dgs": framewise(scene, args.frames, qualities, cams, reference),
@@ -145,7 +154,7 @@ def main():
                                                         [r["bytes"] for r in rd["records"]],
                                                         [r["psnr"] for r in rd["records"]])
         result["scenes"].append(entry)
-        print(f"{name}: {len(cloud):,} Gaussians, fit {fit_s:.0f} s (position RMS {entry['fit']['position_rms']:.4g} "
+        print(f"{name}: {len(cloud):,} Gaussians, fit {'loaded' if args.load else f'{fit_s:.0f} s'} (position RMS {entry['fit']['position_rms']:.4g} "
               f"of motion {motion:.4g}); raw {len(raw) / 1024:.0f} KiB, zlib {peers['zlib9'] / 1024:.0f}, "
               f"xz {peers['xz'] / 1024:.0f}")
         print(table(rd))

@@ -40,9 +40,9 @@ from entrozip.codecs.splat.ply import inria_bytes, read_ply
 from entrozip.codecs.splat.render import orbit_cameras, render
 from entrozip.codecs.splat.scene4d import Scene4D
 from entrozip.entropy_models import semistatic as ss
-from entrozip.eval import metrics
 from entrozip.eval.bdrate import bd_rate
 from entrozip.eval.harness import provenance_common
+from entrozip.eval.splat import _psnr
 from entrozip.eval.splat4d import animate, evaluate, table
 from entrozip.train.splat4d import fit_field
 
@@ -89,8 +89,7 @@ def framewise(scene, frames: int, qualities, cams, reference) -> list[dict]:
         t0 = time.perf_counter()
         total = sum(len(codec.compress(scene.at(t))) for t in clip)
         enc = time.perf_counter() - t0
-        psnr = [metrics.psnr(np.clip(ref, 0, 1), np.clip(render(codec.decompress(codec.compress(scene.at(t))), cam),
-                                                          0, 1), peak=1.0)
+        psnr = [_psnr(ref, render(codec.decompress(codec.compress(scene.at(t))), cam))
                 for t, row in zip(instants, reference) for ref, cam in zip(row, cams)]
         out.append({"quality": q, "bytes": total, "frames": frames, "psnr": float(np.mean(psnr)),
                     "psnr_min": float(np.min(psnr)), "encode_s": enc})
@@ -150,9 +149,9 @@ def main():
                  "framewise_3dgs": framewise(scene, args.frames, qualities, cams, reference),
                  "ablation": ablations(scene)}
         fw = entry["framewise_3dgs"]
-        entry["bd_rate_vs_framewise_percent"] = bd_rate([f["bytes"] for f in fw], [f["psnr"] for f in fw],
-                                                        [r["bytes"] for r in rd["records"]],
-                                                        [r["psnr"] for r in rd["records"]])
+        entry["bd_rate_vs_framewise_percent"] = None if len(fw) < 4 else bd_rate(  # needs 4 points a curve
+            [f["bytes"] for f in fw], [f["psnr"] for f in fw], [r["bytes"] for r in rd["records"]],
+            [r["psnr"] for r in rd["records"]])
         result["scenes"].append(entry)
         print(f"{name}: {len(cloud):,} Gaussians, fit {'loaded' if args.load else f'{fit_s:.0f} s'} (position RMS {entry['fit']['position_rms']:.4g} "
               f"of motion {motion:.4g}); raw {len(raw) / 1024:.0f} KiB, zlib {peers['zlib9'] / 1024:.0f}, "
@@ -162,7 +161,8 @@ def main():
             print(f"  frame-wise 3DGS q{f['quality']}: {f['bytes'] / 1024:.0f} KiB for {f['frames']} frames, "
                   f"PSNR {f['psnr']:.2f}")
         print("  ablation:", json.dumps(entry["ablation"]))
-        print(f"  BD-rate of splat4d against frame-wise 3DGS: {entry['bd_rate_vs_framewise_percent']:+.1f} %")
+        if entry["bd_rate_vs_framewise_percent"] is not None:
+            print(f"  BD-rate of splat4d against frame-wise 3DGS: {entry['bd_rate_vs_framewise_percent']:+.1f} %")
     (out / "splat4d.json").write_text(json.dumps(result, indent=1))
     (out / "splat4d.md").write_text(markdown(result))
     plot(result, out / "splat4d_rd.png")
@@ -184,7 +184,8 @@ def markdown(result: dict) -> str:
                          f"| {r['canonical_bytes'] / 1024:.1f} | {r['planes_bytes'] / 1024:.1f} "
                          f"| {r['mlp_bytes'] / 1024:.1f} | {r['psnr']:.2f} ({r['psnr_min']:.2f}) "
                          f"| {f['bytes'] / 1024:.0f} KiB | {f['psnr']:.2f} | {r['bytes'] / f['bytes']:.3f} |")
-        lines.append(f"\nBD-rate against frame-wise 3DGS coding: {e['bd_rate_vs_framewise_percent']:+.1f} %")
+        if e["bd_rate_vs_framewise_percent"] is not None:
+            lines.append(f"\nBD-rate against frame-wise 3DGS coding: {e['bd_rate_vs_framewise_percent']:+.1f} %")
         a = e["ablation"]
         lines.append(f"\nablation (q{a['quality']}): planes {a['planes_coded']:,} B; order 0 {a['planes_order0']:,} B; "
                      f"without the footprint ({a['footprint_cells']:,} of {a['plane_cells']:,} cells) "

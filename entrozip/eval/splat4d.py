@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..codecs.splat.codec4d import QUALITIES, Splat4DCodec
 from ..codecs.splat.cloud import GaussianCloud
+from ..codecs.splat.codec4d import QUALITIES, Splat4DCodec
 from ..codecs.splat.render import orbit_cameras, render
 from ..codecs.splat.scene4d import Scene4D
-from . import metrics
+from ..container import parse
 from .harness import provenance_common
+from .splat import _psnr  # PSNR of two renders, clipped to [0, 1]
 
 
 def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,10 +59,6 @@ def animate(cloud: GaussianCloud, times, twist: float = 0.5, wave: float = 0.06)
     return {"dx": np.array(dx, np.float32), "dq": np.array(dq, np.float32)}
 
 
-def _psnr(a, b) -> float:
-    return metrics.psnr(np.clip(a, 0, 1), np.clip(b, 0, 1), peak=1.0)
-
-
 def evaluate(scene: Scene4D, name: str, qualities=None, times: int = 5, views: int = 4, size: int = 192,
              progress: bool = True) -> dict:
     """Records per quality; every render compares with the uncompressed scene at the same instant."""
@@ -79,7 +76,7 @@ def evaluate(scene: Scene4D, name: str, qualities=None, times: int = 5, views: i
         out = codec.decompress(blob)
         dec = time.perf_counter() - t0
         psnr = [_psnr(ref, render(out.at(t), cam)) for t, row in zip(instants, reference) for ref, cam in zip(row, cams)]
-        parts = Splat4DCodec.describe(__import__("entrozip").container.parse(blob))
+        parts = Splat4DCodec.describe(parse(blob))
         records.append({"scene": name, "quality": q, "gaussians": len(scene), "kept": len(out), "bytes": len(blob),
                         "raw_bytes": scene.nbytes_raw, "ratio_vs_raw": scene.nbytes_raw / len(blob),
                         "canonical_bytes": parts["canonical_bytes"], "planes_bytes": parts["planes_bytes"],

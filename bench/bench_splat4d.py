@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from entrozip.codecs.splat import SplatCodec, gs3d, gs4d, planes
-from entrozip.codecs.splat.deform import PAIRS, FieldConfig
+from entrozip.codecs.splat.deform import FieldConfig, is_time_plane
 from entrozip.codecs.splat.ply import inria_bytes, read_ply
 from entrozip.codecs.splat.render import orbit_cameras, render
 from entrozip.codecs.splat.scene4d import Scene4D
@@ -63,10 +63,10 @@ def ablations(scene, quality: int = 3) -> dict:
     canonical = {k[len(gs4d.CANONICAL_PREFIX):]: v for k, v in sections if k.startswith(gs4d.CANONICAL_PREFIX)}
     means = gs3d.decode(header["canonical"], canonical).means
     masks = gs4d.footprint(cfg, f.bounds.numpy(), means)
-    values = [f.plane(s, p).detach().numpy() for s in range(len(cfg.multires)) for p in range(6)]
+    values = [f.plane(s, p).detach().numpy() for s, p in cfg.plane_keys()]
     steps = header["plane_steps"]
     ints = [np.where(m, np.round(v / st), 0).astype(np.int64) for v, m, st in zip(values, masks, steps)]
-    kinds = [b == 3 for _ in cfg.multires for _, b in PAIRS]
+    kinds = [is_time_plane(p) for _, p in cfg.plane_keys()]
     coded = sum(len(s) for s in planes.encode(ints, masks, kinds))
     order0 = len(ss.encode_ints(np.concatenate([q[:, m].ravel() for q, m in zip(ints, masks)])))
     whole = [np.round(v / st).astype(np.int64) for v, st in zip(values, steps)]

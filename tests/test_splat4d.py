@@ -219,7 +219,7 @@ def test_field_steps_are_the_coarsest_within_the_error_budget():
         tensors = f.mlp_arrays()
         coarser = 2 * rel
         approx = DeformationField.from_arrays(f.config, f.bounds.numpy(), gs4d._quantised(
-            values, masks, gs4d._steps(values, masks, coarser), tensors,
+            f.config.plane_keys(), values, masks, gs4d._steps(values, masks, coarser), tensors,
             gs4d._mlp_steps(tensors, coarser / gs4d.MLP_FINER)))
         assert (gs4d.field_errors(f, approx, decoded.means) > fc["allowed"]).any()
 

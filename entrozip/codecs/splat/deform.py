@@ -53,13 +53,17 @@ class FieldConfig:
         if self.cells() > MAX_CELLS:
             raise ValueError(f"a field of {self.cells()} plane cells is more than {MAX_CELLS}")
 
+    def plane_keys(self) -> list[tuple[int, int]]:
+        """(scale, pair) of every plane, scale-major: the order of the field's planes everywhere."""
+        return [(s, p) for s in range(len(self.multires)) for p in range(len(PAIRS))]
+
     def plane_shape(self, scale: int, pair: int) -> tuple[int, int, int]:
         r = self.resolution * self.multires[scale]
         a, b = PAIRS[pair]
         return (self.channels, self.time_resolution if b == 3 else r, r)
 
     def cells(self) -> int:
-        return sum(int(np.prod(self.plane_shape(s, p))) for s in range(len(self.multires)) for p in range(6))
+        return sum(int(np.prod(self.plane_shape(s, p))) for s, p in self.plane_keys())
 
     def to_json(self) -> dict:
         return asdict(self) | {"multires": list(self.multires)}
@@ -71,6 +75,10 @@ class FieldConfig:
 
 def plane_name(scale: int, pair: int) -> str:
     return f"planes.{scale}.{pair}"
+
+
+def is_time_plane(pair: int) -> bool:
+    return PAIRS[pair][1] == 3
 
 
 class DeformationField(nn.Module):
@@ -85,11 +93,10 @@ class DeformationField(nn.Module):
         self.register_buffer("bounds", b)
         g = torch.Generator().manual_seed(seed)
         planes = []
-        for s in range(len(config.multires)):
-            for p, (_, b_axis) in enumerate(PAIRS):
-                shape = config.plane_shape(s, p)
-                init = torch.ones(shape) if b_axis == 3 else torch.rand(shape, generator=g) * 0.4 + 0.1
-                planes.append(nn.Parameter(init))
+        for s, p in config.plane_keys():
+            shape = config.plane_shape(s, p)
+            init = torch.ones(shape) if is_time_plane(p) else torch.rand(shape, generator=g) * 0.4 + 0.1
+            planes.append(nn.Parameter(init))
         self.planes = nn.ParameterList(planes)
         w, feat = config.width, config.channels * len(config.multires)
         self.trunk = nn.Linear(feat, w)
@@ -101,7 +108,7 @@ class DeformationField(nn.Module):
                 head[-1].bias.zero_()
 
     def plane(self, scale: int, pair: int) -> torch.Tensor:
-        return self.planes[scale * 6 + pair]
+        return self.planes[scale * len(PAIRS) + pair]
 
     def normalise(self, xyz: torch.Tensor) -> torch.Tensor:
         lo, hi = self.bounds[0], self.bounds[1]
@@ -142,32 +149,30 @@ class DeformationField(nn.Module):
     def arrays(self) -> dict[str, np.ndarray]:
         """Every tensor by name: planes.S.P, trunk.*, heads.*; float32."""
         out = {plane_name(s, p): self.plane(s, p).detach().cpu().numpy().astype(np.float32)
-               for s in range(len(self.config.multires)) for p in range(6)}
+               for s, p in self.config.plane_keys()}
         return out | self.mlp_arrays()
 
     @classmethod
     def from_arrays(cls, config: FieldConfig, bounds, arrays: dict) -> "DeformationField":
         """A field from `arrays` (every name of `arrays()`, right shapes, finite); ValueError otherwise."""
-        field = cls(config, bounds)
-        want = field.arrays()
-        missing, extra = sorted(set(want) - set(arrays)), sorted(set(arrays) - set(want))
+        return cls(config, bounds).load_arrays(arrays)
+
+    def load_arrays(self, arrays: dict) -> "DeformationField":
+        """Set every tensor from `arrays` (as from_arrays checks them) and return self."""
+        targets = {plane_name(s, p): self.plane(s, p) for s, p in self.config.plane_keys()}
+        targets |= {k: v for k, v in self.named_parameters() if not k.startswith("planes.")}
+        missing, extra = sorted(set(targets) - set(arrays)), sorted(set(arrays) - set(targets))
         if missing or extra:
             raise ValueError(f"deformation tensors: missing {missing[:4]}, unexpected {extra[:4]}")
-        tensors = dict(field.named_parameters())
-        for name, ref in want.items():
+        for name, target in targets.items():
             a = np.asarray(arrays[name])
-            if a.shape != ref.shape:
-                raise ValueError(f"deformation tensor {name} has shape {a.shape}, expected {ref.shape}")
+            if a.shape != tuple(target.shape):
+                raise ValueError(f"deformation tensor {name} has shape {a.shape}, expected {tuple(target.shape)}")
             if not np.isfinite(a).all():
                 raise ValueError(f"deformation tensor {name} holds NaN/Inf")
-            if name.startswith("planes."):
-                s, p = (int(v) for v in name.split(".")[1:])
-                target = field.plane(s, p)
-            else:
-                target = tensors[name]
             with torch.no_grad():
                 target.copy_(torch.from_numpy(np.ascontiguousarray(a, np.float32)))
-        return field
+        return self
 
     def metadata(self) -> dict:
         return {"config": self.config.to_json(), "bounds": self.bounds.tolist()}

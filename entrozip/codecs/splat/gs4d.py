@@ -39,7 +39,7 @@ from ...errors import FormatError
 from ...entropy_models import semistatic as ss
 from . import gs3d, planes
 from .cloud import GaussianCloud
-from .deform import PAIRS, DeformationField, FieldConfig
+from .deform import PAIRS, DeformationField, FieldConfig, is_time_plane, plane_name
 from .scene4d import Scene4D, check_scene
 
 TIMES = 8  # instants at which significance is measured
@@ -93,20 +93,20 @@ def footprint(config: FieldConfig, bounds: np.ndarray, means: np.ndarray) -> lis
     lo, hi = bounds[0].astype(np.float64), bounds[1].astype(np.float64)
     u = (means.astype(np.float64) - lo) / (hi - lo) * 2 - 1  # [-1, 1] inside the bounds
     out = []
-    for s, m in enumerate(config.multires):
-        for p, (a, b) in enumerate(PAIRS):
-            _, h, w = config.plane_shape(s, p)
-            mask = np.zeros((h, w), bool)
-            cols = _cells(u[:, a], w)
-            if b == 3:  # time: every row of a column some centre reads
-                for c, ok in cols:
-                    mask[:, np.unique(c[ok])] = True
-            else:
-                for r, ok_r in _cells(u[:, b], h):
-                    for c, ok_c in cols:
-                        ok = ok_r & ok_c
-                        mask[r[ok], c[ok]] = True
-            out.append(mask)
+    for s, p in config.plane_keys():
+        a, b = PAIRS[p]
+        _, h, w = config.plane_shape(s, p)
+        mask = np.zeros((h, w), bool)
+        cols = _cells(u[:, a], w)
+        if is_time_plane(p):  # every row (time) of a column some centre reads
+            for c, ok in cols:
+                mask[:, np.unique(c[ok])] = True
+        else:
+            for r, ok_r in _cells(u[:, b], h):
+                for c, ok_c in cols:
+                    ok = ok_r & ok_c
+                    mask[r[ok], c[ok]] = True
+        out.append(mask)
     return out
 
 
@@ -139,10 +139,10 @@ def _mlp_steps(tensors: dict, rel: float) -> list[float]:
             for a in tensors.values()]
 
 
-def _quantised(values, masks, plane_steps, tensors, mlp_steps) -> dict:
-    """The field's arrays as the decoder will rebuild them."""
-    out = {f"planes.{k // 6}.{k % 6}": np.where(m, np.round(v / st) * st, 0).astype(np.float32)
-           for k, (v, m, st) in enumerate(zip(values, masks, plane_steps))}
+def _quantised(keys, values, masks, plane_steps, tensors, mlp_steps) -> dict:
+    """The field's arrays as the decoder will rebuild them (planes in `keys`' order)."""
+    out = {plane_name(*key): np.where(m, np.round(v / st) * st, 0).astype(np.float32)
+           for key, v, m, st in zip(keys, values, masks, plane_steps)}
     for (name, a), st in zip(tensors.items(), mlp_steps):
         out[name] = (np.round(a / st) * st).astype(np.float32)
     return out
@@ -165,10 +165,10 @@ def choose_steps(field: DeformationField, values, masks, decoded: GaussianCloud,
     pos = float(np.sqrt(np.mean((decoded.means.astype(np.float64) - source.means) ** 2)))
     allowed = budget * np.array([pos, canonical.scale_step / np.sqrt(12), canonical.rotation_step / np.sqrt(12)])
     tensors = field.mlp_arrays()
+    approx = DeformationField(field.config, field.bounds.numpy())  # reloaded for each candidate
     for rel in REL_STEPS:
         plane_steps, mlp_steps = _steps(values, masks, rel), _mlp_steps(tensors, rel / MLP_FINER)
-        approx = DeformationField.from_arrays(field.config, field.bounds.numpy(),
-                                              _quantised(values, masks, plane_steps, tensors, mlp_steps))
+        approx.load_arrays(_quantised(field.config.plane_keys(), values, masks, plane_steps, tensors, mlp_steps))
         err = field_errors(field, approx, decoded.means)
         if (err <= allowed).all():
             break
@@ -187,12 +187,11 @@ def encode(scene: Scene4D, preset: Preset4D, seed: int = 0, threads=None):
     field = scene.field
     config, bounds = field.config, field.bounds.numpy()
     masks = footprint(config, bounds, decoded.means)
-    values = [field.plane(s, p).detach().numpy() for s in range(len(config.multires)) for p in range(6)]
+    values = [field.plane(s, p).detach().numpy() for s, p in config.plane_keys()]
     rel, steps, mlp_steps, err, allowed = choose_steps(field, values, masks, decoded, scene.canonical.take(kept),
                                                        base, preset.field_error)
     ints = [np.where(m, np.round(v / st), 0).astype(np.int64) for v, m, st in zip(values, masks, steps)]
-    time_planes = [b == 3 for _ in config.multires for _, b in PAIRS]
-    streams = planes.encode(ints, masks, time_planes, threads=threads)
+    streams = planes.encode(ints, masks, [is_time_plane(p) for _, p in config.plane_keys()], threads=threads)
 
     mlp_bytes = encode_mlp(field.mlp_arrays(), mlp_steps, threads)
     sections = [(CANONICAL_PREFIX + name, data) for name, data in sections3]
@@ -243,7 +242,7 @@ def _field_of(header):
         raise FormatError("splat4d header: invalid deformation field") from None
     if bounds.shape != (2, 3) or not np.isfinite(bounds).all() or (bounds[1] <= bounds[0]).any():
         raise FormatError("splat4d header: invalid scene bounds")
-    if len(steps) != 6 * len(config.multires) or not all(np.isfinite(v) and v > 0 for v in steps):
+    if len(steps) != len(config.plane_keys()) or not all(np.isfinite(v) and v > 0 for v in steps):
         raise FormatError("splat4d header: invalid plane steps")
     return config, bounds, steps
 
@@ -255,21 +254,20 @@ def decode(header: dict, sections: dict, threads=None) -> Scene4D:
         raise FormatError("splat4d header has no canonical scene")
     cloud: GaussianCloud = gs3d.decode(header["canonical"], canonical, threads=threads)
     masks = footprint(config, bounds, cloud.means)
-    shapes = [config.plane_shape(s, p) for s in range(len(config.multires)) for p in range(6)]
+    keys = config.plane_keys()
+    shapes = [config.plane_shape(s, p) for s, p in keys]
     n_pass = len(planes.passes(planes.top_stride(shapes)))
     names = ["planes.centre", "planes.tables"] + [f"planes.{k:02d}" for k in range(n_pass)]
     missing = [n for n in names + ["mlp"] if n not in sections]
     if missing:
         raise FormatError(f"splat4d file lacks sections {', '.join(missing[:3])}")
-    ints = planes.decode([sections[n] for n in names], shapes, masks,
-                         [b == 3 for _ in config.multires for _, b in PAIRS], threads=threads)
-    arrays = {}
-    for k, (q, st) in enumerate(zip(ints, steps)):
-        arrays[f"planes.{k // 6}.{k % 6}"] = (q * st).astype(np.float32)
-    arrays |= decode_mlp(sections["mlp"], DeformationField(config, bounds).mlp_arrays(), header.get("mlp_steps"),
-                         threads)  # a template's names and shapes; its values are discarded
+    ints = planes.decode([sections[n] for n in names], shapes, masks, [is_time_plane(p) for _, p in keys],
+                         threads=threads)
+    arrays = {plane_name(*key): (q * st).astype(np.float32) for key, q, st in zip(keys, ints, steps)}
+    field = DeformationField(config, bounds)  # its MLP's names and shapes template the "mlp" section
+    arrays |= decode_mlp(sections["mlp"], field.mlp_arrays(), header.get("mlp_steps"), threads)
     try:
-        field = DeformationField.from_arrays(config, bounds, arrays)
+        field.load_arrays(arrays)
     except ValueError as e:
         raise FormatError(f"splat4d: {e}") from None
     return Scene4D(cloud, field)

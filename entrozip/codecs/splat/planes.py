@@ -136,28 +136,36 @@ def encode(planes: list[np.ndarray], footprints: list[np.ndarray], time_planes: 
     known = [np.zeros(m.shape, bool) for m in footprints]
     residuals, contexts = [], []  # per pass: the encoder knows every value, so all passes first
     for kind, s in passes(top_stride(shapes)):
-        res, ctx = [], []
-        for n, (q, m) in enumerate(zip(planes, footprints)):
-            cells = pass_cells(kind, s, *m.shape) & m
-            if not cells.any():
-                continue
-            pred, bucket = _predict_pass(kind, s, q, known[n], centre[chans[n]:chans[n + 1]])
-            res.append((q - pred)[:, cells].ravel())
-            ctx.append((bucket[:, cells] + time_planes[n] * (ACTIVITY_BUCKETS + 1)).ravel())
-            known[n] |= cells
-        residuals.append(np.concatenate(res) if res else np.zeros(0, np.int64))
-        contexts.append(np.concatenate(ctx) if ctx else np.zeros(0, np.int64))
+        cut = _pass(kind, s, planes, footprints, known, centre, chans, time_planes)
+        residuals.append(_joined([(planes[n] - pred)[:, cells].ravel() for n, cells, pred, _ in cut]))
+        contexts.append(_joined([ctx for *_, ctx in cut]))
     tables = ss.fit_tables(np.concatenate(residuals), np.concatenate(contexts), CONTEXTS)
     streams = [ss.encode_ints(centre, threads=threads), ss.write_tables(tables)]
     streams += [ss.encode_ints(r, x, CONTEXTS, threads=threads, tables=tables) for r, x in zip(residuals, contexts)]
     return streams
 
 
-def _predict_pass(kind, s, q, known, centre):
-    """(prediction, context bucket), both C x H x W, of one pass over one plane."""
-    if kind == "grid":
-        return np.broadcast_to(centre[:, None, None], q.shape), np.full(q.shape, NO_NEIGHBOUR)
-    return predict(q, known, *_pass_of(kind, s), centre)
+def _pass(kind, s, planes, footprints, known, centre, chans, time_planes):
+    """One pass over every plane, from the values known before it: [(plane n, its cells (H x W
+    bool), prediction C x H x W, contexts of those cells flat)] for the planes it touches;
+    marks the cells known."""
+    out = []
+    for n, (q, m) in enumerate(zip(planes, footprints)):
+        cells = pass_cells(kind, s, *m.shape) & m
+        if not cells.any():
+            continue
+        mine = centre[chans[n]:chans[n + 1]]
+        if kind == "grid":
+            pred, bucket = np.broadcast_to(mine[:, None, None], q.shape), np.full(q.shape, NO_NEIGHBOUR)
+        else:
+            pred, bucket = predict(q, known[n], *_pass_of(kind, s), mine)
+        out.append((n, cells, pred, (bucket[:, cells] + time_planes[n] * (ACTIVITY_BUCKETS + 1)).ravel()))
+        known[n] |= cells
+    return out
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def decode(streams, shapes, footprints: list[np.ndarray], time_planes: list[bool], threads=None):
@@ -175,27 +183,17 @@ def decode(streams, shapes, footprints: list[np.ndarray], time_planes: list[bool
     planes = [np.zeros(s, np.int64) for s in shapes]
     known = [np.zeros(m.shape, bool) for m in footprints]
     for stream, (kind, s) in zip(streams[2:], order):
-        where, preds, ctx = [], [], []
-        for n, (q, m) in enumerate(zip(planes, footprints)):
-            cells = pass_cells(kind, s, *m.shape) & m
-            if not cells.any():
-                continue
-            pred, bucket = _predict_pass(kind, s, q, known[n], centre[chans[n]:chans[n + 1]])
-            where.append((n, cells))
-            preds.append(pred[:, cells].ravel())
-            ctx.append((bucket[:, cells] + time_planes[n] * (ACTIVITY_BUCKETS + 1)).ravel())
-        count = sum(len(p) for p in preds)
-        x = np.concatenate(ctx) if ctx else np.zeros(0, np.int64)
-        res = ss.decode_ints(stream, count, x, CONTEXTS, threads=threads, tables=tables)
+        cut = _pass(kind, s, planes, footprints, known, centre, chans, time_planes)  # from earlier passes
+        preds = [pred[:, cells].ravel() for _, cells, pred, _ in cut]
+        res = ss.decode_ints(stream, sum(len(p) for p in preds), _joined([ctx for *_, ctx in cut]), CONTEXTS,
+                             threads=threads, tables=tables)
         if res.size and np.abs(res).max() > 2 * MAX_LEVEL:
             raise FormatError("planes: a residual is out of range")
         at = 0
-        for (n, cells), pred in zip(where, preds):
-            k = len(pred)
-            v = pred + res[at:at + k]
+        for (n, cells, _, _), pred in zip(cut, preds):
+            v = pred + res[at:at + len(pred)]
             if np.abs(v).max() > MAX_LEVEL:
                 raise FormatError("planes: a decoded value is out of range")
             planes[n][:, cells] = v.reshape(planes[n].shape[0], -1)
-            known[n] |= cells
-            at += k
+            at += len(pred)
     return planes

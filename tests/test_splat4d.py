@@ -229,7 +229,7 @@ def test_a_scene_that_moves_more_gets_a_finer_field():
     with torch.no_grad():
         for a, b in zip(still.field.heads.values(), moving.field.heads.values()):
             a[-1].weight.mul_(0.1)
-            b[-1].weight.mul_(10)
+            b[-1].weight.mul_(100)
     assert _choice(moving)["rel_step"] < _choice(still)["rel_step"]
 
 

@@ -99,9 +99,11 @@ class DeformationField(nn.Module):
             planes.append(nn.Parameter(init))
         self.planes = nn.ParameterList(planes)
         w, feat = config.width, config.channels * len(config.multires)
-        self.trunk = nn.Linear(feat, w)
-        self.heads = nn.ModuleDict({name: nn.Sequential(nn.ReLU(), nn.Linear(w, w), nn.ReLU(), nn.Linear(w, k))
-                                    for name, k in HEADS})
+        with torch.random.fork_rng(devices=[]):  # the MLP's init from `seed` too, the global RNG untouched
+            torch.manual_seed(seed)
+            self.trunk = nn.Linear(feat, w)
+            self.heads = nn.ModuleDict({name: nn.Sequential(nn.ReLU(), nn.Linear(w, w), nn.ReLU(), nn.Linear(w, k))
+                                        for name, k in HEADS})
         with torch.no_grad():  # a new field moves nothing
             for head in self.heads.values():
                 head[-1].weight.mul_(0.01)

@@ -8,6 +8,8 @@ of a file from its container alone.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..container import read_file
 from ..errors import FormatError
 
@@ -20,6 +22,13 @@ def register(cls):
         raise ValueError(f"codec id {cls.codec_id!r} registered twice")
     _REGISTRY[cls.codec_id] = cls
     return cls
+
+
+def check_quality(quality, qualities: int, what: str = "quality") -> int:
+    """`quality` as an int in 1..qualities (bools and non-integers refused), else ValueError."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= qualities:
+        raise ValueError(f"{what} must be an integer in 1..{qualities}, got {quality!r}")
+    return int(quality)
 
 
 def _load_builtin() -> None:

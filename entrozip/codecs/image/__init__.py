@@ -24,7 +24,7 @@ from ... import rans
 from ...container import pack, pack_parts, parse, read_file, unpack_parts
 from ...entropy_models.rdoq import check_kappa
 from ...errors import EntrozipError, FormatError
-from .. import register
+from .. import check_quality as check_quality_in, register
 from .default import default_model
 from .io import MAX_PIXELS, restore, to_pil, to_rgb
 from .models import MODELS, QUALITIES, to_input, z_shape
@@ -43,9 +43,7 @@ def pick_device(device) -> str:
 
 
 def check_quality(quality) -> int:
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= QUALITIES:
-        raise ValueError(f"quality must be an integer in 1..{QUALITIES}, got {quality!r}")
-    return int(quality)
+    return check_quality_in(quality, QUALITIES)
 
 
 @register

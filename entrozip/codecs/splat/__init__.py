@@ -14,11 +14,9 @@ grid, steps, rvq_stages, sh, preset, quality, source}; sections "position",
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ...container import pack, parse, read_file
 from ...errors import FormatError
-from .. import register
+from .. import check_quality, register
 from . import gs3d
 from .cloud import GaussianCloud
 from .ply import read_ply, write_ply
@@ -26,12 +24,6 @@ from .ply import read_ply, write_ply
 QUALITIES = len(gs3d.PRESETS)
 DEFAULT_QUALITY = gs3d.DEFAULT_QUALITY
 SECTIONS = ("position", "color", "opacity", "scale", "rotation", "sh")
-
-
-def check_quality(quality) -> int:
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or quality not in gs3d.PRESETS:
-        raise ValueError(f"splat quality must be an integer in 1..{QUALITIES}, got {quality!r}")
-    return int(quality)
 
 
 @register
@@ -43,7 +35,7 @@ class SplatCodec:
             raise ValueError("the splat codec has no models (it fits its codebooks per scene)")
         if device not in (None, "cpu", "auto"):
             raise ValueError("the splat codec runs on the CPU")
-        self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality)
+        self.quality = check_quality(DEFAULT_QUALITY if quality is None else quality, QUALITIES, "splat quality")
         self.threads = threads
         self.seed = seed
 

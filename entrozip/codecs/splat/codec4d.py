@@ -13,21 +13,13 @@ pass), "mlp".
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ...container import pack, parse, read_file
 from ...errors import FormatError
-from .. import register
+from .. import check_quality, register
 from . import gs4d
 from .scene4d import Scene4D
 
 QUALITIES = len(gs4d.PRESETS)
-
-
-def check_quality(quality) -> int:
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or quality not in gs4d.PRESETS:
-        raise ValueError(f"splat4d quality must be an integer in 1..{QUALITIES}, got {quality!r}")
-    return int(quality)
 
 
 @register
@@ -39,7 +31,8 @@ class Splat4DCodec:
             raise ValueError("the splat4d codec has no models (it codes a scene's own field)")
         if device not in (None, "cpu", "auto"):
             raise ValueError("the splat4d codec runs on the CPU")
-        self.quality = check_quality(gs4d.DEFAULT_QUALITY if quality is None else quality)
+        self.quality = check_quality(gs4d.DEFAULT_QUALITY if quality is None else quality, QUALITIES,
+                                     "splat4d quality")
         self.threads = threads
         self.seed = seed
 

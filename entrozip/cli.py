@@ -132,10 +132,10 @@ def _pairs(src: str, dst: str, new_name) -> list[tuple[str, str]]:
         return [(src, dst)]
     if os.path.exists(dst) and not os.path.isdir(dst):
         raise ValueError(f"{src} is a folder, so OUT must be a folder too ({dst} is a file)")
-    os.makedirs(dst, exist_ok=True)
     names = sorted(n for n in os.listdir(src) if os.path.isfile(os.path.join(src, n)) and not n.startswith("."))
     if not names:
-        raise ValueError(f"{src}: no files to process")
+        raise ValueError(f"{src}: no files to process")  # before making dst: a failed call leaves nothing
+    os.makedirs(dst, exist_ok=True)
     return [(os.path.join(src, n), os.path.join(dst, new_name(n))) for n in names]
 
 

@@ -106,6 +106,9 @@ def test_image_files_folders_and_models(tmp_path, capsys):
     assert sorted(q for qs in by_model.values() for q in qs) == list(range(1, 9))
     rc, _, err = run(capsys, "compress", str(src / "a.png"), str(tmp_path / "q.ezc"), "--quality", "11")
     assert rc == 2 and "quality" in err
+    (tmp_path / "empty").mkdir()
+    rc, _, err = run(capsys, "compress", str(tmp_path / "empty"), str(tmp_path / "empty.out"))
+    assert rc == 2 and "no files to process" in err and not (tmp_path / "empty.out").exists()
 
 
 def test_exported_weights_code_and_are_needed_to_decode(tmp_path, capsys):

@@ -166,3 +166,26 @@ def test_fuzz_splat4d_sections():
         except FormatError:
             errors += 1
     assert errors > 60
+
+
+def test_fuzz_video_sections():
+    """Damaged sections of a video file (frames and index), repacked with valid CRCs: FormatError
+    or every frame at the stated size, never another exception."""
+    from entrozip.container import pack
+    from conftest import moving_frames
+
+    codec = open_codec("video", quality=2)
+    blob = codec.compress(moving_frames(64, 64, 3, seed=4))
+    c = parse(blob)
+    names = list(c.sections)
+    rng = np.random.default_rng(17)
+    errors = 0
+    for r in range(24):
+        target = names[r % len(names)]
+        sections = [(k, mutate(rng, bytes(v)) if k == target else bytes(v)) for k, v in c.sections.items()]
+        try:
+            frames = list(codec.decompress(pack("video", c.header, sections)))
+            assert len(frames) == 3 and all(f.shape == (64, 64, 3) for f in frames)
+        except FormatError:
+            errors += 1
+    assert errors > 12

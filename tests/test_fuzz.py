@@ -145,47 +145,50 @@ def test_fuzz_official_dfloat11_decoder():
     assert errors > 100
 
 
-def test_fuzz_splat4d_sections():
-    """Damaged sections of a 4DGS file, repacked with valid CRCs so the decoder itself must
-    notice: FormatError or a scene of the stated size, never another exception."""
+def fuzz_sections(codec, blob: bytes, rounds: int, seed: int, check) -> int:
+    """Damage one section a round (in turn), repack with valid CRCs so the decoder itself must
+    notice, and decode: FormatError (counted) or an output that passes `check`, never another
+    exception. Returns the number of FormatErrors."""
     from entrozip.container import pack
+
+    c = parse(blob)
+    names = list(c.sections)
+    rng = np.random.default_rng(seed)
+    errors = 0
+    for r in range(rounds):
+        target = names[r % len(names)]
+        sections = [(k, mutate(rng, bytes(v)) if k == target else bytes(v)) for k, v in c.sections.items()]
+        try:
+            check(codec.decompress(pack(c.codec, c.header, sections)))
+        except FormatError:
+            errors += 1
+    return errors
+
+
+def test_fuzz_splat4d_sections():
+    """Damaged sections of a 4DGS file: FormatError or a scene of the stated size."""
     from test_splat4d import make_scene
 
     codec = open_codec("splat4d", quality=2)
     blob = codec.compress(make_scene(300, seed=21))
-    c = parse(blob)
-    names = list(c.sections)
-    rng = np.random.default_rng(16)
-    errors = 0
-    for r in range(120):
-        target = names[r % len(names)]
-        sections = [(k, mutate(rng, bytes(v)) if k == target else bytes(v)) for k, v in c.sections.items()]
-        try:
-            out = codec.decompress(pack("splat4d", c.header, sections))
-            assert len(out) == c.header["canonical"]["count"]
-        except FormatError:
-            errors += 1
-    assert errors > 60
+    count = parse(blob).header["canonical"]["count"]
+
+    def check(out):
+        assert len(out) == count
+
+    assert fuzz_sections(codec, blob, 120, 16, check) > 60
 
 
 def test_fuzz_video_sections():
-    """Damaged sections of a video file (frames and index), repacked with valid CRCs: FormatError
-    or every frame at the stated size, never another exception."""
-    from entrozip.container import pack
+    """Damaged sections of a video file (frames and index): FormatError or every frame at the
+    stated size."""
     from conftest import moving_frames
 
     codec = open_codec("video", quality=2)
     blob = codec.compress(moving_frames(64, 64, 3, seed=4))
-    c = parse(blob)
-    names = list(c.sections)
-    rng = np.random.default_rng(17)
-    errors = 0
-    for r in range(24):
-        target = names[r % len(names)]
-        sections = [(k, mutate(rng, bytes(v)) if k == target else bytes(v)) for k, v in c.sections.items()]
-        try:
-            frames = list(codec.decompress(pack("video", c.header, sections)))
-            assert len(frames) == 3 and all(f.shape == (64, 64, 3) for f in frames)
-        except FormatError:
-            errors += 1
-    assert errors > 12
+
+    def check(out):
+        frames = list(out)
+        assert len(frames) == 3 and all(f.shape == (64, 64, 3) for f in frames)
+
+    assert fuzz_sections(codec, blob, 24, 17, check) > 12

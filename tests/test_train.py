@@ -76,12 +76,16 @@ def test_train_export_resume_and_ship(folder, tmp_path, monkeypatch):
     again = train("mbt2018-mean", [folder], out, minutes=0.02, batch=2, crop=64, resume=out, progress=False,
                   log=lambda *_: None)
     assert again["training"]["steps"] > entry["training"]["steps"] and again["training"]["runs"] == 2
+    history = again["training"]["history"]
+    assert [r["from"] for r in history] == ["scratch", "state"] and history[0] == entry["training"]["history"][0]
+    assert sum(r["steps"] for r in history) == again["training"]["steps"]
 
     monkeypatch.setattr(W, "WEIGHTS_DIR", tmp_path / "pkg")
     (tmp_path / "pkg").mkdir()
     W.load_model.cache_clear()
     try:
         shipped = W.ship(out, "mbt2018-mean")
+        assert W.manifest()["mbt2018-mean"]["training"]["history"] == history
         codec = open_codec("image", model="mbt2018-mean", quality=3)
         info = codec.info()
         assert info["trained"] and info["weights"] == shipped["weights_id"]
@@ -89,6 +93,24 @@ def test_train_export_resume_and_ship(folder, tmp_path, monkeypatch):
         assert codec.decompress(codec.compress(img)).shape == img.shape
     finally:
         W.load_model.cache_clear()
+
+
+def test_shipping_continues_the_shipped_history():
+    """A run resumed from a state that predates histories (its history: itself only) ships
+    with the runs before taken from the weights it continues; anything that does not add
+    up (other weights, other step counts) is left as it is."""
+    from entrozip.codecs.image.weights import continued_history
+
+    shipped = {"steps": 30, "runs": 2, "note": "earlier", "history": [{"steps": 10}, {"steps": 20}]}
+    new = {"steps": 37, "runs": 3, "history": [{"steps": 7, "from": "state"}]}
+    merged = continued_history(new, shipped)
+    assert merged["history"] == [{"steps": 10}, {"steps": 20}, {"steps": 7, "from": "state"}]
+    assert merged["note"] == "earlier" and merged["steps"] == 37 and len(shipped["history"]) == 2  # shipped untouched
+    assert continued_history({**new, "steps": 38}, shipped) == {**new, "steps": 38}  # not a continuation
+    assert continued_history({**new, "runs": 4}, shipped) == {**new, "runs": 4}
+    full = {"steps": 37, "runs": 3, "history": [{"steps": 10}, {"steps": 20}, {"steps": 7}]}
+    assert continued_history(full, shipped) == full  # already whole
+    assert continued_history(new, {"steps": 30, "runs": 2}) == new  # nothing to take
 
 
 def _adam_steps(model, opt, steps, seed):

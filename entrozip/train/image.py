@@ -13,7 +13,10 @@ Recipe (CompressAI's, adapted to one model for all qualities):
     starts from zero);
   * channels-last activations and weights: the convolutions dominate a step, and oneDNN
     (and tensor cores) run them faster in that layout (s2lic: 1.14x per step on 2 cores);
-  * a Kodak check (real coding: bytes and PSNR) at every checkpoint, logged as JSON lines.
+  * a Kodak check (real coding: bytes and PSNR) at every checkpoint, logged as JSON lines;
+  * the exported entry's `training` keeps totals (steps, minutes, runs) and a `history`, one
+    record per run (its steps, minutes, lr, batch, crop, seed, hardware, what it started
+    from, date), carried through every resume, so shipping a run never loses the runs before.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import json
 import math
 import platform
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +111,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = initial_model(model_name)
-    previous, resume_state = {}, None
+    previous, resume_state, started_from = {}, None, "scratch"
     if resume and str(resume) != "package" and state_path(resume, model_name).is_file():
         resume_state = state_path(resume, model_name)
     elif resume:
@@ -122,6 +126,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
             entry = json.loads((folder / f"{model_name}.json").read_text())
         load_weights(model, [folder / f for f in entry["files"]])
         previous = entry.get("training", {})
+        started_from = "package" if str(resume) == "package" else "weights"
     model.to(device, memory_format=torch.channels_last).train()
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
@@ -130,7 +135,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
     optimizers = {"main": opt, "aux": aux_opt}
     if resume_state:
         header = load_training_state(resume_state, model, optimizers, model_name)
-        previous = header.get("training", {})
+        previous, started_from = header.get("training", {}), "state"
         log(f"resuming {model_name} from its training state ({previous.get('steps', 0)} steps, float32 + Adam)")
     sampler = CropSampler(data if isinstance(data, (list, tuple)) else [data], crop, device, seed, progress)
     log_path = out / f"{model_name}.log.jsonl"
@@ -150,18 +155,23 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
             f.write(json.dumps(row) + "\n")
         return row
 
-    def checkpoint(final: bool) -> dict:
+    def checkpoint() -> dict:
         elapsed = (time.perf_counter() - start) / 60
         check = kodak_check(model, kodak, device=device) if kodak else {}
+        hardware = (torch.cuda.get_device_name() if device.startswith("cuda") else
+                    f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}")
+        this_run = {"steps": step, "minutes": round(elapsed, 2), "lr": lr, "batch": batch, "crop": crop, "seed": seed,
+                    "metric": metric, "hardware": hardware, "from": started_from, "date": date.today().isoformat()}
         meta = {"model": model_name, "trained": True, "data": [str(d) for d in (data if isinstance(data, (list, tuple)) else [data])],
                 "data_licence": "BSDS500: research use" if "bsds" in str(data).lower() else "see data",
                 "training": {"steps": previous.get("steps", 0) + step,
                              "minutes": round(previous.get("minutes", 0) + elapsed, 2),
-                             "runs": previous.get("runs", 0) + (1 if final else 0),
+                             "runs": previous.get("runs", 0) + 1,  # a checkpoint counts the run it ends
                              "crop": crop, "batch": batch, "lr": lr, "metric": metric,
                              "lambdas": list(MS_SSIM_LAMBDAS if metric == "ms-ssim" else LAMBDAS), "seed": seed,
-                             "hardware": torch.cuda.get_device_name() if device.startswith("cuda") else
-                             f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"},
+                             "hardware": hardware,
+                             **({"note": previous["note"]} if "note" in previous else {}),
+                             "history": [*previous.get("history", []), this_run]},
                 "kodak_check": {str(q): {"bpp": b, "psnr": p} for q, (b, p) in check.items()}}
         entry = export_weights(model, model_name, out, meta)
         save_training_state(state_path(out, model_name), model, optimizers,
@@ -198,7 +208,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
             window.clear()
         bar.update(int(time.perf_counter() - start) - bar.n)
         if next_checkpoint <= time.perf_counter() - start < budget:  # the final one follows the loop
-            checkpoint(final=False)
+            checkpoint()
             next_checkpoint += checkpoint_minutes * 60
     bar.close()
-    return checkpoint(final=True)
+    return checkpoint()

@@ -148,18 +148,37 @@ def export_weights(model: ImageModel, name: str, dst_dir, meta: dict) -> dict:
     return entry
 
 
+def continued_history(training: dict, shipped: dict) -> dict:
+    """`training` (an exported entry's) with the runs its history lacks taken from the
+    shipped entry's `training`, when the new run continues the shipped weights: the shipped
+    history is exactly the missing runs, and its steps are the new total less the steps
+    the new history counts. A run resumed from a training state written before histories
+    existed thus still ships the whole record. Anything else is returned unchanged."""
+    history = training.get("history", [])
+    before = shipped.get("history", [])
+    if (history and before and len(before) == training.get("runs", 0) - len(history)
+            and shipped.get("steps") == training.get("steps", 0) - sum(r.get("steps", 0) for r in history)):
+        note = {"note": shipped["note"]} if "note" in shipped and "note" not in training else {}
+        return {**training, **note, "history": before + history}
+    return training
+
+
 def ship(src_dir, name: str) -> dict:
-    """Copy exported weights into the package and record them in manifest.json."""
+    """Copy exported weights into the package and record them in manifest.json (their
+    training history continued from the shipped weights they resumed: continued_history)."""
     import shutil
 
     src_dir = Path(src_dir)
     entry = json.loads((src_dir / f"{name}.json").read_text())
+    path = WEIGHTS_DIR / "manifest.json"
+    data = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    shipped = data["models"].get(name, {})
+    if "training" in entry and "training" in shipped:
+        entry["training"] = continued_history(entry["training"], shipped["training"])
     for old in WEIGHTS_DIR.glob(f"{name}.[0-9]*.safetensors"):
         old.unlink()
     for f in entry["files"]:
         shutil.copy2(src_dir / f, WEIGHTS_DIR / f)
-    path = WEIGHTS_DIR / "manifest.json"
-    data = json.loads(path.read_text()) if path.exists() else {"models": {}}
     data["models"][name] = entry
     path.write_text(json.dumps(data, indent=1) + "\n")
     load_model.cache_clear()

@@ -266,8 +266,8 @@ def test_video_training_exports_resumes_and_codes(photos, tmp_path):
     assert torch.equal(video.decompress_frame(c["z"], c["y"], c["z_shape"], ref), c["y_hat_q"])
     second = train_video([photos], tmp_path / "b", minutes=0.03, batch=2, crop=64, frames=2, progress=False,
                          resume=tmp_path / "a")
-    assert second["training"]["runs"] == 2
-    assert second["training"]["steps"] == first["training"]["steps"] + second["training"]["this_run"]["steps"]
+    assert second["training"]["runs"] == 2 and [r["from"] for r in second["training"]["history"]] == ["scratch", "weights"]
+    assert second["training"]["steps"] == first["training"]["steps"] + second["training"]["history"][-1]["steps"]
     with pytest.raises(ValueError, match="stem.json"):
         train_video([photos], tmp_path / "c", minutes=0.01, progress=False, resume=tmp_path)
 

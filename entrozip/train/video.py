@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from datetime import date
 from pathlib import Path
 
 import torch
@@ -128,7 +129,7 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
     folders = [data] if isinstance(data, (str, Path)) else list(data)
     sampler = ClipSampler(folders, crop, device, seed, progress=progress)
     video = initial_video_model()
-    before = {"steps": 0, "minutes": 0.0, "runs": 0, "transform_steps": 0}
+    before = {"steps": 0, "minutes": 0.0, "runs": 0, "transform_steps": 0, "history": []}
     own_transforms = transforms
     if source is not None:
         folder, entry = source
@@ -137,7 +138,7 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
         own_transforms = own_transforms or TRANSFORMS[0] in prefixes
         t = entry.get("training", {})
         before = {"steps": t.get("steps", 0), "minutes": t.get("minutes", 0.0), "runs": t.get("runs", 1),
-                  "transform_steps": t.get("transform_steps", 0)}
+                  "transform_steps": t.get("transform_steps", 0), "history": t.get("history", [])}
     video = video.to(device)
     video.image.eval()
     for p in video.image.parameters():
@@ -197,7 +198,12 @@ def train(data, out, minutes: float, batch: int = 8, crop: int = 128, frames: in
             "synthetic_clips": "pans, zooms, rotations, brightness drift and noise over still photos "
                                "(train/video.py ClipSampler); no video and no evaluation clip was used",
             "training": {"steps": before["steps"] + step, "minutes": round(before["minutes"] + minutes_run, 1),
-                         "runs": before["runs"] + 1, "this_run": {"steps": step, "minutes": round(minutes_run, 1)},
+                         "runs": before["runs"] + 1,
+                         # one record per run, oldest first, carried through every resume
+                         "history": [*before["history"], {
+                             "steps": step, "minutes": round(minutes_run, 1), "lr": lr, "batch": batch, "crop": crop,
+                             "frames": frames, "seed": seed, "device": str(device), "transforms": bool(transforms),
+                             "from": "scratch" if source is None else "weights", "date": date.today().isoformat()}],
                          "batch": batch, "crop": crop,
                          "frames": frames, "lr": lr, "lr_final": lr_final, "seed": seed, "device": str(device),
                          "frozen": "the image model's gains and intra entropy model" + (

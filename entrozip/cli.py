@@ -285,11 +285,14 @@ def cmd_models(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'codec':6} {'model':14} {'qualities':10} {'weights':34} description")
+    print(f"{'codec':7} {'model':14} {'qualities':10} {'weights':34} description")
     for r in rows:
         state = {True: "shipped", False: "none shipped (untrained init)", None: "none needed (fitted per scene)"}[
             r["trained"]]
-        print(f"{r['codec']:6} {r['model']:14} {'1..' + str(len(r['qualities'])):10} {state:34} {r['summary']}")
+        if r["trained"] and "training" in r["weights"]:  # how much training the shipped weights had
+            t = r["weights"]["training"]
+            state += f" ({t['steps']:,} steps, {t['runs']} run{'s' * (t['runs'] != 1)})"
+        print(f"{r['codec']:7} {r['model']:14} {'1..' + str(len(r['qualities'])):10} {state:34} {r['summary']}")
     print("\nimage model used when none is named (the smallest Kodak RD cost bpp + lambda x 255^2 x MSE at "
           "each quality's training lambda, measured with the shipped weights):")
     print("  " + ", ".join(f"q{q} {m}" for q, m in default.items()))

@@ -98,6 +98,10 @@ def test_image_files_folders_and_models(tmp_path, capsys):
     assert (tmp_path / "back" / "notes.txt").read_bytes() == (src / "notes.txt").read_bytes()
     rc, out, _ = run(capsys, "info", "--models")
     assert rc == 0 and "elic" in out and "mbt2018-mean" in out and "1..8" in out
+    from entrozip.codecs.image.weights import manifest
+
+    t = manifest()["s2lic"]["training"]
+    assert f"shipped ({t['steps']:,} steps, {t['runs']} runs)" in out
     from entrozip.codecs.image.default import default_models
 
     assert "  " + ", ".join(f"q{q} {m}" for q, m in default_models().items()) in out.splitlines()

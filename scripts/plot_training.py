@@ -2,6 +2,10 @@
 `entrozip train image`), consecutive runs continuing one another.
 
     python scripts/plot_training.py RUN1.log.jsonl [RUN2.log.jsonl ...] --out progress.png [--title T]
+    python scripts/plot_training.py --shipped s2lic [RUN.log.jsonl ...] --out progress.png
+
+--shipped NAME starts from the committed logs of the shipped weights' runs (the `log` of
+each run in the manifest's training history), oldest first; logs named after it follow.
 
 Left: PSNR and bpp of the training crops against the steps of all runs together (each
 run's steps continue the previous run's). Right: the Kodak checks (real files, q1 / q4 / q8)
@@ -50,6 +54,26 @@ def read_runs(paths: list[Path]) -> tuple[list[dict], list[dict]]:
     return train, checks
 
 
+def shipped_logs(name: str) -> list[Path]:
+    """The committed logs of the shipped image model `name`'s runs, oldest first. Runs
+    without one are reported: the steps then count from the first run that has one."""
+    from entrozip.codecs.image.weights import manifest
+
+    entry = manifest().get(name)
+    if not entry:
+        raise SystemExit(f"no shipped weights of {name!r}")
+    history = entry.get("training", {}).get("history", [])
+    logs = [Path(r["log"]) for r in history if r.get("log")]
+    if not logs:
+        raise SystemExit(f"{name}: its training history names no logs")
+    if len(logs) < len(history):
+        print(f"{name}: {len(history) - len(logs)} of {len(history)} runs have no committed log", file=sys.stderr)
+    missing = [str(p) for p in logs if not p.is_file()]
+    if missing:
+        raise SystemExit(f"{name}: logs not found (run from the repository root): {', '.join(missing)}")
+    return logs
+
+
 def plot(train: list[dict], checks: list[dict], out: Path, title: str) -> None:
     import matplotlib
 
@@ -88,11 +112,15 @@ def plot(train: list[dict], checks: list[dict], out: Path, title: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("logs", nargs="+", type=Path)
+    ap.add_argument("logs", nargs="*", type=Path)
+    ap.add_argument("--shipped", metavar="NAME", help="start from the logs of the shipped model NAME's runs")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--title", default="training progress")
     args = ap.parse_args()
-    train, checks = read_runs(args.logs)
+    logs = (shipped_logs(args.shipped) if args.shipped else []) + args.logs
+    if not logs:
+        ap.error("name logs, or --shipped NAME")
+    train, checks = read_runs(logs)
     plot(train, checks, args.out, args.title)
 
 

@@ -6,7 +6,6 @@ on every device: integer CDF tables kept in the state dict, and integer networks
 (entropy_models.integer) for hyper-synthesis and context models.
 """
 import importlib
-import warnings
 
 _EXPORTS = {"EntropyBottleneck": ".factorized", "GaussianConditional": ".gaussian", "Hyperprior": ".hyperprior",
             "IntegerNet": ".integer", "SliceContextGaussian": ".context", "anchor_mask": ".context"}
@@ -18,6 +17,4 @@ def __getattr__(name):
     which codecs without a learned prior (splat: semistatic) never need."""
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    with warnings.catch_warnings():  # compressai's import-time torch.jit.script deprecation, not ours to fix
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
-        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

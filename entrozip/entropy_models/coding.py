@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from compressai.entropy_models import EntropyModel
+from .._compressai import EntropyModel
 
 from .. import rans
 

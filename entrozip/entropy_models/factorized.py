@@ -1,5 +1,5 @@
 """Factorized prior (entropy bottleneck): CompressAI's model, coded by entrozip's rANS."""
-from compressai.entropy_models import EntropyBottleneck as _CompressAIEntropyBottleneck
+from .._compressai import EntropyBottleneck as _CompressAIEntropyBottleneck
 
 from .coding import EntrozipCoding
 

@@ -1,6 +1,6 @@
 """Gaussian conditional (mean and scale): CompressAI's model, coded by entrozip's rANS."""
 import torch
-from compressai.entropy_models import GaussianConditional as _CompressAIGaussianConditional
+from .._compressai import GaussianConditional as _CompressAIGaussianConditional
 
 from .coding import EntrozipCoding
 

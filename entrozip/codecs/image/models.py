@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from compressai.layers import GDN
-from compressai.models.utils import conv, deconv
 from torch import nn
 
+from ..._compressai import GDN, conv, deconv
 from ...entropy_models import Hyperprior, SliceContextGaussian
 from ...entropy_models.context.acgc import ACGCContextGaussian
 from . import s2lic

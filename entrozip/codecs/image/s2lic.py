@@ -18,7 +18,7 @@ upsampling CompressAI's 5x5 transposed convs.
 """
 from __future__ import annotations
 
-from compressai.models.utils import conv, deconv
+from ..._compressai import conv, deconv
 from torch import nn
 
 from .swin import DenseEnhancement, ResidualSwinStage

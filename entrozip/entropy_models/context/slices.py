@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from compressai.ops import quantize_ste
+from ..._compressai import quantize_ste
 from torch import nn
 
 from ..gaussian import GaussianConditional

@@ -166,7 +166,7 @@ def train(model_name: str, data, out, minutes: float, batch: int = 8, crop: int 
                 "data_licence": "BSDS500: research use" if "bsds" in str(data).lower() else "see data",
                 "training": {"steps": previous.get("steps", 0) + step,
                              "minutes": round(previous.get("minutes", 0) + elapsed, 2),
-                             "runs": previous.get("runs", 0) + 1,  # a checkpoint counts the run it ends
+                             "runs": previous.get("runs", 0) + 1,  # this run, from its first checkpoint on: one killed later still ran
                              "crop": crop, "batch": batch, "lr": lr, "metric": metric,
                              "lambdas": list(MS_SSIM_LAMBDAS if metric == "ms-ssim" else LAMBDAS), "seed": seed,
                              "hardware": hardware,

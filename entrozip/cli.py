@@ -548,10 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     c.add_argument("--intra-period", type=_positive_int, default=None, help="video: intra frames at most N apart (default 32)")
     c.add_argument("--inter-kinds", default=None,
-                   help="video: how frames between intra periods may be coded: P (spatiotemporal model) and R "
-                        "(latent residual, intra model), each tried as a chain over every group of pictures, the "
-                        "chain of least rate + lambda x distortion kept; I: intra wherever that costs less (intra "
-                        "refresh; I alone codes every frame intra); default P,R,I; fewer kinds encode faster")
+                   help="video: how frames between intra periods may be coded: P (spatiotemporal model), R "
+                        "(latent residual, intra model) and M (latent residual against the motion-compensated "
+                        "previous frame), each tried as a chain over every group of pictures, the chain of least "
+                        "rate + lambda x distortion kept; I: intra wherever that costs less (intra refresh; I alone "
+                        "codes every frame intra); default P,R,M,I; fewer kinds encode faster")
     c.add_argument("--frames", type=_positive_int, default=None, help="video: code at most this many frames")
     c.add_argument("--rdoq", type=float, default=None,
                    help="image and video: rate-distortion optimised rounding of the latents, the bits one unit of "

@@ -249,8 +249,11 @@ def test_logged_stem_rows_are_reused_only_with_the_same_weights_and_options():
 
     codec, wid = LearnedVideo(), LearnedVideo.weights_id()
     row = {"quality": 3, "command": "entrozip.open_codec('video', quality=3, intra_period=32, "
-                                    "inter_kinds='P,R,I', rdoq=20) (CPU)"}
+                                    "inter_kinds='P,R,M,I', rdoq=20) (CPU)"}
     assert codec.made({**row, "weights_id": wid})
+    assert LearnedVideo(inter_kinds="P,R,I").made({**row, "weights_id": wid,  # before M frames
+                                                   "command": row["command"].replace("P,R,M,I", "P,R,I")})
+    assert not codec.made({**row, "weights_id": wid, "command": row["command"].replace("P,R,M,I", "P,R,I")})
     assert not codec.made({**row, "weights_id": "0" * 16}) and not codec.made(row)
     assert not LearnedVideo(intra_period=8).made({**row, "weights_id": wid})
     assert not LearnedVideo(inter_kinds="P,R").made({**row, "weights_id": wid})

@@ -35,5 +35,10 @@ def test_a_gpu_file_decodes_on_the_cpu():
     on_cpu = list(open_codec("video", device="cpu").decompress(blob))
     on_gpu = list(open_codec("video", device="cuda").decompress(blob))
     assert len(on_cpu) == 3
-    # same latents; the float synthesis may differ in the last bit of a few pixels
-    assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 2 for a, b in zip(on_cpu, on_gpu))
+    # P and R frames: the same latents, the float synthesis may differ in the last bit of a few
+    # pixels; M frames (the default keeps them on moving content): their reference is a float
+    # analysis, and a last-bit difference carries on as rounding noise (on the CPU, 1-LSB flips
+    # in every M reference left carphone within 3 levels, mean 0.27, after 32 M frames)
+    for a, b in zip(on_cpu, on_gpu):
+        d = np.abs(a.astype(int) - b.astype(int))
+        assert d.max() <= 3 and d.mean() < 0.5

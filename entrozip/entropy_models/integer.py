@@ -208,7 +208,8 @@ class IntegerNet(nn.Module):
 
 
 def to_fixed(x: torch.Tensor, frac_bits: int) -> torch.Tensor:
-    """Float -> int64 fixed point (round half to even; encoder side only)."""
+    """Float -> int64 fixed point (round half to even). Encoder side, and a video M frame's
+    reference on both sides (codecs/video/model.py: parsing never depends on it)."""
     return torch.round(x.double() * 2.0 ** frac_bits).clamp(-MAX_ABS_INPUT, MAX_ABS_INPUT).to(torch.int64)
 
 

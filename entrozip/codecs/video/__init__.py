@@ -1,6 +1,6 @@
 """`video`: learned video coding with STEM (model.py), one .ezc file per clip.
 
-    codec = entrozip.open_codec("video", quality=4, intra_period=32)   # inter_kinds "P,R,I"
+    codec = entrozip.open_codec("video", quality=4, intra_period=32)   # inter_kinds "P,R,M,I"
     codec.compress_file("clip.mp4", "clip.ezc")          # frames stream through
     codec.decompress_file("clip.ezc", "clip.y4m")        # or .mp4 (lossless) / a PNG folder
     blob = codec.compress(frames, fps="25")              # frames: iterable of H x W x 3 uint8
@@ -10,10 +10,12 @@ File (docs/FORMAT.md, "video"):
     header   {"model": "stem", "image_model", "quality", "weights": weights_id, "size": [H, W],
               "intra_period", "fps", "matrix", "range", "sar"}
     sections "f000000", "f000001", ... one per frame, in order: pack_parts of
-             [b"I", b"P" or b"R", the z stream, one rANS stream per y coding step]
+             [b"I", b"P" or b"R", the z stream, one rANS stream per y coding step], or for
+             an M frame the same + [motion field table, motion field stream] (motion.py)
              "audio" (optional: the source's audio stream, untouched, Matroska)
              "index" (last): JSON {"frames": n, "intra": [frame numbers]}
-Low-delay order: a P (or R) frame is coded against the previous frame's decoded latent;
+Low-delay order: a P (or R) frame is coded against the previous frame's decoded latent,
+an M frame against the analysis of the previous decoded frame moved by its motion field;
 an I frame (the first, at most intra_period frames after the last one, and wherever
 coding intra costs less: intra refresh) against nothing, so decoding can start at any
 I frame (`decompress(..., start=k)`).
@@ -32,7 +34,8 @@ from ...entropy_models.rdoq import check_kappa
 from ...errors import FormatError
 from .. import register
 from ..image import check_quality, pick_device
-from ..image.models import to_input, z_shape
+from ..image.models import LAMBDAS, to_input, z_shape
+from . import motion
 from .model import INTER_KINDS
 
 MODEL = "stem"
@@ -50,6 +53,17 @@ def frame_name(i: int) -> str:
     return f"f{i:06d}"
 
 
+class _Chain:
+    """One inter kind's coding of a group of pictures, kept until the GOP's choice."""
+
+    def __init__(self, ref, x=None):
+        self.ref = ref  # the previous decoded latent (int64 fixed point)
+        self.x = x  # the previous decoded frame (VideoModel.decoded_frame), once computed
+        self.sections: list[tuple[str, bytes]] = []
+        self.cost = 0.0  # rate + lambda x distortion over the GOP
+        self.intra: list[int] = []  # frames this chain refreshed intra
+
+
 @register
 class VideoCodec:
     codec_id = "video"
@@ -58,7 +72,7 @@ class VideoCodec:
                  inter_kinds=None, rdoq=None):
         if model not in (None, MODEL):
             raise ValueError(f"unknown video model {model!r}; available: {MODEL}")
-        # how a frame between intra periods may be coded: P and R are each tried as a chain
+        # how a frame between intra periods may be coded: P, R and M are each tried as a chain
         # over the group of pictures, the chain of least rate + lambda x distortion kept; with
         # I (intra refresh) a frame is coded intra wherever that costs less (compress_to)
         self.inter_kinds = CODING_KINDS if inter_kinds is None else tuple(
@@ -111,15 +125,15 @@ class VideoCodec:
         kinds = [k for k in self.inter_kinds if k != REFRESH]
         refresh = REFRESH in self.inter_kinds
         costed = refresh or len(kinds) > 1
-        chains = {}  # kind -> [previous decoded latent, buffered sections, cost, intra frames]
+        chains: dict[bytes, _Chain] = {}
         last_intra = 0
 
         def flush():
             if chains:
-                best = min(chains.values(), key=lambda c: c[2])
-                for name, payload in best[1]:
+                best = min(chains.values(), key=lambda c: c.cost)
+                for name, payload in best.sections:
                     writer.add(name, payload)
-                intra.extend(best[3])
+                intra.extend(best.intra)
                 chains.clear()
 
         def start_gop(out):
@@ -128,7 +142,17 @@ class VideoCodec:
             writer.add(frame_name(n), pack_parts([b"I", out["z"][0], *out["y"]]))
             intra.append(n)
             last_intra = n
-            chains.update({k: [out["y_hat_q"], [], 0.0, []] for k in kinds})
+            chains.update({k: _Chain(out["y_hat_q"], out.get("x_hat")) for k in kinds})
+
+        def code_inter(y, x, kind, chain):
+            if kind != b"M":
+                return model.code_latent(y, chain.ref, kind, threads=self.threads, rdoq=self.rdoq)
+            if chain.x is None:
+                chain.x = model.decoded_frame(chain.ref, q)
+            field = motion.estimate(x, chain.x, motion.motion_lambda(LAMBDAS[q]))
+            out = model.code_latent(y, model.motion_reference(chain.x, field, q), kind, threads=self.threads,
+                                    rdoq=self.rdoq)
+            return {**out, "side": motion.encode_field(field)}
 
         bar = tqdm(frames, desc="video compress", unit="frame", disable=not progress)
         for n, rgb in enumerate(bar):
@@ -144,7 +168,7 @@ class VideoCodec:
             i_cost = model.frame_cost(i_out, x, q, (h, w)) if refresh else None
             tried = {}
             for kind, chain in chains.items():
-                out = model.code_latent(y, chain[0], kind, threads=self.threads, rdoq=self.rdoq)
+                out = code_inter(y, x, kind, chain)
                 tried[kind] = out, model.frame_cost(out, x, q, (h, w)) if costed else 0.0
             if refresh and all(i_cost < cost for _, cost in tried.values()):
                 start_gop(i_out)
@@ -153,10 +177,11 @@ class VideoCodec:
                 chain = chains[kind]
                 if refresh and i_cost < cost:
                     out, cost = i_out, i_cost
-                    chain[3].append(n)
-                chain[0] = out["y_hat_q"]
-                chain[1].append((frame_name(n), pack_parts([out["kind"], out["z"][0], *out["y"]])))
-                chain[2] += cost
+                    chain.intra.append(n)
+                chain.ref, chain.x = out["y_hat_q"], out.get("x_hat")
+                chain.sections.append((frame_name(n), pack_parts([out["kind"], out["z"][0], *out["y"],
+                                                                  *out.get("side", ())])))
+                chain.cost += cost
         flush()
         if not intra:
             raise ValueError("no frames to compress")
@@ -245,24 +270,32 @@ class VideoCodec:
         zs = z_shape(h, w)
         steps = model.image.entropy.y_model.num_steps()  # every y stream is bounded by its indexes
         q = hd["quality"] - 1
-        prev = None
+        hb, wb = 4 * zs[0], 4 * zs[1]  # motion blocks: one per latent element
+        prev = prev_x = None
         for i in range(start, frames):
             name = frame_name(i)
-            parts = unpack_parts(c.section(name), 2 + steps, f"frame {i}")
-            kind = bytes(parts[0])
+            parts = unpack_parts(c.section(name), None, f"frame {i}")
+            kind = bytes(parts[0]) if parts else b""
             if kind not in FRAME_KINDS:
                 raise FormatError(f"frame {i}: unknown frame kind {kind!r}")
+            expected = 2 + steps + (2 if kind == b"M" else 0)  # M: + the motion field's table and stream
+            if len(parts) != expected:
+                raise FormatError(f"frame {i} holds {len(parts)} parts; its reader expects {expected}")
             if FRAME_KINDS[kind] != (i in intra):
                 raise FormatError(f"frame {i}: its kind does not match the index")
             if not FRAME_KINDS[kind] and prev is None:
                 raise FormatError(f"frame {i}: a P frame with no frame before it")
             try:
-                prev = model.decompress_frame([bytes(parts[1])], [bytes(p) for p in parts[2:]], zs,
-                                              None if FRAME_KINDS[kind] else prev, threads=self.threads, kind=kind)
+                ref = None if FRAME_KINDS[kind] else prev
+                if kind == b"M":
+                    field = motion.decode_field(parts[-2], parts[-1], hb, wb)
+                    ref = model.motion_reference(prev_x, field, q)
+                prev = model.decompress_frame([bytes(parts[1])], [bytes(p) for p in parts[2:2 + steps]], zs,
+                                              ref, threads=self.threads, kind=kind)
             except FormatError as e:
                 raise FormatError(f"frame {i}: {e}") from None
-            x = model.synthesize(prev, q)
-            yield (x[0, :, :h, :w].permute(1, 2, 0).mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy())
+            prev_x = model.decoded_frame(prev, q)
+            yield prev_x[0, :, :h, :w].permute(1, 2, 0).mul(255).round().to(torch.uint8).cpu().numpy()
 
     def decompress_file(self, src, dst, progress: bool = True) -> int:
         from tqdm.auto import tqdm

@@ -16,6 +16,9 @@ is entropy-coded:
                                                       features, fixed point); here
                                                       z_t = h_a(y_t - y_hat_{t-1}): the side
                                                       information says where the frame changed
+    motion y_t - g_a(warp(x_hat_{t-1}, motion field))   the latent residual against the analysis of
+                                                      a block-motion-compensated prediction
+                                                      (motion.py), coded with the intra model
 
 The inter y model is the image codec's SliceContextGaussian (channel slices + a
 parallel checkerboard, not a serial masked convolution), predicting a scale and a
@@ -39,7 +42,7 @@ from ...entropy_models.context.slices import FRAC
 from ...entropy_models.integer import IntegerNet
 from ..image.models import LAMBDAS, ImageModel, _hyper
 
-INTER_KINDS = (b"P", b"R")  # how an inter frame's latent is coded (VideoModel.compress_frame)
+INTER_KINDS = (b"P", b"R", b"M")  # how an inter frame's latent is coded (VideoModel.code_latent)
 
 
 def temporal_prior(M: int, N: int) -> IntegerNet:
@@ -136,6 +139,19 @@ class VideoModel(nn.Module):
         return self.image.analysis(x) * self.image.gain(quality)
 
     @torch.no_grad()
+    def motion_reference(self, prev_x: torch.Tensor, field: torch.Tensor, quality: int) -> torch.Tensor:
+        """An M frame's reference latent (int64 FRAC fixed point): the analysis of the previous
+        decoded frame moved by the motion field. prev_x: 1 x 3 x H x W, the previous frame as
+        decoded (padded, on 8-bit levels: VideoModel.decoded_frame); field: motion.py.
+        Float arithmetic: across devices it may differ in its last fixed-point bits, which
+        moves the reconstruction by rounding noise but never the parse (the residual's CDFs
+        do not depend on it)."""
+        from ...entropy_models.integer import to_fixed
+        from .motion import compensate
+
+        return to_fixed(self.latent(compensate(prev_x, field), quality), FRAC)
+
+    @torch.no_grad()
     def code_latent(self, y: torch.Tensor, prev_q: torch.Tensor | None, kind: bytes = b"P", threads=None,
                     rdoq: float = 0.0) -> dict:
         """Code latent y given the previous decoded latent (int64 FRAC fixed point; None: an
@@ -144,13 +160,14 @@ class VideoModel(nn.Module):
             b"P"  the spatiotemporal entropy model (temporal prior + hyperprior + context)
             b"R"  the latent residual y - y_prev coded with the intra model: its hyperprior
                   then describes where the frame changed (wins at high rates).
+            b"M"  as R, against motion_reference() instead of y_prev (pass it as prev_q).
         rdoq: the latent's rounding (entropy_models/rdoq.py; 0 rounds)."""
         if prev_q is None:
             return {**self.image.entropy.compress(y, threads=threads, rdoq=rdoq), "kind": b"I"}
         if kind == b"P":
             out = self.inter.compress(y, threads=threads, context_q=self.temporal.forward_int(prev_q),
                                       mean_prior_q=prev_q, rdoq=rdoq)
-        elif kind == b"R":
+        elif kind in (b"R", b"M"):
             from ...entropy_models.integer import from_fixed
 
             out = self.image.entropy.compress(y - from_fixed(prev_q, FRAC), threads=threads, rdoq=rdoq)
@@ -168,10 +185,13 @@ class VideoModel(nn.Module):
     @torch.no_grad()
     def frame_cost(self, out: dict, x: torch.Tensor, quality: int, size=None) -> float:
         """Bits + lambda x 255^2 x squared error of a coded frame over `size` (H, W): the
-        objective the model was trained for, on real bytes and the real reconstruction."""
+        objective the model was trained for, on real bytes and the real reconstruction.
+        The bits include out["side"] (an M frame's motion field), where present."""
         h, w = size or x.shape[-2:]
-        bits = 8 * (len(out["z"][0]) + sum(len(s) for s in out["y"]))
-        mse = (self.synthesize(out["y_hat_q"], quality)[..., :h, :w] - x[..., :h, :w]).square().mean().item()
+        bits = 8 * (len(out["z"][0]) + sum(len(s) for s in out["y"]) + sum(len(s) for s in out.get("side", ())))
+        x_hat = self.decoded_frame(out["y_hat_q"], quality)
+        out["x_hat"] = x_hat  # the decoded frame: an M frame after this one moves it
+        mse = (x_hat[..., :h, :w] - x[..., :h, :w]).square().mean().item()
         return bits + LAMBDAS[quality] * 255 ** 2 * mse * h * w
 
     @torch.no_grad()
@@ -180,12 +200,17 @@ class VideoModel(nn.Module):
         """The decoded latent (int64 FRAC fixed point) of one frame of `kind` (I when prev_q is None)."""
         if prev_q is None:
             return self.image.entropy.decompress(z_strings, y_strings, z_shape, threads=threads, fixed=True)
-        if kind == b"R":
+        if kind in (b"R", b"M"):  # for M, prev_q is motion_reference()
             return prev_q + self.image.entropy.decompress(z_strings, y_strings, z_shape, threads=threads, fixed=True)
         if kind != b"P":
             raise ValueError(f"unknown inter frame kind {kind!r}")
         return self.inter.decompress(z_strings, y_strings, z_shape, threads=threads,
                                      context_q=self.temporal.forward_int(prev_q), mean_prior_q=prev_q, fixed=True)
+
+    @torch.no_grad()
+    def decoded_frame(self, y_hat_q: torch.Tensor, quality: int) -> torch.Tensor:
+        """The frame a decoder outputs, padded: synthesize() on 8-bit levels (1 x 3 x H x W)."""
+        return self.synthesize(y_hat_q, quality).mul_(255).round_().div_(255)
 
     @torch.no_grad()
     def synthesize(self, y_hat_q: torch.Tensor, quality: int) -> torch.Tensor:

@@ -65,31 +65,45 @@ def test_estimation_finds_whole_and_half_pixel_shifts():
 
 def test_the_coded_field_round_trips_and_rejects_damage():
     rng = np.random.default_rng(2)
-    for hb, wb in ((1, 1), (3, 5), (12, 12)):
+    for hb, wb in ((1, 1), (3, 5), (12, 12)):  # random fields: differences up to +-64, escapes
         field = torch.from_numpy(rng.integers(-motion.LIMIT, motion.LIMIT + 1, (2, hb, wb)))
-        table, stream = motion.encode_field(field)
-        assert torch.equal(motion.decode_field(table, stream, hb, wb), field)
-    smooth = torch.full((2, 9, 11), 3, dtype=torch.long)  # one motion: a few bytes
-    assert sum(map(len, motion.encode_field(smooth))) < 32  # 198 values; 11 + 18 bytes measured
-    table, stream = motion.encode_field(field)
+        rows, stream = motion.encode_field(field)
+        assert len(rows) == 2 and torch.equal(motion.decode_field(rows, stream, hb, wb), field)
+    smooth = torch.full((2, 9, 11), 3, dtype=torch.long)  # one motion everywhere: a few bytes
+    assert sum(map(len, motion.encode_field(smooth))) < 24  # 198 values
+    rows, stream = motion.encode_field(field)
     for hb, wb in ((12, 11), (12, 13)):  # a field for another frame size
-        with pytest.raises(FormatError, match="symbols|holds"):
-            motion.decode_field(table, stream, hb, wb)
+        with pytest.raises(FormatError):
+            motion.decode_field(rows, stream, hb, wb)
     with pytest.raises(FormatError):
-        motion.decode_field(table, stream[: len(stream) // 2], 12, 12)
-    with pytest.raises(FormatError):
-        motion.decode_field(table[:-1], stream, 12, 12)
-    runaway = torch.zeros(2, 1, 4, dtype=torch.long)
-    runaway[1] = torch.tensor([motion.LIMIT] * 4)
-    # differences from the median predictor that walk a vector past the limit: hand-made stream
+        motion.decode_field(rows, stream[: len(stream) // 2], 12, 12)
+    for bad in (rows[:1], bytes([0, motion.field_model().num_cdfs])):
+        with pytest.raises(FormatError, match="tables"):
+            motion.decode_field(bad, stream, 12, 12)
+    # differences that walk a vector past the limit: a hand-made stream under the real model
     from entrozip import rans
 
     diffs = np.array([0, motion.LIMIT, 0, motion.LIMIT, 0, 0, 0, 0], np.int32)
-    m = rans.StaticModel.from_symbols(diffs, precision=motion.TABLE_PRECISION)
+    stream = rans.encode(diffs, motion.field_model(), np.zeros(8, np.int32))
     with pytest.raises(FormatError, match="beyond"):
-        motion.decode_field(m.to_bytes(), rans.encode(diffs, m), 1, 4)
+        motion.decode_field(bytes([0, 0]), stream, 1, 4)
     with pytest.raises(ValueError, match="limited"):
-        motion.encode_field(runaway * 2)
+        motion.encode_field(torch.full((2, 1, 4), motion.LIMIT + 1))
+
+
+def test_the_field_tables_are_built_in_integers():
+    """The family is rebuilt from its integer recipe (no float on the way): every row is a
+    proper CDF with the zero share it names, rising with the share and falling with the decay."""
+    model = motion.field_model()
+    assert model.num_cdfs == len(motion.ZERO_SHARES) * len(motion.DECAYS)
+    freqs = np.diff(model.cdfs, axis=1)
+    zero = freqs[:, motion.FIELD_SUPPORT].reshape(len(motion.ZERO_SHARES), len(motion.DECAYS))
+    share = np.array(motion.ZERO_SHARES)[:, None] / 16
+    assert np.allclose(zero / 2 ** motion.FIELD_PRECISION, share, atol=0.01)
+    first = freqs[:, motion.FIELD_SUPPORT + 1].reshape(zero.shape)
+    far = freqs[:, motion.FIELD_SUPPORT + 8].reshape(zero.shape)
+    assert (np.diff(far / first, axis=1) > 0).all()  # a slower decay keeps more of the tail
+    assert (freqs[:, : 2 * motion.FIELD_SUPPORT + 2] >= 1).all()
 
 
 def test_m_frame_latents_decode_bit_exactly_frame_after_frame():

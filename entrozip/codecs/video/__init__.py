@@ -11,7 +11,7 @@ File (docs/FORMAT.md, "video"):
               "intra_period", "fps", "matrix", "range", "sar"}
     sections "f000000", "f000001", ... one per frame, in order: pack_parts of
              [b"I", b"P" or b"R", the z stream, one rANS stream per y coding step], or for
-             an M frame the same + [motion field table, motion field stream] (motion.py)
+             an M frame the same + [motion field rows, motion field stream] (motion.py)
              "audio" (optional: the source's audio stream, untouched, Matroska)
              "index" (last): JSON {"frames": n, "intra": [frame numbers]}
 Low-delay order: a P (or R) frame is coded against the previous frame's decoded latent,
@@ -278,7 +278,7 @@ class VideoCodec:
             kind = bytes(parts[0]) if parts else b""
             if kind not in FRAME_KINDS:
                 raise FormatError(f"frame {i}: unknown frame kind {kind!r}")
-            expected = 2 + steps + (2 if kind == b"M" else 0)  # M: + the motion field's table and stream
+            expected = 2 + steps + (2 if kind == b"M" else 0)  # M: + the motion field's rows and stream
             if len(parts) != expected:
                 raise FormatError(f"frame {i} holds {len(parts)} parts; its reader expects {expected}")
             if FRAME_KINDS[kind] != (i in intra):

@@ -13,8 +13,12 @@ point outside the reference, whose pixels are then the nearest edge pixels (edge
 
 The field is coded in raster order as its difference from the median of the left, top
 and top-right vectors (the left one alone in the first row; the top-left stands in for
-the top-right at the right edge; zero where none exists); the differences go through one
-static rANS table sent with the frame (rans.StaticModel.to_bytes: a few bytes).
+the top-right at the right edge; zero where none exists). The differences, dy then dx
+per block, are one rANS stream under two rows of a fixed family of tables (field_model:
+a zero share times a two-sided geometric tail, built in integers, so every platform
+builds the same CDFs); the frame sends the two row numbers, one byte each. Sending the
+frame's own histogram instead cost 124 B a frame on carphone (q1) where the family costs
+~90: the table was a third of it.
 
 Measured on carphone (8 frames after an I frame, q1 / q4 / q7; rate + lambda x distortion
 with the field's bytes counted, against R frames): whole-pixel vectors -13 / -18 / -9 %;
@@ -23,6 +27,8 @@ half pixels then +0.3 / -6 / -4 % more, and a rate weight that grows at low qual
 nothing (+0.5 % each at q4). BENCHMARKS.md has the clips.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -35,7 +41,10 @@ BLOCK = 16
 SUBPEL = 2  # vector units per pixel: half pixels
 SEARCH = 16  # the largest vector component, in pixels
 LIMIT = SUBPEL * SEARCH  # ... in field units
-TABLE_PRECISION = 10  # small tables: each frequency is one or two varint bytes
+FIELD_PRECISION = 12
+FIELD_SUPPORT = 24  # differences beyond +-24 half pixels take the escape (+ their exact value)
+ZERO_SHARES = tuple(range(1, 16))  # P(difference = 0) = share / 16
+DECAYS = (64, 96, 128, 160, 192, 216, 232, 244)  # the tail's ratio, / 256
 
 
 def blocks(height: int, width: int) -> tuple[int, int]:
@@ -136,33 +145,71 @@ def estimate(x: torch.Tensor, ref: torch.Tensor, lam: float, half: bool = True) 
     return field.to(x.device)
 
 
-def encode_field(field: torch.Tensor) -> list[bytes]:
-    """field: 2 x Hb x Wb -> [static table, rANS stream] of its median-predicted differences."""
-    v = field.permute(1, 2, 0).cpu().numpy().astype(np.int64)
-    if np.abs(v).max(initial=0) > LIMIT:
-        raise ValueError(f"motion vectors are limited to +-{SEARCH} pixels")
+@lru_cache(maxsize=1)
+def field_model() -> rans.IndexedModel:
+    """The family of tables for field differences: row z * len(DECAYS) + r codes
+    difference 0 with weight ZERO_SHARES[z] / 16 and difference +-m with a two-sided
+    geometric tail of ratio DECAYS[r] / 256 up to +-FIELD_SUPPORT, the rest of the tail on
+    the escape. Integer arithmetic and rans.quantize_counts only: the same CDFs everywhere."""
+    base, width = 1 << 24, 2 * FIELD_SUPPORT + 1
+    cdfs = []
+    for share in ZERO_SHARES:
+        for decay in DECAYS:
+            counts = [0] * (width + 1)  # + the escape
+            counts[FIELD_SUPPORT] = share * base // 16
+            tail = (base - counts[FIELD_SUPPORT]) * (256 - decay) // 512  # each of +-1
+            for m in range(1, FIELD_SUPPORT + 1):
+                counts[FIELD_SUPPORT - m] = counts[FIELD_SUPPORT + m] = max(1, tail)
+                tail = tail * decay // 256
+            counts[width] = max(1, 2 * tail * 256 // (256 - decay))  # beyond the support
+            freqs = rans.quantize_counts(np.array(counts, np.uint64), FIELD_PRECISION).astype(np.int64)
+            cdfs.append(np.concatenate([[0], np.cumsum(freqs)]))
+    n = len(cdfs)
+    return rans.IndexedModel(np.array(cdfs), [width + 2] * n, [-FIELD_SUPPORT] * n, FIELD_PRECISION)
+
+
+def _differences(v: np.ndarray) -> np.ndarray:
+    """Hb x Wb x 2 vectors -> their differences from the median predictor, same shape."""
     hb, wb, _ = v.shape
-    diff = np.empty((hb, wb, 2), np.int32)
+    diff = np.empty((hb, wb, 2), np.int64)
     for by in range(hb):
         for bx in range(wb):
             py, px = _median_predictor(v, by, bx)
             diff[by, bx] = v[by, bx, 0] - py, v[by, bx, 1] - px
-    symbols = diff.reshape(-1)
-    model = rans.StaticModel.from_symbols(symbols, precision=TABLE_PRECISION)
-    return [model.to_bytes(), rans.encode(symbols, model, threads=1)]
+    return diff
 
 
-def decode_field(table, stream, hb: int, wb: int) -> torch.Tensor:
+def encode_field(field: torch.Tensor) -> list[bytes]:
+    """field: 2 x Hb x Wb -> [the two rows of field_model() (dy's, dx's), one byte each,
+    the rANS stream of the median-predicted differences]. Each row is the one that codes
+    its component in the fewest bits."""
+    v = field.permute(1, 2, 0).cpu().numpy().astype(np.int64)
+    if np.abs(v).max(initial=0) > LIMIT:
+        raise ValueError(f"motion vectors are limited to +-{SEARCH} pixels")
+    diff = _differences(v).reshape(-1, 2)
+    model = field_model()
+    freqs = np.diff(model.cdfs, axis=1).astype(np.float64)  # rows x (support + escape)
+    bits = FIELD_PRECISION - np.log2(np.maximum(freqs, 1))
+    rows = []
+    for c in range(2):  # the histogram of coded entries (escape last) against every row
+        k = np.clip(diff[:, c] + FIELD_SUPPORT, -1, 2 * FIELD_SUPPORT + 1)
+        k[k < 0] = 2 * FIELD_SUPPORT + 1
+        hist = np.bincount(k, minlength=2 * FIELD_SUPPORT + 2)
+        rows.append(int(np.argmin(bits[:, :2 * FIELD_SUPPORT + 2] @ hist)))
+    indexes = np.tile(np.array(rows, np.int32), len(diff))
+    return [bytes(rows), rans.encode(diff.reshape(-1).astype(np.int32), model, indexes, threads=1)]
+
+
+def decode_field(rows, stream, hb: int, wb: int) -> torch.Tensor:
     """The inverse of encode_field for an Hb x Wb field. FormatError for any damage the
-    stream's checks catch and for a vector beyond +-SEARCH pixels."""
-    model = rans.StaticModel.from_bytes(table)
-    if model.offset < -2 * LIMIT or model.offset + model.alphabet_size - 1 > 2 * LIMIT:
-        raise FormatError("motion field table spans impossible vector differences")
-    n = hb * wb * 2
-    diff = np.asarray(rans.decode(bytes(stream), model, threads=1, max_symbols=n), np.int64)
-    if diff.size != n:
-        raise FormatError(f"motion field holds {diff.size} values; the frame has {n}")
-    diff = diff.reshape(hb, wb, 2)
+    stream's checks catch, for a row beyond the family and for a vector beyond +-SEARCH
+    pixels."""
+    model = field_model()
+    rows = bytes(rows)
+    if len(rows) != 2 or max(rows) >= model.num_cdfs:
+        raise FormatError(f"motion field names tables {list(rows)}; there are {model.num_cdfs}")
+    indexes = np.tile(np.frombuffer(rows, np.uint8).astype(np.int32), hb * wb)
+    diff = np.asarray(rans.decode(bytes(stream), model, indexes, threads=1), np.int64).reshape(hb, wb, 2)
     v = np.zeros((hb, wb, 2), np.int64)
     for by in range(hb):
         for bx in range(wb):

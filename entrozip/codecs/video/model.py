@@ -186,11 +186,13 @@ class VideoModel(nn.Module):
     def frame_cost(self, out: dict, x: torch.Tensor, quality: int, size=None) -> float:
         """Bits + lambda x 255^2 x squared error of a coded frame over `size` (H, W): the
         objective the model was trained for, on real bytes and the real reconstruction.
-        The bits include out["side"] (an M frame's motion field), where present."""
+        The bits include out["side"] (an M frame's motion field), where present. Leaves the
+        decoded frame (decoded_frame, padded) in out["x_hat"]: the next M frame's reference,
+        which the encoder would otherwise synthesize again."""
         h, w = size or x.shape[-2:]
         bits = 8 * (len(out["z"][0]) + sum(len(s) for s in out["y"]) + sum(len(s) for s in out.get("side", ())))
         x_hat = self.decoded_frame(out["y_hat_q"], quality)
-        out["x_hat"] = x_hat  # the decoded frame: an M frame after this one moves it
+        out["x_hat"] = x_hat
         mse = (x_hat[..., :h, :w] - x[..., :h, :w]).square().mean().item()
         return bits + LAMBDAS[quality] * 255 ** 2 * mse * h * w
 

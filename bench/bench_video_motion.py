@@ -24,10 +24,9 @@ import numpy as np
 
 
 def run_chain(model, xs, quality: int, kind: str, size) -> dict:
-    from entrozip.codecs.image.models import LAMBDAS
-    from entrozip.codecs.video import VIDEO_RDOQ, motion
+    from entrozip.codecs.video import VIDEO_RDOQ
 
-    q, lam = quality - 1, motion.motion_lambda(LAMBDAS[quality - 1])
+    q = quality - 1
     first = model.code_latent(model.latent(xs[0], q), None, rdoq=VIDEO_RDOQ)
     model.frame_cost(first, xs[0], q, size)
     ref, x_prev = first["y_hat_q"], first["x_hat"]
@@ -40,9 +39,7 @@ def run_chain(model, xs, quality: int, kind: str, size) -> dict:
         elif kind == "R":
             out = model.code_latent(y, ref, b"R", rdoq=VIDEO_RDOQ)
         else:
-            field = motion.estimate(x, x_prev, lam, half=kind == "M")
-            out = model.code_latent(y, model.motion_reference(x_prev, field, q), b"M", rdoq=VIDEO_RDOQ)
-            out["side"] = motion.encode_field(field)
+            out = model.code_motion(y, x, x_prev, q, rdoq=VIDEO_RDOQ, half=kind == "M")
         costs.append(model.frame_cost(out, x, q, size))
         h, w = size
         mse.append((out["x_hat"][..., :h, :w] - x[..., :h, :w]).square().mean().item())

@@ -34,7 +34,7 @@ from ...entropy_models.rdoq import check_kappa
 from ...errors import FormatError
 from .. import register
 from ..image import check_quality, pick_device
-from ..image.models import LAMBDAS, to_input, z_shape
+from ..image.models import to_input, z_shape
 from . import motion
 from .model import INTER_KINDS
 
@@ -149,10 +149,7 @@ class VideoCodec:
                 return model.code_latent(y, chain.ref, kind, threads=self.threads, rdoq=self.rdoq)
             if chain.x is None:
                 chain.x = model.decoded_frame(chain.ref, q)
-            field = motion.estimate(x, chain.x, motion.motion_lambda(LAMBDAS[q]))
-            out = model.code_latent(y, model.motion_reference(chain.x, field, q), kind, threads=self.threads,
-                                    rdoq=self.rdoq)
-            return {**out, "side": motion.encode_field(field)}
+            return model.code_motion(y, x, chain.x, q, threads=self.threads, rdoq=self.rdoq)
 
         bar = tqdm(frames, desc="video compress", unit="frame", disable=not progress)
         for n, rgb in enumerate(bar):

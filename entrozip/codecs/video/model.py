@@ -152,6 +152,19 @@ class VideoModel(nn.Module):
         return to_fixed(self.latent(compensate(prev_x, field), quality), FRAC)
 
     @torch.no_grad()
+    def code_motion(self, y: torch.Tensor, x: torch.Tensor, prev_x: torch.Tensor, quality: int, threads=None,
+                    rdoq: float = 0.0, half: bool = True) -> dict:
+        """An M frame: the motion field of x (1 x 3 x H x W, padded) from prev_x (the previous
+        frame as decoded: decoded_frame), then y coded against motion_reference(). Returns
+        code_latent's dict with "side": the coded field (motion.encode_field). half: as
+        motion.estimate."""
+        from . import motion
+
+        field = motion.estimate(x, prev_x, motion.motion_lambda(LAMBDAS[quality]), half=half)
+        out = self.code_latent(y, self.motion_reference(prev_x, field, quality), b"M", threads, rdoq)
+        return {**out, "side": motion.encode_field(field)}
+
+    @torch.no_grad()
     def code_latent(self, y: torch.Tensor, prev_q: torch.Tensor | None, kind: bytes = b"P", threads=None,
                     rdoq: float = 0.0) -> dict:
         """Code latent y given the previous decoded latent (int64 FRAC fixed point; None: an

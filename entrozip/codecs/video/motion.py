@@ -188,14 +188,10 @@ def encode_field(field: torch.Tensor) -> list[bytes]:
         raise ValueError(f"motion vectors are limited to +-{SEARCH} pixels")
     diff = _differences(v).reshape(-1, 2)
     model = field_model()
-    freqs = np.diff(model.cdfs, axis=1).astype(np.float64)  # rows x (support + escape)
-    bits = FIELD_PRECISION - np.log2(np.maximum(freqs, 1))
     rows = []
-    for c in range(2):  # the histogram of coded entries (escape last) against every row
-        k = np.clip(diff[:, c] + FIELD_SUPPORT, -1, 2 * FIELD_SUPPORT + 1)
-        k[k < 0] = 2 * FIELD_SUPPORT + 1
-        hist = np.bincount(k, minlength=2 * FIELD_SUPPORT + 2)
-        rows.append(int(np.argmin(bits[:, :2 * FIELD_SUPPORT + 2] @ hist)))
+    for c in range(2):  # an escape's payload costs the same under every row: ideal_bits decides
+        ones = np.ones(len(diff), np.int32)
+        rows.append(min(range(model.num_cdfs), key=lambda r: model.ideal_bits(diff[:, c], r * ones)))
     indexes = np.tile(np.array(rows, np.int32), len(diff))
     return [bytes(rows), rans.encode(diff.reshape(-1).astype(np.int32), model, indexes, threads=1)]
 
